@@ -1,0 +1,55 @@
+# vapor.ops — the two commands: `make demo` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+SYSPY ?= /usr/bin/python3
+VENV := .venv
+PY := $(VENV)/bin/python
+COLL := collections/ansible_collections/vapor/ops
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: help deps venv demo test unit sanity integration build bench clean
+
+help:
+	@echo "make demo   set up and run the main job on the embedded demo inventory"
+	@echo "make test   set up and run every test (unit, ansible-test sanity, integration)"
+	@echo "make bench  run the benchmarks and print the figures (see benchmarks/RESULTS.md)"
+
+deps:
+	@scripts/ensure-debian-packages.sh
+
+# The venv is made from Debian's Python with the system site packages, so that the
+# distribution's gfal2 and XRootD bindings are importable next to the pip packages.
+$(VENV)/.installed: requirements.txt requirements-test.txt
+	@[ -x $(PY) ] || $(SYSPY) -m venv --system-site-packages $(VENV)
+	$(PY) -m pip install -q --upgrade 'pip>=23'
+	$(PY) -m pip install -q -r requirements-test.txt
+	@touch $@
+
+venv: deps $(VENV)/.installed
+
+demo: venv
+	$(PY) scripts/demo.py
+
+unit: venv
+	$(PY) -m pytest -q $(COLL)/tests/unit
+
+sanity: venv
+	scripts/run-sanity.sh
+
+integration: venv
+	$(PY) -m pytest -q tests
+
+test: venv
+	$(PY) -m pytest -q $(COLL)/tests/unit
+	scripts/run-sanity.sh
+	$(PY) -m pytest -q tests
+
+build: venv
+	mkdir -p dist && cd $(COLL) && ansible-galaxy collection build --force --output-path $(CURDIR)/dist
+
+bench: venv
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf dist demo-output benchmarks/work $(COLL)/tests/output
