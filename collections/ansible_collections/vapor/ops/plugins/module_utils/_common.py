@@ -1,0 +1,102 @@
+# -*- coding: utf-8 -*-
+# Copyright: vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# PRIVATE to the vapor.ops collection: no compatibility promise for other users.
+#
+# Pure Python (no Ansible import), so the same code runs inside a module and in the
+# scheduled runner that the storage_dump role installs on storage nodes.
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+import time
+
+
+class VaporError(Exception):
+    """An error with a one-sentence, user-facing message that names the object and the cause."""
+
+    def __init__(self, msg, **context):
+        super(VaporError, self).__init__(msg)
+        self.msg = msg
+        self.context = context
+
+
+def path_components(path):
+    """Split a path into its non-empty components ('//a///b/' -> ['a', 'b'])."""
+    return [c for c in path.split('/') if c and c != '.']
+
+
+def normalise_path(path):
+    """Collapse repeated slashes and drop '.' components; always absolute, no trailing slash."""
+    return '/' + '/'.join(path_components(path))
+
+
+class PathMapper:
+    """Maps a full storage path to the path written in a dump.
+
+    ``strip_prefix`` is removed component by component (repeated slashes never matter); a path that
+    does not start with it is reported as outside (``map`` returns None). ``add_prefix`` is then put
+    in front. The result always starts with '/' unless ``add_prefix`` is a URL-like prefix.
+    """
+
+    def __init__(self, strip_prefix=None, add_prefix=None):
+        self.strip = path_components(strip_prefix or '')
+        self.nstrip = len(self.strip)
+        self.add = (add_prefix or '').rstrip('/')
+        self._strip_str = '/' + '/'.join(self.strip) if self.strip else ''
+
+    def map(self, path):
+        if '//' in path or path.endswith('/') or '/./' in path:
+            path = normalise_path(path)
+        if self.nstrip:
+            s = self._strip_str
+            if path == s:
+                return None
+            if not path.startswith(s) or path[len(s)] != '/':
+                return None
+            path = path[len(s):]
+        return self.add + path if self.add else path
+
+
+class EntryFilter:
+    """Ignore patterns (regular expressions searched in the mapped path) and a minimum age."""
+
+    def __init__(self, ignore=None, min_age=0, now=None):
+        self.patterns = []
+        for pat in ignore or []:
+            try:
+                self.patterns.append(re.compile(pat))
+            except re.error as exc:
+                raise VaporError("The ignore pattern '%s' is not a valid regular expression: %s." % (pat, exc))
+        self.ignore_re = re.compile('|'.join('(?:%s)' % p.pattern for p in self.patterns)) if self.patterns else None
+        self.min_age = int(min_age or 0)
+        self.now = time.time() if now is None else now
+        self.newest_mtime = self.now - self.min_age
+
+    def ignored(self, path):
+        return self.ignore_re is not None and self.ignore_re.search(path) is not None
+
+    def too_young(self, mtime):
+        return self.min_age > 0 and mtime is not None and mtime > self.newest_mtime
+
+
+_DURATION_RE = re.compile(r'^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$')
+_DURATION_UNITS = {'': 1, 's': 1, 'm': 60, 'h': 3600, 'd': 86400, 'w': 604800}
+
+
+def parse_duration(value, name='duration'):
+    """Seconds from an int or a string such as '30d', '12h', '90m', '45s' or '3600'."""
+    if value is None:
+        return 0
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise VaporError("The %s '%s' is negative; give a number of seconds or a value such as '7d'." % (name, value))
+        return int(value)
+    m = _DURATION_RE.match(str(value))
+    if not m:
+        raise VaporError("The %s '%s' is not a duration; give a number of seconds or a value such as '7d', '12h'." % (name, value))
+    return int(float(m.group(1)) * _DURATION_UNITS[m.group(2)])

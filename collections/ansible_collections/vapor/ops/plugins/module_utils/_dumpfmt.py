@@ -1,0 +1,461 @@
+# -*- coding: utf-8 -*-
+# Copyright: vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# PRIVATE to the vapor.ops collection: no compatibility promise for other users.
+#
+# Storage-dump formats: writers and one reader for all of them.
+#
+#   text    one path a line, nothing else on the line (what the Rucio auditor reads).
+#           Not representable: a name holding a newline or a carriage return.
+#   cms     path|size|mtime|adler32 (adler32 as 8 lowercase hex digits, N/A when unknown).
+#           Not representable: a name holding '|', a newline or a carriage return.
+#   syncat  the dCache/CMS "syncat" XML: <entry name=".."><size/><mtime/><checksum/></entry>.
+#           Newlines, tabs and carriage returns in names are written as character references
+#           (&#10; ...), which survive attribute normalisation. Not representable: other control
+#           characters, which XML 1.0 does not allow at all.
+#   every format: a name that is not valid UTF-8 is not representable.
+#
+# Entries that are not representable are skipped and counted; the module warns about them.
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import bz2
+import codecs
+import gzip
+import io
+import os
+import re
+import zlib
+from collections import namedtuple
+
+from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError
+
+try:
+    from lxml import etree as _lxml_etree
+    HAS_LXML = True
+except ImportError:  # pragma: no cover - the stdlib parser is the fallback
+    _lxml_etree = None
+    HAS_LXML = False
+import xml.etree.ElementTree as _std_etree
+
+FORMATS = ('text', 'cms', 'syncat')
+COMPRESSIONS = ('none', 'gzip', 'bzip2')
+SUFFIXES = {'none': '', 'gzip': '.gz', 'bzip2': '.bz2'}
+SYNCAT_NS = 'http://www.dcache.org/PROPOSED/2008/01/Cat'
+
+DumpEntry = namedtuple('DumpEntry', 'path size mtime checksum')
+
+
+class Unrepresentable(ValueError):
+    """The entry cannot be written in the chosen format; the message says why."""
+
+
+# ----------------------------------------------------------------------------------------------
+# checksums
+
+def normalise_adler32(value):
+    """Canonical adler32: 8 lowercase hex digits (StoRM strips leading zeros), or None."""
+    if value is None:
+        return None
+    value = str(value).strip()
+    if not value or value.upper() in ('N/A', 'NONE', '-'):
+        return None
+    if ':' in value:
+        kind, _sep, rest = value.partition(':')
+        if kind.upper() not in ('AD', 'ADLER32'):
+            return None
+        value = rest
+    try:
+        return '%08x' % int(value, 16)
+    except ValueError:
+        return None
+
+
+# ----------------------------------------------------------------------------------------------
+# record formatting (used by writers and by the parallel scanners' workers)
+
+_XML_BAD = re.compile(u'[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]')
+_XML_ESC = {u'&': u'&amp;', u'<': u'&lt;', u'>': u'&gt;', u'"': u'&quot;',
+            u'\n': u'&#10;', u'\r': u'&#13;', u'\t': u'&#9;'}
+_XML_ESC_RE = re.compile(u'[&<>"\n\r\t]')
+
+
+def _xml_attr(value):
+    return _XML_ESC_RE.sub(lambda m: _XML_ESC[m.group(0)], value)
+
+
+def _encode(path):
+    try:
+        return path.encode('utf-8')
+    except UnicodeEncodeError:
+        raise Unrepresentable('the name is not valid UTF-8')
+
+
+def format_text(path, size, mtime, checksum):
+    if '\n' in path or '\r' in path:
+        raise Unrepresentable('the name holds a line break, which the text format cannot carry')
+    try:
+        return (path + '\n').encode('utf-8')
+    except UnicodeEncodeError:
+        raise Unrepresentable('the name is not valid UTF-8')
+
+
+def format_cms(path, size, mtime, checksum):
+    if '|' in path or '\n' in path or '\r' in path:
+        raise Unrepresentable("the name holds '|' or a line break, which the cms format cannot carry")
+    try:
+        return ('%s|%d|%d|%s\n' % (path, size, mtime or 0, checksum or 'N/A')).encode('utf-8')
+    except UnicodeEncodeError:
+        raise Unrepresentable('the name is not valid UTF-8')
+
+
+def format_syncat(path, size, mtime, checksum):
+    if _XML_BAD.search(path):
+        raise Unrepresentable('the name holds a control character, which XML cannot carry')
+    parts = [u'<entry name="%s"><size>%d</size>' % (_xml_attr(path), size)]
+    if mtime is not None:
+        parts.append(u'<mtime>%d</mtime>' % int(mtime))
+    if checksum:
+        parts.append(u'<checksum>%s</checksum>' % checksum)
+    parts.append(u'</entry>\n')
+    return _encode(u''.join(parts))
+
+
+FORMATTERS = {'text': format_text, 'cms': format_cms, 'syncat': format_syncat}
+
+
+def syncat_header(recorded, vo=None):
+    head = u'<?xml version="1.0" encoding="UTF-8"?>\n<cat xmlns="%s">\n<dump recorded="%s">' % (SYNCAT_NS, recorded)
+    if vo:
+        head += u'<for>vo:%s</for>' % _xml_attr(vo)
+    return (head + u'\n<entry-set>\n').encode('utf-8')
+
+
+SYNCAT_FOOTER = b'</entry-set>\n</dump>\n</cat>\n'
+
+
+# ----------------------------------------------------------------------------------------------
+# order-independent content digest: lets a re-run decide "same content" whatever the scan order
+
+_MASK = (1 << 64) - 1
+
+
+class Digest:
+    """A multiset digest of records: count, bytes and a 64-bit sum of two independent checksums."""
+
+    __slots__ = ('count', 'nbytes', 'acc')
+
+    def __init__(self):
+        self.count = 0
+        self.nbytes = 0
+        self.acc = 0
+
+    def add(self, record):
+        self.count += 1
+        self.nbytes += len(record)
+        self.acc = (self.acc + ((zlib.crc32(record) << 32) | zlib.adler32(record))) & _MASK
+
+    def merge(self, other):
+        self.count += other.count
+        self.nbytes += other.nbytes
+        self.acc = (self.acc + other.acc) & _MASK
+
+    def state(self):
+        return (self.count, self.nbytes, self.acc)
+
+    @classmethod
+    def from_state(cls, state):
+        d = cls()
+        d.count, d.nbytes, d.acc = state
+        return d
+
+    def hexdigest(self):
+        return '%d-%d-%016x' % (self.count, self.nbytes, self.acc)
+
+
+# ----------------------------------------------------------------------------------------------
+# writing
+
+def open_compressed_writer(raw, compression):
+    """Wrap a binary file object so that what is written is compressed (deterministic output)."""
+    if compression == 'gzip':
+        return gzip.GzipFile(filename='', mode='wb', fileobj=raw, mtime=0, compresslevel=6)
+    if compression == 'bzip2':
+        return bz2.BZ2File(raw, mode='wb', compresslevel=9)
+    if compression in (None, 'none'):
+        return raw
+    raise VaporError("The compression '%s' is not supported; use none, gzip or bzip2." % compression)
+
+
+class DumpWriter:
+    """Writes one dump to an open binary stream: header, records, footer; keeps a Digest."""
+
+    def __init__(self, stream, fmt, recorded=None, vo=None):
+        if fmt not in FORMATTERS:
+            raise VaporError("The dump format '%s' is not supported; use text, cms or syncat." % fmt)
+        self.stream = stream
+        self.fmt = fmt
+        self.formatter = FORMATTERS[fmt]
+        self.digest = Digest()
+        self.rejected = 0
+        if stream is not None and fmt == 'syncat':
+            stream.write(syncat_header(recorded or '', vo))
+
+    def add(self, path, size, mtime=None, checksum=None):
+        """Write one entry; return None, or the reason it was not representable."""
+        try:
+            rec = self.formatter(path, size, mtime, checksum)
+        except Unrepresentable as exc:
+            self.rejected += 1
+            return str(exc)
+        self.digest.add(rec)
+        if self.stream is not None:
+            self.stream.write(rec)
+        return None
+
+    def add_records(self, data, digest):
+        """Append already formatted records (from a worker) with their digest."""
+        if self.stream is not None:
+            self.stream.write(data)
+        self.digest.merge(digest)
+
+    def close(self):
+        if self.stream is not None and self.fmt == 'syncat':
+            self.stream.write(SYNCAT_FOOTER)
+
+
+# ----------------------------------------------------------------------------------------------
+# reading
+
+def sniff_compression(head):
+    if head[:2] == b'\x1f\x8b':
+        return 'gzip'
+    if head[:3] == b'BZh':
+        return 'bzip2'
+    return 'none'
+
+
+class _TruncationGuard(io.RawIOBase):
+    """Reads a compressed stream and turns an early end into a clear VaporError."""
+
+    def __init__(self, inner, name, compression):
+        self.inner = inner
+        self.name = name
+        self.compression = compression
+
+    def readable(self):
+        return True
+
+    def readinto(self, b):
+        try:
+            data = self.inner.read(len(b))
+        except EOFError:
+            raise VaporError("The dump '%s' is truncated: its %s stream ends before the end-of-stream marker."
+                             % (self.name, self.compression))
+        except (OSError, IOError, zlib.error) as exc:
+            raise VaporError("The dump '%s' is corrupt: its %s stream cannot be decompressed (%s)."
+                             % (self.name, self.compression, exc))
+        n = len(data)
+        b[:n] = data
+        return n
+
+    def close(self):
+        try:
+            self.inner.close()
+        finally:
+            super(_TruncationGuard, self).close()
+
+
+def open_dump(path):
+    """Open a dump for reading, decompressing gzip or bzip2 (detected from the content)."""
+    try:
+        raw = open(path, 'rb')
+    except (IOError, OSError) as exc:
+        raise VaporError("The dump '%s' cannot be read: %s." % (path, exc.strerror or exc))
+    head = raw.read(3)
+    raw.seek(0)
+    compression = sniff_compression(head)
+    if compression == 'gzip':
+        inner = gzip.GzipFile(fileobj=raw, mode='rb')
+    elif compression == 'bzip2':
+        inner = bz2.BZ2File(raw, mode='rb')
+    else:
+        return raw, compression
+    return io.BufferedReader(_TruncationGuard(inner, path, compression), 1 << 20), compression
+
+
+_CMS_LINE = re.compile(rb'^(.*)\|(\d+)\|(\d+(?:\.\d*)?)\|([^|]*)$')
+
+
+def detect_format(stream):
+    """Guess the format from the first line of a (peekable) stream."""
+    head = stream.peek(65536)[:65536] if hasattr(stream, 'peek') else b''
+    first = head.lstrip()[:1]
+    if first == b'<':
+        return 'syncat'
+    line = head.split(b'\n', 1)[0].rstrip(b'\r')
+    if line.startswith(b'BEGIN TIME') or _CMS_LINE.match(line):
+        return 'cms'
+    return 'text'
+
+
+class DumpReader:
+    """Iterates the entries of a dump in any supported format; counts them.
+
+    Raises VaporError for a truncated or corrupt dump: a compressed stream that ends early, XML
+    without its closing tags, a text dump whose last line has no line end, a malformed cms line.
+    """
+
+    def __init__(self, path, fmt=None):
+        self.path = path
+        self.stream, self.compression = open_dump(path)
+        if not hasattr(self.stream, 'peek'):
+            self.stream = io.BufferedReader(self.stream, 1 << 20)
+        self.fmt = fmt or detect_format(self.stream)
+        if self.fmt not in FORMATS:
+            raise VaporError("The dump format '%s' is not supported; use text, cms or syncat." % self.fmt)
+        self.recorded = None
+        self.count = 0
+
+    def close(self):
+        self.stream.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __iter__(self):
+        if self.fmt == 'syncat':
+            gen = self._iter_xml()
+        else:
+            gen = self._iter_lines()
+        for entry in gen:
+            self.count += 1
+            yield entry
+
+    def _lines(self):
+        last = None
+        for line in self.stream:
+            if last is not None:
+                yield last
+            last = line
+        if last is not None:
+            if not last.endswith(b'\n'):
+                raise VaporError("The dump '%s' is truncated: its last line has no line end." % self.path)
+            yield last
+
+    def _iter_lines(self):
+        decode = codecs.getdecoder('utf-8')
+        cms = self.fmt == 'cms'
+        lineno = 0
+        for raw in self._lines():
+            lineno += 1
+            line = raw.rstrip(b'\r\n')
+            if not line:
+                continue
+            if cms:
+                if line.startswith(b'BEGIN TIME') or line.startswith(b'END TIME'):
+                    continue
+                parts = line.rsplit(b'|', 3)
+                if len(parts) != 4:
+                    raise VaporError("The dump '%s' is not in the cms format: line %d has not the four fields "
+                                     "path|size|mtime|checksum." % (self.path, lineno))
+                try:
+                    size = int(parts[1])
+                    mtime = int(float(parts[2])) if parts[2] else None
+                except ValueError:
+                    raise VaporError("The dump '%s' is corrupt: line %d has a size or time that is not a number."
+                                     % (self.path, lineno))
+                yield DumpEntry(decode(parts[0], 'surrogateescape')[0], size, mtime,
+                                normalise_adler32(parts[3].decode('ascii', 'replace')))
+            else:
+                yield DumpEntry(decode(line, 'surrogateescape')[0], None, None, None)
+
+    def _iter_xml(self):
+        if HAS_LXML:
+            ctx = _lxml_etree.iterparse(self.stream, events=('start', 'end'), huge_tree=True)
+            err_types = (_lxml_etree.XMLSyntaxError,)
+        else:
+            ctx = _std_etree.iterparse(self.stream, events=('start', 'end'))
+            err_types = (_std_etree.ParseError,)
+        container = None
+        try:
+            for event, elem in ctx:
+                tag = elem.tag
+                if '}' in tag:
+                    tag = tag.rsplit('}', 1)[1]
+                if event == 'start':
+                    if tag == 'dump' and self.recorded is None:
+                        self.recorded = elem.get('recorded')
+                    if tag == 'entry-set' or (tag == 'dump' and container is None):
+                        container = elem
+                    continue
+                if tag != 'entry':
+                    continue
+                name = elem.get('name')
+                if name is None:
+                    raise VaporError("The dump '%s' is corrupt: an <entry> has no name attribute." % self.path)
+                size = mtime = checksum = None
+                for child in elem:
+                    ctag = child.tag
+                    if not isinstance(ctag, str):
+                        continue
+                    if '}' in ctag:
+                        ctag = ctag.rsplit('}', 1)[1]
+                    text = (child.text or '').strip()
+                    if ctag == 'size':
+                        size = int(text) if text.isdigit() else None
+                    elif ctag == 'checksum':
+                        alg = child.get('algorithm')
+                        checksum = normalise_adler32('%s:%s' % (alg, text) if alg else text)
+                    elif ctag == 'mtime' or (mtime is None and ctag in ('last-modified', 'ctime')):
+                        try:
+                            mtime = int(float(text))
+                        except ValueError:
+                            pass
+                yield DumpEntry(name, size, mtime, checksum)
+                # finished entries are dropped so memory stays flat on big dumps
+                elem.clear()
+                if HAS_LXML:
+                    while elem.getprevious() is not None:
+                        del elem.getparent()[0]
+                elif container is not None:
+                    container.clear()
+        except err_types as exc:
+            raise VaporError("The dump '%s' is truncated or corrupt: its XML is not well formed (%s)." % (self.path, exc))
+
+
+def read_dump(path, fmt=None):
+    """Yield the DumpEntry items of a dump file (any format, compressed or not)."""
+    with DumpReader(path, fmt) as reader:
+        for entry in reader:
+            yield entry
+
+
+def dump_digest(path, fmt):
+    """Digest of an existing dump's records as this module would write them, or None if unreadable."""
+    formatter = FORMATTERS[fmt]
+    digest = Digest()
+    try:
+        with DumpReader(path, fmt) as reader:
+            for e in reader:
+                try:
+                    digest.add(formatter(e.path, e.size or 0, e.mtime, e.checksum))
+                except Unrepresentable:
+                    return None
+    except VaporError:
+        return None
+    return digest
+
+
+def file_size(path):
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return None

@@ -1,0 +1,294 @@
+# -*- coding: utf-8 -*-
+# Copyright: vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# PRIVATE to the vapor.ops collection: no compatibility promise for other users.
+#
+# The one entry stream every scanner feeds (EntrySink: map, filter, format, count, digest, write)
+# and the POSIX scanner (os.scandir, parallel across directories, never following symlinks).
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import errno
+import multiprocessing
+import os
+import shutil
+import tempfile
+import time
+import zlib
+
+from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import (
+    FORMATTERS, Digest, Unrepresentable, normalise_adler32)
+
+SAMPLE_LIMIT = 10
+COUNTERS = ('young', 'ignored', 'outside', 'unrepresentable', 'symlinks', 'special', 'vanished')
+
+
+class EntrySink:
+    """Receives (root index, full path, size, mtime, checksum) from a scanner.
+
+    Each entry is mapped (strip/add prefix), filtered (outside the prefix, ignore patterns, min age),
+    formatted for the dump, added to the content digest (when one is wanted) and written to
+    ``stream`` (None in check mode). Scanners hand in normalised absolute paths.
+    """
+
+    def __init__(self, fmt, mapper, efilter, stream, nroots, digest=True):
+        self.formatter = FORMATTERS[fmt]
+        self.mapper = mapper
+        self.strip = mapper._strip_str + '/' if mapper.nstrip else ''
+        self.cut = len(mapper._strip_str)
+        self.prefix = mapper.add
+        self.ignore_re = efilter.ignore_re
+        self.min_age = efilter.min_age
+        self.newest = efilter.newest_mtime
+        self.stream = stream
+        self.write = stream.write if stream is not None else None
+        self.want_digest = digest
+        self.digest = Digest()
+        self.c = dict((k, 0) for k in COUNTERS)
+        self.root_files = [0] * nroots
+        self.root_bytes = [0] * nroots
+        self.samples = []          # (reason, path) for unrepresentable names
+        self.errors = []           # one sentence each
+
+    def add(self, root_idx, path, size, mtime, checksum=None):
+        if self.strip:
+            if not path.startswith(self.strip):
+                self.c['outside'] += 1
+                return
+            path = self.prefix + path[self.cut:]
+        elif self.prefix:
+            path = self.prefix + path
+        if self.ignore_re is not None and self.ignore_re.search(path) is not None:
+            self.c['ignored'] += 1
+            return
+        if self.min_age and mtime is not None and mtime > self.newest:
+            self.c['young'] += 1
+            return
+        try:
+            rec = self.formatter(path, size, mtime, checksum)
+        except Unrepresentable as exc:
+            self.c['unrepresentable'] += 1
+            if len(self.samples) < SAMPLE_LIMIT:
+                self.samples.append((str(exc), path.encode('utf-8', 'backslashreplace').decode('utf-8')))
+            return
+        if self.want_digest:
+            self.digest.add(rec)
+        if self.write is not None:
+            self.write(rec)
+        self.root_files[root_idx] += 1
+        self.root_bytes[root_idx] += size
+
+    @property
+    def files(self):
+        return sum(self.root_files)
+
+    @property
+    def nbytes(self):
+        return sum(self.root_bytes)
+
+    def error(self, msg):
+        self.errors.append(msg)
+
+    # -- merging the results of worker processes -------------------------------------------------
+    def export(self):
+        return {'c': self.c, 'root_files': self.root_files, 'root_bytes': self.root_bytes,
+                'samples': self.samples, 'errors': self.errors, 'digest': self.digest.state()}
+
+    def absorb(self, exported, part_path=None):
+        for k, v in exported['c'].items():
+            self.c[k] += v
+        for i, v in enumerate(exported['root_files']):
+            self.root_files[i] += v
+        for i, v in enumerate(exported['root_bytes']):
+            self.root_bytes[i] += v
+        self.samples.extend(exported['samples'][:max(0, SAMPLE_LIMIT - len(self.samples))])
+        self.errors.extend(exported['errors'])
+        self.digest.merge(Digest.from_state(exported['digest']))
+        if part_path is not None and self.stream is not None:
+            with open(part_path, 'rb') as part:
+                shutil.copyfileobj(part, self.stream, 1 << 20)
+
+
+# ------------------------------------------------------------------------------------------------
+# POSIX
+
+STORM_XATTRS = ('user.storm.checksum.adler32',)
+
+
+def _adler32_of(path):
+    value = 1
+    with open(path, 'rb') as f:
+        while True:
+            block = f.read(1 << 20)
+            if not block:
+                break
+            value = zlib.adler32(block, value)
+    return '%08x' % (value & 0xffffffff)
+
+
+def _checksum_of(path, how, xattrs):
+    if how == 'xattr':
+        for name in xattrs:
+            try:
+                return normalise_adler32(os.getxattr(path, name, follow_symlinks=False).decode('ascii', 'replace'))
+            except (OSError, AttributeError):
+                continue
+        return None
+    if how == 'adler32':
+        return _adler32_of(path)
+    return None
+
+
+def _walk(sink, root_idx, top, checksum, xattrs, max_depth=None, pending=None):
+    """Depth-first walk of ``top``; with max_depth, directories at that depth go to ``pending``."""
+    stack = [(top, 0)]
+    add = sink.add
+    c = sink.c
+    want_sum = checksum not in (None, 'none')
+    while stack:
+        d, depth = stack.pop()
+        try:
+            it = os.scandir(d)
+        except OSError as exc:
+            if exc.errno == errno.ENOENT and d != top:
+                c['vanished'] += 1
+                continue
+            sink.error("The directory '%s' cannot be read: %s." % (d, exc.strerror or exc))
+            continue
+        subdirs = []
+        try:
+            with it:
+                for e in it:
+                    try:
+                        if e.is_dir(follow_symlinks=False):
+                            subdirs.append(e.path)
+                        elif e.is_file(follow_symlinks=False):
+                            st = e.stat(follow_symlinks=False)
+                            add(root_idx, e.path, st.st_size, int(st.st_mtime),
+                                _checksum_of(e.path, checksum, xattrs) if want_sum else None)
+                        elif e.is_symlink():
+                            c['symlinks'] += 1
+                        else:
+                            c['special'] += 1
+                    except OSError as exc:
+                        if exc.errno == errno.ENOENT:
+                            c['vanished'] += 1
+                        else:
+                            sink.error("The file '%s' cannot be read: %s." % (e.path, exc.strerror or exc))
+        except OSError as exc:
+            sink.error("The directory '%s' cannot be listed to its end: %s." % (d, exc.strerror or exc))
+            continue
+        # sorted, then pushed reversed: a deterministic order for unchanged storage
+        subdirs.sort(reverse=True)
+        if max_depth is not None and depth + 1 >= max_depth:
+            pending.extend(reversed(subdirs))
+        else:
+            stack.extend((s, depth + 1) for s in subdirs)
+
+
+# worker-process state, set up before the fork so tasks carry only (index, root index, directory)
+_WORKER = {}
+
+
+def _worker_task(task):
+    idx, root_idx, top = task
+    w = _WORKER
+    if w['partdir'] is not None:
+        part_path = os.path.join(w['partdir'], 'part.%06d' % idx)
+        stream = open(part_path, 'wb', 1 << 20)
+    else:
+        part_path, stream = None, None
+    try:
+        sink = EntrySink(w['fmt'], w['mapper'], w['efilter'], stream, w['nroots'], digest=w['digest'])
+        _walk(sink, root_idx, top, w['checksum'], w['xattrs'])
+    finally:
+        if stream is not None:
+            stream.close()
+    return idx, part_path, sink.export()
+
+
+def check_posix_root(root):
+    try:
+        st = os.stat(root)
+    except OSError as exc:
+        raise VaporError("The root '%s' cannot be read: %s." % (root, exc.strerror or exc))
+    if not os.path.isdir(root):
+        raise VaporError("The root '%s' is not a directory." % root)
+    try:
+        with os.scandir(root) as it:
+            next(it, None)
+    except OSError as exc:
+        raise VaporError("The root '%s' cannot be read: %s." % (root, exc.strerror or exc))
+    return st
+
+
+def scan_posix(sink, roots, workers=2, checksum='none', xattrs=STORM_XATTRS, partdir=None, durations=None,
+               fmt=None):
+    """Scan POSIX roots into ``sink``.
+
+    With more than one worker, the top of each root is listed here until there are enough
+    subdirectories, which are then walked by forked worker processes; each writes its records to a
+    part file in ``partdir`` and the parts are appended in task order (so the output order does not
+    depend on timing). ``partdir`` None means check mode: nothing is written, only counted.
+    """
+    for root in roots:
+        check_posix_root(root)
+    workers = max(1, int(workers or 1))
+    forkable = workers > 1 and hasattr(os, 'fork') and 'fork' in multiprocessing.get_all_start_methods()
+    for root_idx, root in enumerate(roots):
+        t0 = time.time()
+        if not forkable:
+            _walk(sink, root_idx, root, checksum, xattrs)
+        else:
+            # breadth-first until there is work for every worker, then fan out
+            frontier = [root]
+            depth = 0
+            while frontier and len(frontier) < workers * 8 and depth < 6:
+                pending = []
+                for d in frontier:
+                    _walk(sink, root_idx, d, checksum, xattrs, max_depth=1, pending=pending)
+                frontier = pending
+                depth += 1
+            if frontier:
+                _fan_out(sink, root_idx, frontier, workers, checksum, xattrs, partdir, fmt)
+        if durations is not None:
+            durations.append(round(time.time() - t0, 3))
+
+
+def _fan_out(sink, root_idx, dirs, workers, checksum, xattrs, partdir, fmt):
+    own_partdir = None
+    if sink.stream is not None:
+        own_partdir = tempfile.mkdtemp(prefix='.vapor-scan-', dir=partdir)
+    _WORKER.clear()
+    _WORKER.update(fmt=fmt, mapper=sink.mapper, efilter=_FilterProxy(sink), nroots=len(sink.root_files),
+                   checksum=checksum, xattrs=xattrs, partdir=own_partdir,
+                   digest=sink.want_digest)
+    ctx = multiprocessing.get_context('fork')
+    tasks = [(i, root_idx, d) for i, d in enumerate(dirs)]
+    try:
+        pool = ctx.Pool(processes=min(workers, len(tasks)))
+        try:
+            results = sorted(pool.imap_unordered(_worker_task, tasks, chunksize=1), key=lambda r: r[0])
+        finally:
+            pool.close()
+            pool.join()
+        for _idx, part_path, exported in results:
+            sink.absorb(exported, part_path)
+    finally:
+        if own_partdir is not None:
+            shutil.rmtree(own_partdir, ignore_errors=True)
+        _WORKER.clear()
+
+
+class _FilterProxy:
+    """What EntrySink needs of an EntryFilter, rebuilt from a sink (fork-safe)."""
+
+    def __init__(self, sink):
+        self.ignore_re = sink.ignore_re
+        self.min_age = sink.min_age
+        self.newest_mtime = sink.newest

@@ -1,0 +1,229 @@
+# -*- coding: utf-8 -*-
+# Copyright: vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# PRIVATE to the vapor.ops collection: no compatibility promise for other users.
+#
+# One storage dump, start to end: scan -> map/filter -> format -> temporary file -> compare with
+# what is published -> atomic rename -> latest link -> prune. Used by the se_dump module and by
+# the scheduled runner (vapor-se-dump) that the storage_dump role installs; both pass the same
+# parameters, so the scheduled run executes this very code.
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+import os
+import time
+
+from ansible_collections.vapor.ops.plugins.module_utils._common import (
+    EntryFilter, PathMapper, VaporError, normalise_path, parse_duration)
+from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import (
+    COMPRESSIONS, FORMATS, SUFFIXES, DumpWriter, dump_digest, open_compressed_writer)
+from ansible_collections.vapor.ops.plugins.module_utils._publish import (
+    check_name_pattern, commit, discard, ensure_dest, name_regex, new_temp, prune, update_link)
+from ansible_collections.vapor.ops.plugins.module_utils._scan import COUNTERS, EntrySink, scan_posix
+from ansible_collections.vapor.ops.plugins.module_utils._scan_db import scan_dcache, scan_dpm
+from ansible_collections.vapor.ops.plugins.module_utils._scan_xrootd import scan_xrootd
+
+SOURCES = ('posix', 'xrootd', 'dpm', 'dcache')
+
+# parameter defaults, shared by the module's argument spec and the runner
+DEFAULTS = {
+    'source': 'posix', 'url': None, 'db': None, 'roots': [], 'ignore': [], 'min_age': 0,
+    'strip_prefix': None, 'add_prefix': None, 'format': 'text', 'compression': 'none', 'dest': None,
+    'name': 'dump_%Y%m%d', 'compression_suffix': True, 'keep': 0, 'min_files': 1, 'latest_link': 'latest',
+    'workers': None, 'timeout': 300, 'retries': 3, 'checksum': 'none', 'max_errors': 0, 'mode': '0644',
+    'vo': None,
+}
+
+
+def _mode(value):
+    if isinstance(value, int):
+        return value
+    try:
+        return int(str(value), 8)
+    except ValueError:
+        raise VaporError("The file mode '%s' is not an octal number such as '0644'." % value)
+
+
+def validate(params):
+    p = dict(DEFAULTS)
+    p.update(dict((k, v) for k, v in params.items() if v is not None))
+    if p['source'] not in SOURCES:
+        raise VaporError("The source '%s' is not supported; use one of %s." % (p['source'], ', '.join(SOURCES)))
+    if p['format'] not in FORMATS:
+        raise VaporError("The dump format '%s' is not supported; use text, cms or syncat." % p['format'])
+    if p['compression'] not in COMPRESSIONS:
+        raise VaporError("The compression '%s' is not supported; use none, gzip or bzip2." % p['compression'])
+    if not p['dest']:
+        raise VaporError("No dump directory given (dest).")
+    check_name_pattern(p['name'])
+    p['roots'] = list(p['roots'] or [])
+    if p['source'] == 'posix':
+        if not p['roots']:
+            raise VaporError("The posix source needs at least one root directory (roots).")
+        p['roots'] = [normalise_path(os.path.abspath(r)) for r in p['roots']]
+    if p['source'] == 'xrootd' and not p['url']:
+        raise VaporError("The xrootd source needs the server URL (url), such as root://host:1094.")
+    if p['source'] in ('dpm', 'dcache') and not p['db']:
+        raise VaporError("The %s source needs the database connection settings (db)." % p['source'])
+    p['min_age'] = parse_duration(p['min_age'], 'min_age')
+    for key in ('keep', 'min_files', 'max_errors', 'retries', 'timeout'):
+        if int(p[key]) < 0:
+            raise VaporError("The option %s is %s; it must be zero or more." % (key, p[key]))
+    p['mode'] = _mode(p['mode'])
+    if p['workers'] is None:
+        p['workers'] = {'posix': min(4, os.cpu_count() or 1), 'xrootd': 8}.get(p['source'], 1)
+    return p
+
+
+def list_dumps(dest, pattern, suffixes):
+    regex = name_regex(pattern, suffixes)
+    try:
+        names = os.listdir(dest)
+    except OSError:
+        return []
+    return sorted(n for n in names if regex.match(n) and os.path.isfile(os.path.join(dest, n)))
+
+
+def _link(dest, link_name):
+    if not link_name:
+        return None
+    path = os.path.join(dest, link_name)
+    return os.readlink(path) if os.path.islink(path) else None
+
+
+def dump_name(p, when):
+    name = when.strftime(p['name'])
+    if p['compression_suffix']:
+        name += SUFFIXES[p['compression']]
+    return name
+
+
+def _scan(p, sink, durations, partdir):
+    src = p['source']
+    if src == 'posix':
+        scan_posix(sink, p['roots'], workers=p['workers'], checksum=p['checksum'], partdir=partdir,
+                   durations=durations, fmt=p['format'])
+    elif src == 'xrootd':
+        scan_xrootd(sink, p['url'], p['roots'], workers=p['workers'], timeout=p['timeout'], retries=p['retries'],
+                    checksum=p['checksum'], durations=durations)
+    elif src == 'dpm':
+        scan_dpm(sink, p['db'], p['roots'], durations=durations)
+    else:
+        scan_dcache(sink, p['db'], p['roots'], durations=durations)
+
+
+def scanned_roots(p):
+    if p['roots']:
+        return [normalise_path(r) for r in p['roots']]
+    if p['source'] == 'xrootd':
+        from ansible_collections.vapor.ops.plugins.module_utils._scan_xrootd import parse_url
+        return [parse_url(p['url'])[1] or '/']
+    return ['/']
+
+
+def run(params, check_mode=False, now=None):
+    """Produce (or, in check mode, predict) one dump; return the result dictionary.
+
+    Raises VaporError with one sentence when anything is wrong; nothing is published then.
+    """
+    started = time.time()
+    p = validate(params)
+    now = started if now is None else now
+    when = datetime.datetime.fromtimestamp(now, tz=datetime.timezone.utc)
+    dest = p['dest']
+    ensure_dest(dest, check_mode)
+    name = dump_name(p, when)
+    target = os.path.join(dest, name)
+    roots = scanned_roots(p)
+    mapper = PathMapper(p['strip_prefix'], p['add_prefix'])
+    efilter = EntryFilter(p['ignore'], p['min_age'], now=now)
+
+    suffixes = list(SUFFIXES.values()) if p['compression_suffix'] else ['']
+    before = {'dumps': list_dumps(dest, p['name'], suffixes), 'latest': _link(dest, p['latest_link'])}
+
+    raw = tmp = stream = None
+    if not check_mode:
+        raw, tmp = new_temp(dest, name)
+    try:
+        writer = None
+        if raw is not None:
+            stream = open_compressed_writer(raw, p['compression'])
+            writer = DumpWriter(stream, p['format'], recorded=when.strftime('%Y-%m-%dT%H:%M:%SZ'), vo=p['vo'])
+        # the content digest is needed only to compare with a dump already published under this name
+        sink = EntrySink(p['format'], mapper, efilter, stream, len(roots), digest=os.path.isfile(target))
+        durations = []
+        _scan(p, sink, durations, dest)
+        if writer is not None:
+            writer.close()
+            if stream is not raw:
+                stream.close()
+            raw.close()
+        errors = sink.errors
+        if len(errors) > p['max_errors']:
+            more = ' (and %d more)' % (len(errors) - 1) if len(errors) > 1 else ''
+            raise VaporError("The scan failed, nothing was published: %s%s" % (errors[0].rstrip('.'), more + '.'),
+                             errors=errors)
+        if sink.files < p['min_files']:
+            raise VaporError("The scan of %s found %d files, fewer than min_files=%d; nothing was published "
+                             "(an unmounted or emptied storage area must not publish an empty dump)."
+                             % (', '.join(roots), sink.files, p['min_files']))
+        same = False
+        before['today'] = None
+        if os.path.isfile(target):
+            old = dump_digest(target, p['format'])
+            same = old is not None and old.state() == sink.digest.state()
+            before['today'] = {'name': name, 'files': old.count if old is not None else None}
+        changed = not same
+        if tmp is not None:
+            if same:
+                discard(tmp)
+            else:
+                commit(tmp, target, p['mode'])
+            tmp = None
+        link_changed = update_link(dest, p['latest_link'], name, check_mode)
+        pruned = prune(dest, p['name'], suffixes, int(p['keep']), name, check_mode)
+    finally:
+        if tmp is not None:
+            try:
+                if raw is not None:
+                    raw.close()
+            finally:
+                discard(tmp)
+
+    skipped = dict((k, sink.c[k]) for k in COUNTERS)
+    warnings = []
+    if sink.c['unrepresentable']:
+        warnings.append("%d entries were left out because the %s format cannot carry their names (first: %s)."
+                        % (sink.c['unrepresentable'], p['format'],
+                           '; '.join('%r: %s' % (path, why) for why, path in sink.samples[:3])))
+    for e in sink.errors:
+        warnings.append(e)
+    after_dumps = sorted((set(before['dumps']) | set([name])) - set(pruned))
+    after = {'dumps': after_dumps, 'latest': name if p['latest_link'] else None,
+             'today': {'name': name, 'files': sink.files}}
+    return {
+        'changed': bool(changed or link_changed or pruned),
+        'diff': {'before': before, 'after': after},
+        'dump': target,
+        'name': name,
+        'published': changed,
+        'files': sink.files,
+        'bytes': sink.nbytes,
+        'format': p['format'],
+        'compression': p['compression'],
+        'source': p['source'],
+        'roots': [{'root': r, 'files': sink.root_files[i], 'bytes': sink.root_bytes[i],
+                   'duration': durations[i] if i < len(durations) else None} for i, r in enumerate(roots)],
+        'excluded': skipped,
+        'unrepresentable': [{'path': path, 'reason': why} for why, path in sink.samples],
+        'errors': list(sink.errors),
+        'latest': os.path.join(dest, p['latest_link']) if p['latest_link'] else None,
+        'pruned': pruned,
+        'duration': round(time.time() - started, 3),
+        'warnings': warnings,
+    }

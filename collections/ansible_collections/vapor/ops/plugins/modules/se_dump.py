@@ -1,0 +1,392 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: se_dump
+short_description: Produce and publish a storage dump of one storage element
+version_added: 0.1.0
+description:
+  - Scans one storage element and writes a dump of its files in a format the VO's consistency tools already read
+    (Rucio auditor text, CMS pipe format, or the syncat XML), then publishes it atomically in O(dest).
+  - "Scanners: a mounted file system (O(source=posix)), a remote XRootD server (O(source=xrootd)), the DPM/DPNS
+    namespace database (O(source=dpm)) or the dCache Chimera database (O(source=dcache))."
+  - The dump is written to a temporary file next to its final name and renamed into place; a C(latest) link is
+    updated and dumps beyond O(keep) are removed. Nothing is published when the scan fails, when more directories
+    failed than O(max_errors), or when fewer than O(min_files) files were found.
+  - A run that finds the same content as the dump already published under today's name keeps that dump and reports
+    no change, whatever order the parallel scan produced.
+  - "Names a format cannot carry are left out with a warning: a line break in V(text); a line break or C(|) in V(cms);
+    control characters other than tab, line feed and carriage return in V(syncat) (which writes those three as
+    character references); and, in every format, names that are not valid UTF-8."
+  - Dates in file names and in the syncat C(recorded) attribute are in UTC.
+author:
+  - vapor.ops developers
+extends_documentation_fragment:
+  - vapor.ops._attributes
+  - vapor.ops._attributes.ACTIONGROUP_VAPOR
+  - vapor.ops._db
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Check mode scans the storage and reports the counts and what would be published, renamed and pruned, and
+        writes nothing.
+  diff_mode:
+    support: full
+    details:
+      - The diff shows the dumps present in O(dest), the target of the C(latest) link, and the number of files of
+        today's dump, before and after.
+  idempotent:
+    support: full
+    details:
+      - A second run on the same day with unchanged storage reports no change. With O(min_age), files that become old
+        enough between two runs are a real change.
+options:
+  source:
+    description: Which scanner reads the storage.
+    type: str
+    choices: [posix, xrootd, dpm, dcache]
+    default: posix
+  url:
+    description:
+      - The XRootD server for O(source=xrootd), as C(root://host[:port]). A path after it
+        (C(root://host:1094//store)) is the root to scan when O(roots) is empty.
+    type: str
+  roots:
+    description:
+      - Directories to scan. Absolute paths on the mounted file system for V(posix); paths on the server for
+        V(xrootd); namespace paths (such as C(/dpm/example.org/home/vo)) for V(dpm) and V(dcache), where the default
+        is the whole namespace.
+      - Every root must exist and be readable, or the module fails.
+    type: list
+    elements: str
+    default: []
+  ignore:
+    description:
+      - Regular expressions; a file whose dump path (after O(strip_prefix)/O(add_prefix)) matches any of them, with a
+        search anywhere in the path, is left out and counted as ignored.
+    type: list
+    elements: str
+    default: []
+  min_age:
+    description:
+      - Leave out files modified more recently than this, as seconds or with a unit (V(3600), V(12h), V(7d), V(2w)),
+        so files still being transferred are never published.
+    type: str
+    default: '0'
+  strip_prefix:
+    description:
+      - A leading path removed from every file path, matched component by component (repeated slashes do not
+        matter). Files outside it are left out and counted.
+    type: str
+  add_prefix:
+    description: A prefix put in front of every path after O(strip_prefix) was removed.
+    type: str
+  format:
+    description:
+      - V(text) is one path a line, as the Rucio auditor reads.
+      - V(cms) is C(path|size|mtime|adler32), with C(N/A) when the checksum is unknown.
+      - V(syncat) is the dCache/CMS XML with C(<entry name>), C(<size>), C(<mtime>) and C(<checksum>).
+    type: str
+    choices: [text, cms, syncat]
+    default: text
+  compression:
+    description: Compression of the published dump. Readers in this collection detect it from the content.
+    type: str
+    choices: [none, gzip, bzip2]
+    default: none
+  compression_suffix:
+    description:
+      - Add C(.gz) or C(.bz2) to the file name when compressing.
+      - The Rucio auditor parses listed names with the pattern C(dump_%Y%m%d) and detects compression from the
+        content, so set V(false) for dumps it lists.
+    type: bool
+    default: true
+  dest:
+    description:
+      - The directory dumps are published in. It must exist; the role C(vapor.ops.storage_dump) creates it with the
+        right owner and permissions.
+      - To be found by the Rucio auditor without configuration, this is the C(dumps) directory next to the VO's
+        C(rucio) directory on the storage (C(<prefix without rucio/>/dumps)).
+    type: path
+    required: true
+  name:
+    description:
+      - File name pattern, with C(strftime) date codes (numeric codes only), before any compression suffix.
+    type: str
+    default: dump_%Y%m%d
+  keep:
+    description: How many dumps of this name pattern to keep in O(dest), newest first; V(0) keeps all.
+    type: int
+    default: 0
+  min_files:
+    description:
+      - Fail, and publish nothing, when fewer files than this were found, so an unmounted or emptied area never
+        publishes an empty dump.
+    type: int
+    default: 1
+  latest_link:
+    description: Name of the symbolic link in O(dest) that points at the newest dump; an empty string disables it.
+    type: str
+    default: latest
+  workers:
+    description:
+      - Parallelism of the scan. Processes across directories for V(posix) (default the number of CPUs, at most 4);
+        directory listings in flight for V(xrootd) (default 8). The database scanners use one connection.
+    type: int
+  timeout:
+    description: Seconds one XRootD directory listing may take before it is retried.
+    type: int
+    default: 300
+  retries:
+    description: How many times a failed XRootD directory listing is retried, with exponential backoff.
+    type: int
+    default: 3
+  max_errors:
+    description:
+      - How many unreadable directories or files the scan tolerates. They are returned in RV(errors) and reported as
+        warnings. The default V(0) publishes nothing when any part of the storage could not be read, because a hole
+        in a dump makes good files look lost.
+    type: int
+    default: 0
+  checksum:
+    description:
+      - Where checksums come from. V(none) writes none (the database sources always use the checksums they hold).
+      - V(xattr) reads the StoRM extended attribute C(user.storm.checksum.adler32) (V(posix)).
+      - V(adler32) reads every file to compute it (V(posix); slow).
+      - V(server) asks the XRootD server for each file's adler32 (V(xrootd); one request a file).
+    type: str
+    choices: [none, xattr, adler32, server]
+    default: none
+  mode:
+    description: Permissions of the published dump file.
+    type: raw
+    default: '0644'
+  vo:
+    description: VO name written as C(<for>vo:NAME</for>) in the syncat format.
+    type: str
+notes:
+  - The V(xrootd) source needs the distribution's C(python3-xrootd) binding; on such hosts run the module with the
+    system Python (C(ansible_python_interpreter=/usr/bin/python3)).
+  - The V(dpm) source needs C(MySQLdb) (C(python3-mysqlclient) on EL, C(python3-mysqldb) on Debian) or C(PyMySQL);
+    V(dcache) needs C(psycopg) or C(psycopg2).
+  - The database scanners hold the directory tree (not the files) in memory and stream the files through a
+    server-side cursor.
+  - Use C(async) for long scans run from AWX so the job is not cut by a connection timeout.
+seealso:
+  - name: Rucio auditor dump location
+    description: Where the auditor looks for dumps, and their format.
+    link: https://rucio.github.io/documentation/
+"""
+
+EXAMPLES = r"""
+- name: Dump a StoRM/GPFS area in the ATLAS format, where the Rucio auditor finds it
+  vapor.ops.se_dump:
+    source: posix
+    roots: [/storage/atlas/atlasdatadisk/rucio]
+    strip_prefix: /storage/atlas/atlasdatadisk/rucio
+    dest: /storage/atlas/atlasdatadisk/dumps
+    compression: bzip2
+    compression_suffix: false
+    min_age: 1d
+    keep: 5
+
+- name: Dump an XRootD server's /store in the CMS pipe format
+  vapor.ops.se_dump:
+    source: xrootd
+    url: root://xrootd.example.org:1094
+    roots: [/store/mc, /store/data]
+    format: cms
+    compression: gzip
+    dest: /var/lib/vapor-ops/dumps
+    ignore: ['^/store/(temp|unmerged)/']
+  vars:
+    ansible_python_interpreter: /usr/bin/python3
+
+- name: Dump the DPM namespace of one VO from the DPNS database, in syncat XML
+  vapor.ops.se_dump:
+    source: dpm
+    db:
+      config_file: /usr/etc/NSCONFIG
+    roots: [/dpm/example.org/home/cms]
+    strip_prefix: /dpm/example.org/home/cms
+    format: syncat
+    vo: cms
+    dest: /var/lib/vapor-ops/dumps
+  no_log: false
+
+- name: Dump a dCache instance from its Chimera database
+  vapor.ops.se_dump:
+    source: dcache
+    db:
+      host: chimera-db.example.org
+      user: chimera_ro
+      password: "{{ vault_chimera_password }}"
+    roots: [/pnfs/example.org/data/atlas]
+    strip_prefix: /pnfs/example.org/data/atlas
+    dest: /var/lib/vapor-ops/dumps
+    keep: 7
+"""
+
+RETURN = r"""
+dump:
+  description: Path of today's dump in O(dest) (unchanged when the content was already published).
+  returned: success
+  type: str
+  sample: /var/lib/vapor-ops/dumps/dump_20261121.gz
+name:
+  description: File name of today's dump.
+  returned: success
+  type: str
+  sample: dump_20261121.gz
+published:
+  description: Whether a new dump file was (or, in check mode, would be) renamed into place.
+  returned: success
+  type: bool
+files:
+  description: Number of files written to the dump.
+  returned: success
+  type: int
+  sample: 200000
+bytes:
+  description: Total size of the files written to the dump.
+  returned: success
+  type: int
+  sample: 1234567890
+format:
+  description: The dump format.
+  returned: success
+  type: str
+  sample: text
+compression:
+  description: The compression of the dump.
+  returned: success
+  type: str
+  sample: gzip
+source:
+  description: The scanner used.
+  returned: success
+  type: str
+  sample: posix
+roots:
+  description: Per root, the files and bytes written and the scan duration in seconds.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"root": "/store", "files": 1000, "bytes": 5000000, "duration": 1.2}]
+excluded:
+  description:
+    - Entries left out of the dump, by reason. C(young) newer than O(min_age); C(ignored) matched O(ignore); C(outside) not under
+      O(strip_prefix); C(unrepresentable) a name the format cannot carry; C(symlinks) symbolic links (never followed);
+      C(special) sockets, devices and the like; C(vanished) removed while the scan ran.
+  returned: success
+  type: dict
+  sample: {"young": 3, "ignored": 10, "outside": 0, "unrepresentable": 1, "symlinks": 0, "special": 0, "vanished": 0}
+unrepresentable:
+  description: Up to ten names left out because the format cannot carry them, with the reason.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"path": "/store/a|b.root", "reason": "the name holds '|' or a line break, which the cms format cannot carry"}]
+errors:
+  description: Directories or files that could not be read (only returned non-empty when O(max_errors) allowed them).
+  returned: always
+  type: list
+  elements: str
+  sample: []
+latest:
+  description: Path of the C(latest) link, or null when disabled.
+  returned: success
+  type: str
+  sample: /var/lib/vapor-ops/dumps/latest
+pruned:
+  description: Names of the old dumps removed (or that would be removed in check mode).
+  returned: success
+  type: list
+  elements: str
+  sample: [dump_20261101.gz]
+duration:
+  description: Seconds the module took.
+  returned: success
+  type: float
+  sample: 12.5
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._se_dump import run
+
+
+def argument_spec():
+    return dict(
+        source=dict(type='str', default='posix', choices=['posix', 'xrootd', 'dpm', 'dcache']),
+        url=dict(type='str'),
+        db=dict(type='dict', options=dict(
+            host=dict(type='str', default='localhost'),
+            port=dict(type='int'),
+            user=dict(type='str'),
+            password=dict(type='str', no_log=True),
+            database=dict(type='str'),
+            unix_socket=dict(type='path'),
+            config_file=dict(type='path'),
+            connect_timeout=dict(type='int', default=30),
+        )),
+        roots=dict(type='list', elements='str', default=[]),
+        ignore=dict(type='list', elements='str', default=[]),
+        min_age=dict(type='str', default='0'),
+        strip_prefix=dict(type='str'),
+        add_prefix=dict(type='str'),
+        format=dict(type='str', default='text', choices=['text', 'cms', 'syncat']),
+        compression=dict(type='str', default='none', choices=['none', 'gzip', 'bzip2']),
+        compression_suffix=dict(type='bool', default=True),
+        dest=dict(type='path', required=True),
+        name=dict(type='str', default='dump_%Y%m%d'),
+        keep=dict(type='int', default=0),
+        min_files=dict(type='int', default=1),
+        latest_link=dict(type='str', default='latest'),
+        workers=dict(type='int'),
+        timeout=dict(type='int', default=300),
+        retries=dict(type='int', default=3),
+        max_errors=dict(type='int', default=0),
+        checksum=dict(type='str', default='none', choices=['none', 'xattr', 'adler32', 'server']),
+        mode=dict(type='raw', default='0644'),
+        vo=dict(type='str'),
+    )
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=argument_spec(),
+        required_if=[
+            ('source', 'xrootd', ['url']),
+            ('source', 'dpm', ['db']),
+            ('source', 'dcache', ['db']),
+        ],
+        supports_check_mode=True,
+    )
+    try:
+        result = run(module.params, check_mode=module.check_mode)
+    except VaporError as exc:
+        module.fail_json(msg=exc.msg, errors=exc.context.get('errors', []))
+    except Exception as exc:  # an unexpected failure still ends in one sentence, with the trace for -vvv
+        module.fail_json(msg="The storage dump failed unexpectedly: %s." % exc, exception=traceback.format_exc())
+    for warning in result.pop('warnings'):
+        module.warn(warning)
+    diff = result.pop('diff')
+    if module._diff:
+        result['diff'] = diff
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
