@@ -60,12 +60,12 @@ class EntrySink:
             if not path.startswith(self.strip):
                 self.c['outside'] += 1
                 return
-            path = self.prefix + path[self.cut:]
-        elif self.prefix:
-            path = self.prefix + path
+            path = path[self.cut:]
         if self.ignore_re is not None and self.ignore_re.search(path) is not None:
             self.c['ignored'] += 1
             return
+        if self.prefix:
+            path = self.prefix + path
         if self.min_age and mtime is not None and mtime > self.newest:
             self.c['young'] += 1
             return

@@ -70,8 +70,8 @@ options:
     default: []
   ignore:
     description:
-      - Regular expressions; a file whose dump path (after O(strip_prefix)/O(add_prefix)) matches any of them, with a
-        search anywhere in the path, is left out and counted as ignored.
+      - Regular expressions; a file whose path, after O(strip_prefix) was removed and before O(add_prefix) is added,
+        matches any of them (searched anywhere in the path; anchor with C(^)) is left out and counted as ignored.
     type: list
     elements: str
     default: []
