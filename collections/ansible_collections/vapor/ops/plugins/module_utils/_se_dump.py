@@ -66,6 +66,8 @@ def validate(params):
         if not p['roots']:
             raise VaporError("The posix source needs at least one root directory (roots).")
         p['roots'] = [normalise_path(os.path.abspath(r)) for r in p['roots']]
+        if p['strip_prefix']:
+            p['strip_prefix'] = os.path.normpath(p['strip_prefix'])
     if p['source'] == 'xrootd' and not p['url']:
         raise VaporError("The xrootd source needs the server URL (url), such as root://host:1094.")
     if p['source'] in ('dpm', 'dcache') and not p['db']:
@@ -169,9 +171,11 @@ def run(params, check_mode=False, now=None):
             raise VaporError("The scan failed, nothing was published: %s%s" % (errors[0].rstrip('.'), more + '.'),
                              errors=errors)
         if sink.files < p['min_files']:
-            raise VaporError("The scan of %s found %d files, fewer than min_files=%d; nothing was published "
+            left_out = ', '.join('%d %s' % (v, k) for k, v in sorted(sink.c.items()) if v)
+            raise VaporError("The scan of %s found %d files%s, fewer than min_files=%d; nothing was published "
                              "(an unmounted or emptied storage area must not publish an empty dump)."
-                             % (', '.join(roots), sink.files, p['min_files']))
+                             % (', '.join(roots), sink.files, ' (left out: %s)' % left_out if left_out else '',
+                                p['min_files']))
         same = False
         before['today'] = None
         if os.path.isfile(target):
