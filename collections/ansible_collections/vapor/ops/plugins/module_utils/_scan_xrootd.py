@@ -70,7 +70,7 @@ class XRootDLister:
     def stat_dir(self, path):
         status, info = self.fs().stat(path, timeout=self.timeout)
         if not status.ok:
-            raise VaporError("The XRootD root '%s' on %s cannot be read: %s." % (path, self.server, status.message.strip()))
+            raise VaporError("The XRootD root '%s' on %s cannot be read: %s." % (path, self.server, status.message.strip().rstrip('.')))
         if not info.flags & StatInfoFlags.IS_DIR:
             raise VaporError("The XRootD root '%s' on %s is not a directory." % (path, self.server))
 
@@ -89,7 +89,7 @@ class XRootDLister:
                         continue
                     out.append((e.name, st.size, st.modtime, bool(st.flags & StatInfoFlags.IS_DIR)))
                 return out
-            last = status.message.strip()
+            last = status.message.strip().rstrip('.')
             if status.errno in (2, 3011):   # kXR_NotFound: the directory vanished, no retry helps
                 return None
         raise VaporError("The XRootD directory '%s' on %s could not be listed after %d attempts: %s."
