@@ -380,10 +380,10 @@ class DumpReader:
     def _iter_xml(self):
         if HAS_LXML:
             ctx = _lxml_etree.iterparse(self.stream, events=('start', 'end'), huge_tree=True)
-            err_types = (_lxml_etree.XMLSyntaxError,)
+            err_type = _lxml_etree.XMLSyntaxError
         else:
             ctx = _std_etree.iterparse(self.stream, events=('start', 'end'))
-            err_types = (_std_etree.ParseError,)
+            err_type = _std_etree.ParseError
         container = None
         try:
             for event, elem in ctx:
@@ -427,15 +427,14 @@ class DumpReader:
                         del elem.getparent()[0]
                 elif container is not None:
                     container.clear()
-        except err_types as exc:
+        except err_type as exc:
             raise VaporError("The dump '%s' is truncated or corrupt: its XML is not well formed (%s)." % (self.path, exc))
 
 
 def read_dump(path, fmt=None):
     """Yield the DumpEntry items of a dump file (any format, compressed or not)."""
     with DumpReader(path, fmt) as reader:
-        for entry in reader:
-            yield entry
+        yield from reader
 
 
 def dump_digest(path, fmt):

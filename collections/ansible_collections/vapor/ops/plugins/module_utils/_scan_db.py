@@ -192,8 +192,7 @@ def _cursor_rows(cur):
         rows = cur.fetchmany(FETCH)
         if not rows:
             break
-        for row in rows:
-            yield row
+        yield from rows
 
 
 def _text(v):

@@ -27,7 +27,7 @@ description:
     character references); and, in every format, names that are not valid UTF-8."
   - Dates in file names and in the syncat C(recorded) attribute are in UTC.
 author:
-  - vapor.ops developers
+  - vapor.ops developers (@vapor-ops)
 extends_documentation_fragment:
   - vapor.ops._attributes
   - vapor.ops._attributes.ACTIONGROUP_VAPOR

@@ -3,10 +3,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import bz2
-import gzip
-import io
-
 import pytest
 
 from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError
@@ -21,7 +17,8 @@ ENTRIES = [
 ]
 
 
-def write(tmp_path, fmt, compression='none', entries=ENTRIES, name='dump'):
+def write(tmp_path, fmt, compression='none', entries=None, name='dump'):
+    entries = ENTRIES if entries is None else entries
     path = tmp_path / name
     with open(str(path), 'wb') as raw:
         stream = open_compressed_writer(raw, compression)
