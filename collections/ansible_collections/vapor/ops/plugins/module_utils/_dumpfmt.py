@@ -453,6 +453,17 @@ def dump_digest(path, fmt):
     return digest
 
 
+def companion_path(path):
+    """The companion list of a catalog dump: non-available replicas, '.inactive' before the compression suffix.
+
+    catalog_X -> catalog_X.inactive; catalog_X.gz -> catalog_X.inactive.gz; catalog_X.bz2 -> catalog_X.inactive.bz2
+    """
+    for suffix in ('.gz', '.bz2'):
+        if path.endswith(suffix):
+            return path[:-len(suffix)] + '.inactive' + suffix
+    return path + '.inactive'
+
+
 def file_size(path):
     try:
         return os.stat(path).st_size
