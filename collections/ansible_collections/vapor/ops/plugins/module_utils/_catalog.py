@@ -1,0 +1,1502 @@
+# -*- coding: utf-8 -*-
+# Copyright: vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# PRIVATE to the vapor.ops collection: no compatibility promise for other users.
+#
+# The file catalog: the LFC / DPM-DPNS namespace schema (Cns_* tables, schema 3.2.0) over two back ends,
+# MySQL/MariaDB (a real LFC or DPM head node's cns_db) and SQLite (the same tables and columns, the embedded
+# default). One Catalog class does the reading (path resolution, listing, identities, replicas), the few writes
+# the collection needs (seeding helpers, removal of a replica and of an entry left without replicas, each in one
+# transaction), and the three jobs built on it:
+#
+#   run_catalog_dump     the catalog's view of one storage element, in the storage-dump path form
+#   entries_info         entries under a path by owner and age; per-DN usage of one storage element
+#   run_catalog_cleanup  removal of lost replicas (and orphan entries) with a re-check and a journal
+#
+# SFN -> dump path: parse_sfn() splits a replica's SFN (SURL, root://, davs://, gsiftp://, file://, DPM's
+# diskserver:/fs/path) into a "head" and a storage path; PathMapper(strip_prefix, add_prefix) then gives the
+# path form storage dumps use. The reverse (dump path -> the SFNs that map to it) is what makes the re-check of
+# a cleanup an index lookup: Cns_file_replica has INDEX(sfn(255)), and the few distinct heads used on a storage
+# element are learnt once, so the lookup is "sfn IN (head1 + path, head2 + path, ...)".
+#
+# Streaming: the SE's replicas and the directory listings come through server-side cursors (MySQL) or plain
+# SQLite cursors; memory never grows with the number of files.
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+import hashlib
+import json
+import os
+import re
+import sqlite3
+import time
+import uuid
+from collections import namedtuple
+from contextlib import contextmanager
+
+from ansible_collections.vapor.ops.plugins.module_utils._common import (
+    PathMapper, VaporError, normalise_path, parse_duration, path_components)
+from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import (
+    COMPRESSIONS, FORMATS, SUFFIXES, DumpWriter, companion_path, dump_digest, normalise_adler32,
+    open_compressed_writer, read_dump)
+from ansible_collections.vapor.ops.plugins.module_utils._gfal import Storage, join_url
+from ansible_collections.vapor.ops.plugins.module_utils._journal import DONE, Journal
+from ansible_collections.vapor.ops.plugins.module_utils._publish import (
+    check_name_pattern, commit, discard, ensure_dest, name_regex, new_temp, update_link)
+from ansible_collections.vapor.ops.plugins.module_utils._scan_db import _exc_text, connect_mysql
+
+S_IFMT = 0o170000
+S_IFDIR = 0o040000
+S_IFREG = 0o100000
+S_IFLNK = 0o120000
+AVAILABLE = '-'
+FETCH = 10000
+IN_CHUNK = 500
+MAX_SYMLINK_HOPS = 16
+
+Entry = namedtuple('Entry', 'fileid parent_fileid guid name filemode nlink owner_uid gid filesize atime mtime ctime '
+                            'status csumtype csumvalue xattr')
+Replica = namedtuple('Replica', 'rowid fileid host sfn status poolname fs')
+SfnParts = namedtuple('SfnParts', 'scheme host port path head')
+
+_META_COLS = ('fileid, parent_fileid, guid, name, filemode, nlink, owner_uid, gid, filesize, atime, mtime, ctime, '
+              'status, csumtype, csumvalue')
+_REPLICA_COLS = 'rowid, fileid, host, sfn, status, poolname, fs'
+
+# ----------------------------------------------------------------------------------------------
+# the schema, for SQLite: the same tables, columns and keys as lcgdm's Cns_mysql_tbl.sql 3.2.0
+
+SCHEMA_VERSION = (3, 2, 0)
+
+SQLITE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS Cns_class_metadata (
+    rowid INTEGER PRIMARY KEY AUTOINCREMENT, classid INTEGER, name VARCHAR(15), owner_uid INTEGER, gid INTEGER,
+    min_filesize INTEGER, max_filesize INTEGER, flags INTEGER, maxdrives INTEGER, max_segsize INTEGER,
+    migr_time_interval INTEGER, mintime_beforemigr INTEGER, nbcopies INTEGER, nbdirs_using_class INTEGER,
+    retenp_on_disk INTEGER);
+CREATE UNIQUE INDEX IF NOT EXISTS Cns_class_metadata_classid ON Cns_class_metadata (classid);
+CREATE UNIQUE INDEX IF NOT EXISTS classname ON Cns_class_metadata (name);
+CREATE TABLE IF NOT EXISTS Cns_file_metadata (
+    rowid INTEGER PRIMARY KEY AUTOINCREMENT, fileid BIGINT UNSIGNED, parent_fileid BIGINT UNSIGNED, guid CHAR(36),
+    name VARCHAR(255), filemode INTEGER, nlink INTEGER, owner_uid INTEGER, gid INTEGER, filesize BIGINT,
+    atime INTEGER, mtime INTEGER, ctime INTEGER, fileclass SMALLINT, status CHAR(1), csumtype VARCHAR(2),
+    csumvalue VARCHAR(32), acl BLOB, xattr TEXT);
+CREATE UNIQUE INDEX IF NOT EXISTS Cns_file_metadata_fileid ON Cns_file_metadata (fileid);
+CREATE UNIQUE INDEX IF NOT EXISTS file_full_id ON Cns_file_metadata (parent_fileid, name);
+CREATE UNIQUE INDEX IF NOT EXISTS Cns_file_metadata_guid ON Cns_file_metadata (guid);
+CREATE INDEX IF NOT EXISTS PARENT_FILEID_IDX ON Cns_file_metadata (parent_fileid);
+CREATE TABLE IF NOT EXISTS Cns_user_metadata (
+    rowid INTEGER PRIMARY KEY AUTOINCREMENT,
+    u_fileid BIGINT UNSIGNED REFERENCES Cns_file_metadata (fileid), comments VARCHAR(255));
+CREATE UNIQUE INDEX IF NOT EXISTS Cns_user_metadata_u_fileid ON Cns_user_metadata (u_fileid);
+CREATE TABLE IF NOT EXISTS Cns_symlinks (
+    rowid INTEGER PRIMARY KEY AUTOINCREMENT,
+    fileid BIGINT UNSIGNED REFERENCES Cns_file_metadata (fileid), linkname BLOB);
+CREATE UNIQUE INDEX IF NOT EXISTS Cns_symlinks_fileid ON Cns_symlinks (fileid);
+CREATE INDEX IF NOT EXISTS linkname_idx ON Cns_symlinks (linkname);
+CREATE TABLE IF NOT EXISTS Cns_file_replica (
+    rowid INTEGER PRIMARY KEY AUTOINCREMENT,
+    fileid BIGINT UNSIGNED REFERENCES Cns_file_metadata (fileid), nbaccesses BIGINT, ctime INTEGER, atime INTEGER,
+    ptime INTEGER, ltime INTEGER, r_type CHAR(1), status CHAR(1), f_type CHAR(1), setname VARCHAR(36),
+    poolname VARCHAR(15), host VARCHAR(63), fs VARCHAR(79), sfn BLOB, xattr TEXT);
+CREATE INDEX IF NOT EXISTS Cns_file_replica_fileid ON Cns_file_replica (fileid);
+CREATE INDEX IF NOT EXISTS Cns_file_replica_host ON Cns_file_replica (host);
+CREATE INDEX IF NOT EXISTS Cns_file_replica_sfn ON Cns_file_replica (sfn);
+CREATE TABLE IF NOT EXISTS Cns_groupinfo (
+    rowid INTEGER PRIMARY KEY AUTOINCREMENT, gid INTEGER, groupname VARCHAR(255), banned INTEGER, xattr TEXT);
+CREATE UNIQUE INDEX IF NOT EXISTS Cns_groupinfo_groupname ON Cns_groupinfo (groupname);
+CREATE TABLE IF NOT EXISTS Cns_userinfo (
+    rowid INTEGER PRIMARY KEY AUTOINCREMENT, userid INTEGER, username VARCHAR(255), user_ca VARCHAR(255),
+    banned INTEGER, xattr TEXT);
+CREATE UNIQUE INDEX IF NOT EXISTS Cns_userinfo_username ON Cns_userinfo (username);
+CREATE TABLE IF NOT EXISTS Cns_unique_id (id BIGINT UNSIGNED);
+CREATE TABLE IF NOT EXISTS Cns_unique_gid (id INTEGER);
+CREATE TABLE IF NOT EXISTS Cns_unique_uid (id INTEGER);
+CREATE TABLE IF NOT EXISTS schema_version (major INTEGER NOT NULL, minor INTEGER NOT NULL, patch INTEGER NOT NULL);
+"""
+
+
+# ----------------------------------------------------------------------------------------------
+# SFN parsing and the mapping to the storage-dump path form
+
+_URL_RE = re.compile(r'^([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)(.*)$', re.S)
+_DPM_RE = re.compile(r'^([A-Za-z0-9][A-Za-z0-9.-]*):(/.*)$', re.S)
+_SFN_QUERY = '?SFN='
+
+
+def _text(v):
+    if isinstance(v, (bytes, bytearray)):
+        return bytes(v).decode('utf-8', 'surrogateescape')
+    return v
+
+
+def _split_authority(authority):
+    host = authority.rpartition('@')[2]
+    port = None
+    if host.startswith('['):
+        end = host.find(']')
+        if end > 0:
+            rest = host[end + 1:]
+            host = host[1:end]
+            if rest.startswith(':') and rest[1:].isdigit():
+                port = int(rest[1:])
+        return host, port
+    name, sep, p = host.rpartition(':')
+    if sep and p.isdigit():
+        return name, int(p)
+    if sep and not p:
+        return name, None
+    return host, None
+
+
+def parse_sfn(sfn):
+    """Split a replica's SFN into SfnParts(scheme, host, port, path, head), or None for an unknown form.
+
+    Forms: srm://host[:port]/srm/managerv2?SFN=/path, srm://host[:port]/path, root://host[:port]//path (also
+    xroot://), davs|https|http|dav://host[:port]/path, gsiftp://host[:port]/path, file:///path, and DPM's
+    diskserver:/fs/path (scheme None). ``path`` is normalised (no repeated slashes); ``head`` is the SFN's text
+    before the path, so that ``head + path`` is the SFN whenever the path had no repeated slash inside.
+    """
+    sfn = _text(sfn)
+    if not sfn:
+        return None
+    m = _URL_RE.match(sfn)
+    if m:
+        scheme = m.group(1).lower()
+        authority = m.group(2)
+        rest = m.group(3)
+        start = len(sfn) - len(rest)
+        if scheme == 'srm':
+            i = rest.find(_SFN_QUERY)
+            if i >= 0:
+                start += i + len(_SFN_QUERY)
+                rest = rest[i + len(_SFN_QUERY):]
+        host, port = _split_authority(authority)
+    else:
+        m = _DPM_RE.match(sfn)
+        if not m:
+            return None
+        scheme = None
+        host, port = m.group(1), None
+        rest = m.group(2)
+        start = len(sfn) - len(rest)
+    if not rest.startswith('/'):
+        return None
+    extra = len(rest) - len(rest.lstrip('/')) - 1
+    start += extra
+    return SfnParts(scheme, host, port, normalise_path(rest), sfn[:start])
+
+
+def _upper_bound(prefix):
+    """The smallest string greater than every string that starts with ``prefix`` (code point order)."""
+    if not prefix:
+        return None
+    last = ord(prefix[-1])
+    if last >= 0x10FFFF:
+        return None
+    return prefix[:-1] + chr(last + 1)
+
+
+class SfnMapping:
+    """The replicas of one storage element and the path form its storage dumps use.
+
+    ``se`` selects replicas by their host column (the SE host name for LFC, the disk server for DPM);
+    ``sfn_prefix`` by the start of their SFN; both may be given. ``strip_prefix``/``add_prefix`` turn the SFN's
+    storage path into the dump path exactly as se_dump does with storage paths.
+    """
+
+    def __init__(self, se=None, strip_prefix=None, add_prefix=None, sfn_prefix=None):
+        if not se and not sfn_prefix:
+            raise VaporError("No storage element is selected: set se (the replica host) or sfn_prefix.")
+        self.se = se or None
+        self.sfn_prefix = sfn_prefix or None
+        self.mapper = PathMapper(strip_prefix, add_prefix)
+        comps = path_components(strip_prefix or '')
+        self.strip = '/' + '/'.join(comps) if comps else ''
+        self.add = (add_prefix or '').rstrip('/')
+        self.heads = None
+        if self.sfn_prefix:
+            parts = parse_sfn(self.sfn_prefix)
+            # a prefix that reaches into the path tells the head for sure; a bare 'srm://host' does not
+            if parts is not None and parts.path != '/' and self.sfn_prefix.startswith(parts.head + parts.path):
+                self.heads = [parts.head]
+
+    def describe(self):
+        sel = []
+        if self.se:
+            sel.append("host '%s'" % self.se)
+        if self.sfn_prefix:
+            sel.append("SFN prefix '%s'" % self.sfn_prefix)
+        return ' and '.join(sel)
+
+    def selects(self, host, sfn):
+        if self.se and host != self.se:
+            return False
+        if self.sfn_prefix and not sfn.startswith(self.sfn_prefix):
+            return False
+        return True
+
+    def dump_path(self, sfn):
+        """(dump path or None, reason) for an SFN: reason is None, 'unparsable' or 'outside'."""
+        parts = parse_sfn(sfn)
+        if parts is None:
+            return None, 'unparsable'
+        path = self.mapper.map(parts.path)
+        if path is None:
+            return None, 'outside'
+        return path, None
+
+    def storage_path(self, dump_path):
+        """The reverse of the mapping: the SFN's storage path that gives this dump path, or None."""
+        d = dump_path
+        if self.add:
+            if not d.startswith(self.add + '/'):
+                return None
+            d = d[len(self.add):]
+        if not d.startswith('/'):
+            return None
+        d = normalise_path(d)
+        if d == '/':
+            return None
+        return self.strip + d
+
+    def candidates(self, dump_path, heads):
+        sp = self.storage_path(dump_path)
+        if sp is None:
+            return []
+        out = []
+        for head in heads:
+            sfn = head + sp
+            if self.sfn_prefix and not sfn.startswith(self.sfn_prefix):
+                continue
+            if sfn not in out:
+                out.append(sfn)
+        return out
+
+
+def normalise_group(name):
+    """A VO/FQAN as LFC/DPM stores it in Cns_groupinfo: no leading '/', no /Role=NULL or /Capability=NULL."""
+    name = (name or '').strip()
+    for tail in ('/Capability=NULL', '/Role=NULL'):
+        if name.endswith(tail):
+            name = name[:-len(tail)]
+    name = name.replace('/Role=NULL/', '/')
+    return name.lstrip('/')
+
+
+def checksum_of(entry):
+    """The adler32 of an entry (csumtype AD, or DOME's checksum.adler32 xattr), or None."""
+    if entry.csumtype == 'AD' and entry.csumvalue:
+        return normalise_adler32(entry.csumvalue)
+    return _xattr_adler32(entry.xattr)
+
+
+def _xattr_adler32(xattr):
+    if not xattr or 'adler32' not in xattr:
+        return None
+    try:
+        return normalise_adler32(json.loads(xattr).get('checksum.adler32'))
+    except (ValueError, AttributeError):
+        return None
+
+
+def _is(mode, kind):
+    return (int(mode or 0) & S_IFMT) == kind
+
+
+def mode_string(mode):
+    kinds = {S_IFDIR: 'd', S_IFREG: '-', S_IFLNK: 'l'}
+    out = [kinds.get(int(mode) & S_IFMT, '?')]
+    for shift in (6, 3, 0):
+        bits = (int(mode) >> shift) & 7
+        out.append('r' if bits & 4 else '-')
+        out.append('w' if bits & 2 else '-')
+        out.append('x' if bits & 1 else '-')
+    return ''.join(out)
+
+
+# ----------------------------------------------------------------------------------------------
+# the catalog
+
+class Catalog:
+    """One connection to a Cns_* namespace, SQLite or MySQL/MariaDB.
+
+    The connection runs in autocommit mode, so every read sees the current state (a re-check is never answered
+    from an old snapshot); writes run inside ``transaction()``.
+    """
+
+    def __init__(self, conn, backend, where, sscursor=None):
+        self.conn = conn
+        self.backend = backend
+        self.sqlite = backend == 'sqlite'
+        self.where = where
+        self._sscursor = sscursor
+        self._lock = '' if self.sqlite else ' FOR UPDATE'
+        self._in_tx = False
+        self._dir_paths = {}
+        self._users = None
+        self._groups = None
+        self._check_schema()
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def close(self):
+        try:
+            self.conn.close()
+        except Exception:  # pylint: disable=broad-except
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _sql(self, sql):
+        return sql.replace('%s', '?') if self.sqlite else sql
+
+    def _fail(self, exc, what='Reading'):
+        if isinstance(exc, VaporError):
+            return exc
+        return VaporError("%s the catalog %s failed: %s." % (what, self.where, _exc_text(exc)))
+
+    def execute(self, sql, params=()):
+        cur = self.conn.cursor()
+        try:
+            cur.execute(self._sql(sql), tuple(params))
+        except Exception as exc:
+            raise self._fail(exc, 'Writing' if self._in_tx else 'Reading')
+        return cur
+
+    def one(self, sql, params=()):
+        cur = self.execute(sql, params)
+        try:
+            return cur.fetchone()
+        finally:
+            cur.close()
+
+    def all(self, sql, params=()):
+        cur = self.execute(sql, params)
+        try:
+            return cur.fetchall()
+        finally:
+            cur.close()
+
+    def stream(self, sql, params=()):
+        """Rows of a query, streamed (server-side cursor on MySQL: do not query while iterating)."""
+        if self.sqlite:
+            cur = self.conn.cursor()
+        else:
+            cur = self.conn.cursor(self._sscursor)
+        try:
+            try:
+                cur.execute(self._sql(sql), tuple(params))
+            except Exception as exc:
+                raise self._fail(exc)
+            while True:
+                try:
+                    rows = cur.fetchmany(FETCH)
+                except Exception as exc:
+                    raise self._fail(exc)
+                if not rows:
+                    break
+                yield from rows
+        finally:
+            cur.close()
+
+    @contextmanager
+    def transaction(self):
+        """BEGIN IMMEDIATE (SQLite: the write lock at once) or START TRANSACTION; commit, or roll back."""
+        if self._in_tx:
+            yield self
+            return
+        try:
+            cur = self.conn.cursor()
+            cur.execute('BEGIN IMMEDIATE' if self.sqlite else 'START TRANSACTION')
+            cur.close()
+        except Exception as exc:
+            raise self._fail(exc, 'Writing')
+        self._in_tx = True
+        try:
+            yield self
+        except BaseException:
+            self._in_tx = False
+            try:
+                self.conn.rollback()
+            except Exception:  # pylint: disable=broad-except
+                pass
+            self._dir_paths = {}
+            self._users = self._groups = None
+            raise
+        self._in_tx = False
+        try:
+            self.conn.commit()
+        except Exception as exc:
+            raise self._fail(exc, 'Writing')
+
+    def _check_schema(self):
+        try:
+            cur = self.conn.cursor()
+            cur.execute('SELECT * FROM Cns_file_metadata WHERE 1 = 0')
+            cols = [d[0].lower() for d in cur.description]
+            cur.fetchall()
+            cur.close()
+        except Exception as exc:
+            raise VaporError("The catalog %s has no LFC/DPNS namespace (table Cns_file_metadata): %s."
+                             % (self.where, _exc_text(exc)))
+        self.has_xattr = 'xattr' in cols
+        self._meta_cols = _META_COLS + (', xattr' if self.has_xattr else ', NULL')
+        self.version = self._schema_version()
+
+    def _schema_version(self):
+        """(major, minor, patch) from schema_version (3.x or the old 1.x column names), or None."""
+        for cols in ('major, minor, patch', 'major_number, minor_number, patch_number'):
+            try:
+                cur = self.conn.cursor()
+                cur.execute('SELECT %s FROM schema_version' % cols)
+                row = cur.fetchone()
+                cur.close()
+            except Exception:  # pylint: disable=broad-except
+                continue
+            if row:
+                return tuple(int(x) for x in row)
+        return None
+
+    # -- namespace ---------------------------------------------------------------------------
+
+    def _entry(self, row):
+        return Entry(int(row[0]), int(row[1]), _text(row[2]), _text(row[3]), int(row[4] or 0), int(row[5] or 0),
+                     row[6], row[7], int(row[8] or 0), row[9], row[10], row[11], _text(row[12]), _text(row[13]),
+                     _text(row[14]), _text(row[15]))
+
+    def root(self):
+        row = self.one('SELECT %s FROM Cns_file_metadata WHERE parent_fileid = 0' % self._meta_cols)
+        if row is None:
+            raise VaporError("The catalog %s has no namespace root (no Cns_file_metadata row with parent_fileid 0)."
+                             % self.where)
+        return self._entry(row)
+
+    def entry(self, fileid):
+        row = self.one('SELECT %s FROM Cns_file_metadata WHERE fileid = %%s' % self._meta_cols, (fileid,))
+        return self._entry(row) if row else None
+
+    def child(self, parent_fileid, name):
+        row = self.one('SELECT %s FROM Cns_file_metadata WHERE parent_fileid = %%s AND name = %%s' % self._meta_cols,
+                       (parent_fileid, name))
+        return self._entry(row) if row else None
+
+    def symlink_target(self, fileid):
+        row = self.one('SELECT linkname FROM Cns_symlinks WHERE fileid = %s', (fileid,))
+        return _text(row[0]) if row else None
+
+    def lookup(self, path, follow=False):
+        """The Entry at a catalog path, resolved component by component, or None.
+
+        Symbolic links inside the path are followed (as LFC does); the last component only when ``follow``.
+        """
+        comps = path_components(path)
+        if not path.startswith('/'):
+            raise VaporError("The catalog path '%s' is not absolute." % path)
+        cur = self.root()
+        done = []
+        hops = 0
+        while comps:
+            name = comps.pop(0)
+            if name == '..':
+                if done:
+                    done.pop()
+                cur = self.lookup('/' + '/'.join(done)) if done else self.root()
+                continue
+            if not _is(cur.filemode, S_IFDIR):
+                return None
+            nxt = self.child(cur.fileid, name)
+            if nxt is None:
+                return None
+            if _is(nxt.filemode, S_IFLNK) and (comps or follow):
+                hops += 1
+                if hops > MAX_SYMLINK_HOPS:
+                    raise VaporError("The catalog path '%s' has too many levels of symbolic links." % path)
+                target = self.symlink_target(nxt.fileid) or ''
+                base = [] if target.startswith('/') else list(done)
+                comps = base + path_components(target) + comps
+                done = []
+                cur = self.root()
+                continue
+            done.append(name)
+            cur = nxt
+        return cur
+
+    def path_of(self, fileid):
+        """The catalog path of a fileid, or None for an orphan (the paths of directories are cached)."""
+        fileid = int(fileid)
+        chain = []
+        cur = fileid
+        while True:
+            if chain and cur in self._dir_paths:
+                base = self._dir_paths[cur]
+                break
+            row = self.one('SELECT parent_fileid, name FROM Cns_file_metadata WHERE fileid = %s', (cur,))
+            if row is None:
+                return None
+            parent = int(row[0])
+            if parent == 0:
+                base = ''
+                if chain:
+                    self._dir_paths[cur] = ''
+                break
+            chain.append((cur, _text(row[1])))
+            cur = parent
+            if len(chain) > 4096:
+                return None
+        path = base
+        for fid, name in reversed(chain):
+            path = path + '/' + name
+            if fid != fileid:
+                self._dir_paths[fid] = path
+        return path or '/'
+
+    def children(self, fileid):
+        """Entries of one directory, streamed (uses PARENT_FILEID_IDX)."""
+        for row in self.stream('SELECT %s FROM Cns_file_metadata WHERE parent_fileid = %%s' % self._meta_cols,
+                               (fileid,)):
+            yield self._entry(row)
+
+    def walk(self, path, recursive=True):
+        """(path, Entry) of every entry under ``path`` (depth first, by directory, the parent index).
+
+        Memory holds the directories still to visit, never the files. On MySQL each directory is streamed
+        through a server-side cursor: do not query the catalog while iterating.
+        """
+        top = self.lookup(path, follow=True)
+        if top is None:
+            raise VaporError("The path '%s' does not exist in the catalog %s." % (path, self.where))
+        top_path = normalise_path(path)
+        if not _is(top.filemode, S_IFDIR):
+            yield top_path, top
+            return
+        stack = [(top.fileid, '' if top_path == '/' else top_path)]
+        while stack:
+            did, dpath = stack.pop()
+            subdirs = []
+            for e in self.children(did):
+                if e.fileid == did:
+                    continue
+                p = dpath + '/' + e.name
+                if _is(e.filemode, S_IFDIR) and recursive:
+                    subdirs.append((e.fileid, p))
+                yield p, e
+            stack.extend(reversed(subdirs))
+
+    # -- identities ---------------------------------------------------------------------------
+
+    def users(self):
+        """{uid: DN} from Cns_userinfo (cached)."""
+        if self._users is None:
+            self._users = dict((int(r[0]), _text(r[1])) for r in
+                               self.all('SELECT userid, username FROM Cns_userinfo'))
+        return self._users
+
+    def groups(self):
+        """{gid: group name} from Cns_groupinfo (cached)."""
+        if self._groups is None:
+            self._groups = dict((int(r[0]), _text(r[1])) for r in
+                                self.all('SELECT gid, groupname FROM Cns_groupinfo'))
+        return self._groups
+
+    def uid_of(self, dn):
+        row = self.one('SELECT userid FROM Cns_userinfo WHERE username = %s', (dn,))
+        return int(row[0]) if row else None
+
+    def dn_of(self, uid):
+        return self.users().get(int(uid)) if uid is not None else None
+
+    def gid_of(self, group):
+        row = self.one('SELECT gid FROM Cns_groupinfo WHERE groupname = %s', (normalise_group(group),))
+        return int(row[0]) if row else None
+
+    def group_of(self, gid):
+        return self.groups().get(int(gid)) if gid is not None else None
+
+    def _next_id(self, table, floor_sql=None, start=1):
+        """The next id from Cns_unique_id/_uid/_gid, as LFC does (row locked, then updated)."""
+        row = self.one('SELECT id FROM %s%s' % (table, self._lock))
+        current = int(row[0]) if row and row[0] is not None else start - 1
+        if floor_sql:
+            floor = self.one(floor_sql)
+            if floor and floor[0] is not None:
+                current = max(current, int(floor[0]))
+        new = current + 1
+        if row is None:
+            self.execute('INSERT INTO %s (id) VALUES (%%s)' % table, (new,))
+        else:
+            self.execute('UPDATE %s SET id = %%s' % table, (new,))
+        return new
+
+    def add_user(self, dn, uid=None, ca=''):
+        """Map a certificate DN to a virtual uid (Cns_userinfo); (uid, changed). An existing DN keeps its uid."""
+        if not dn or "'" in dn or '"' in dn:
+            raise VaporError("The DN '%s' cannot be mapped: it is empty or holds a quote." % dn)
+        with self.transaction():
+            old = self.uid_of(dn)
+            if old is not None:
+                return old, False
+            if uid is None:
+                uid = self._next_id('Cns_unique_uid', 'SELECT MAX(userid) FROM Cns_userinfo', start=101)
+            self.execute('INSERT INTO Cns_userinfo (userid, username, user_ca, banned, xattr) '
+                         'VALUES (%s, %s, %s, 0, NULL)', (int(uid), dn, ca or ''))
+        self._users = None
+        return int(uid), True
+
+    def add_group(self, name, gid=None):
+        """Map a VO/FQAN to a virtual gid (Cns_groupinfo); (gid, changed)."""
+        name = normalise_group(name)
+        if not name:
+            raise VaporError("The group name is empty.")
+        with self.transaction():
+            old = self.gid_of(name)
+            if old is not None:
+                return old, False
+            if gid is None:
+                gid = self._next_id('Cns_unique_gid', 'SELECT MAX(gid) FROM Cns_groupinfo', start=101)
+            self.execute('INSERT INTO Cns_groupinfo (gid, groupname, banned, xattr) VALUES (%s, %s, 0, NULL)',
+                         (int(gid), name))
+        self._groups = None
+        return int(gid), True
+
+    # -- namespace writes (seeding helpers) -------------------------------------------------
+
+    def _new_fileid(self):
+        return self._next_id('Cns_unique_id', 'SELECT MAX(fileid) FROM Cns_file_metadata')
+
+    def _insert_entry(self, parent, name, mode, uid, gid, size=0, mtime=None, csumtype='', csumvalue='',
+                      guid=None, nlink=0):
+        now = int(time.time())
+        mtime = now if mtime is None else int(mtime)
+        fileid = self._new_fileid()
+        self.execute('INSERT INTO Cns_file_metadata (fileid, parent_fileid, guid, name, filemode, nlink, owner_uid, '
+                     'gid, filesize, atime, mtime, ctime, fileclass, status, csumtype, csumvalue, acl, xattr) '
+                     'VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0, %s, %s, %s, NULL, NULL)',
+                     (fileid, parent, guid, name, mode, nlink, uid, gid, size, mtime, mtime, mtime, AVAILABLE,
+                      csumtype, csumvalue))
+        self.execute('UPDATE Cns_file_metadata SET nlink = nlink + 1, mtime = %s, ctime = %s WHERE fileid = %s',
+                     (now, now, parent))
+        return fileid
+
+    def mkdir(self, path, mode=0o775, owner_uid=0, gid=0, parents=True):
+        """Create a directory (and, with ``parents``, the missing ones above it); (fileid, changed)."""
+        comps = path_components(path)
+        changed = False
+        with self.transaction():
+            cur = self.root()
+            for i, name in enumerate(comps):
+                nxt = self.child(cur.fileid, name)
+                if nxt is None:
+                    if not parents and i < len(comps) - 1:
+                        raise VaporError("The catalog directory '%s' does not exist."
+                                         % ('/' + '/'.join(comps[:i + 1])))
+                    fid = self._insert_entry(cur.fileid, name, S_IFDIR | (mode & 0o7777), owner_uid, gid)
+                    nxt = self.entry(fid)
+                    changed = True
+                elif not _is(nxt.filemode, S_IFDIR):
+                    raise VaporError("The catalog path '%s' exists and is not a directory."
+                                     % ('/' + '/'.join(comps[:i + 1])))
+                cur = nxt
+        return cur.fileid, changed
+
+    def register_file(self, lfn, size, mtime=None, checksum=None, replicas=(), owner_dn=None, group=None,
+                      mode=0o664, guid=None):
+        """Register a file (parents created) with its replicas [(host, sfn, status)]; (fileid, changed).
+
+        An existing file keeps its metadata; replicas it does not have yet (by SFN) are added. File ids come
+        from Cns_unique_id, as LFC does.
+        """
+        comps = path_components(lfn)
+        if not comps:
+            raise VaporError("The catalog path '%s' is not a file path." % lfn)
+        uid = self.add_user(owner_dn)[0] if owner_dn else 0
+        gid = self.add_group(group)[0] if group else 0
+        parent_path = '/' + '/'.join(comps[:-1])
+        changed = False
+        with self.transaction():
+            parent_id, made = self.mkdir(parent_path, owner_uid=uid, gid=gid)
+            changed = changed or made
+            e = self.child(parent_id, comps[-1])
+            if e is None:
+                adler = normalise_adler32(checksum)
+                fileid = self._insert_entry(parent_id, comps[-1], S_IFREG | (mode & 0o7777), uid, gid, int(size),
+                                            mtime, 'AD' if adler else '', adler or '',
+                                            guid or str(uuid.uuid4()), nlink=1)
+                changed = True
+            elif not _is(e.filemode, S_IFREG):
+                raise VaporError("The catalog path '%s' exists and is not a regular file." % lfn)
+            else:
+                fileid = e.fileid
+            have = set(r.sfn for r in self.replicas(fileid))
+            for rep in replicas or ():
+                host, sfn = rep[0], rep[1]
+                status = rep[2] if len(rep) > 2 and rep[2] else AVAILABLE
+                if sfn in have:
+                    continue
+                self.add_replica(fileid, host, sfn, status, mtime)
+                have.add(sfn)
+                changed = True
+        return fileid, changed
+
+    def add_replica(self, fileid, host, sfn, status=AVAILABLE, when=None, poolname='', fs='', setname=''):
+        when = int(time.time()) if when is None else int(when)
+        with self.transaction():
+            self.execute('INSERT INTO Cns_file_replica (fileid, nbaccesses, ctime, atime, ptime, ltime, r_type, '
+                         'status, f_type, setname, poolname, host, fs, sfn, xattr) '
+                         'VALUES (%s, 0, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, NULL)',
+                         (fileid, when, when, when, when, 'P', status, 'P', setname, poolname, host, fs, sfn))
+
+    # -- replicas -----------------------------------------------------------------------------
+
+    def _replica(self, row):
+        return Replica(int(row[0]), int(row[1]), _text(row[2]), _text(row[3]), _text(row[4]), _text(row[5]),
+                       _text(row[6]))
+
+    def replicas(self, fileid):
+        return [self._replica(r) for r in
+                self.all('SELECT %s FROM Cns_file_replica WHERE fileid = %%s ORDER BY rowid' % _REPLICA_COLS,
+                         (fileid,))]
+
+    def replicas_of(self, fileids):
+        """{fileid: [Replica]} for many files, in chunks (index on fileid)."""
+        out = {}
+        ids = list(fileids)
+        for i in range(0, len(ids), IN_CHUNK):
+            chunk = ids[i:i + IN_CHUNK]
+            sql = 'SELECT %s FROM Cns_file_replica WHERE fileid IN (%s) ORDER BY rowid' % (
+                _REPLICA_COLS, ', '.join(['%s'] * len(chunk)))
+            for row in self.all(sql, chunk):
+                rep = self._replica(row)
+                out.setdefault(rep.fileid, []).append(rep)
+        return out
+
+    def _selection(self, mapping, alias=''):
+        """WHERE clause (index-friendly: host =, or an sfn range) selecting one storage element's replicas."""
+        conds, params = [], []
+        if mapping.se:
+            conds.append('%shost = %%s' % alias)
+            params.append(mapping.se)
+        if mapping.sfn_prefix:
+            upper = _upper_bound(mapping.sfn_prefix)
+            conds.append('%ssfn >= %%s' % alias)
+            params.append(mapping.sfn_prefix)
+            if upper is not None:
+                conds.append('%ssfn < %%s' % alias)
+                params.append(upper)
+        return ' AND '.join(conds), params
+
+    def se_replicas(self, mapping):
+        """Stream (host, sfn, status, filesize, mtime, adler32) of every replica of one storage element."""
+        where, params = self._selection(mapping, 'r.')
+        sql = ('SELECT r.host, r.sfn, r.status, m.filesize, m.mtime, m.csumtype, m.csumvalue, %s '
+               'FROM Cns_file_replica r JOIN Cns_file_metadata m ON m.fileid = r.fileid WHERE %s'
+               % ('m.xattr' if self.has_xattr else 'NULL', where))
+        for row in self.stream(sql, params):
+            host, sfn = _text(row[0]), _text(row[1])
+            if not mapping.selects(host, sfn):
+                continue
+            ctype, cval = _text(row[5]), _text(row[6])
+            csum = normalise_adler32(cval) if ctype == 'AD' and cval else _xattr_adler32(_text(row[7]))
+            yield host, sfn, _text(row[2]), int(row[3] or 0), row[4], csum
+
+    def learn_heads(self, mapping):
+        """The distinct SFN heads (text before the path) used by one storage element's replicas.
+
+        One query over the SE's replicas (index on host, or the sfn range): it groups the SFNs by a key that
+        ends where the path starts and returns one SFN per group; parse_sfn() then gives each group's head.
+        """
+        if mapping.heads is not None:
+            return mapping.heads
+        where, params = self._selection(mapping)
+        key = ("CASE WHEN INSTR(sfn, '?SFN=') > 0 THEN SUBSTR(sfn, 1, INSTR(sfn, '?SFN=') + 4) "
+               "WHEN INSTR(sfn, '://') > 0 THEN "
+               "SUBSTR(sfn, 1, INSTR(sfn, '://') + 3 + INSTR(SUBSTR(sfn, INSTR(sfn, '://') + 3), '/')) "
+               "ELSE SUBSTR(sfn, 1, INSTR(sfn, ':')) END")
+        sql = 'SELECT MIN(sfn) FROM (SELECT sfn, %s AS k FROM Cns_file_replica WHERE %s) t GROUP BY k' % (key, where)
+        heads = []
+        for row in self.all(sql, params):
+            parts = parse_sfn(_text(row[0]))
+            if parts is not None and parts.head not in heads:
+                heads.append(parts.head)
+        mapping.heads = sorted(heads)
+        return mapping.heads
+
+    def replicas_for_path(self, dump_path, mapping):
+        """The replicas (any status) of this storage element whose SFN maps to ``dump_path``.
+
+        Index lookup: ``sfn IN (head + storage path, ...)`` over the SE's heads (learnt once), then the result is
+        checked again in Python (host, prefix, and that the SFN maps back to exactly this dump path).
+        """
+        cands = mapping.candidates(dump_path, self.learn_heads(mapping))
+        if not cands:
+            return []
+        sql = 'SELECT %s FROM Cns_file_replica WHERE sfn IN (%s)' % (_REPLICA_COLS, ', '.join(['%s'] * len(cands)))
+        params = list(cands)
+        if mapping.se:
+            sql += ' AND host = %s'
+            params.append(mapping.se)
+        out = []
+        for row in self.all(sql + ' ORDER BY rowid', params):
+            rep = self._replica(row)
+            if mapping.selects(rep.host, rep.sfn) and mapping.dump_path(rep.sfn)[0] == dump_path:
+                out.append(rep)
+        return out
+
+    def usage_by_owner(self, mapping):
+        """[(owner_uid, files, bytes)] of the files with a replica on one storage element.
+
+        The sfn range of ``_selection`` is exactly "starts with sfn_prefix" (UTF-8 byte order is code point order).
+        """
+        where, params = self._selection(mapping)
+        sql = ('SELECT m.owner_uid, COUNT(*), SUM(m.filesize) FROM Cns_file_metadata m '
+               'WHERE m.fileid IN (SELECT fileid FROM Cns_file_replica WHERE %s) GROUP BY m.owner_uid' % where)
+        return [(int(r[0]) if r[0] is not None else None, int(r[1]), int(r[2] or 0)) for r in self.all(sql, params)]
+
+    # -- removals -----------------------------------------------------------------------------
+
+    def remove_replica(self, rep, remove_orphan=True, require_status=AVAILABLE):
+        """Remove one replica row in one transaction, and the file entry when no replica is left.
+
+        The row is locked and checked again inside the transaction: it must still exist with the same file, SFN
+        and (when ``require_status``) status. Returns (outcome, entry_removed): outcome 'removed', 'gone' (another
+        process removed it) or 'changed' (status or SFN changed: nothing done).
+        """
+        with self.transaction():
+            # lock the entry first, so that a replica being added to it meanwhile waits for us
+            meta = self.one('SELECT parent_fileid, filemode FROM Cns_file_metadata WHERE fileid = %%s%s'
+                            % self._lock, (rep.fileid,))
+            row = self.one('SELECT fileid, sfn, status, host FROM Cns_file_replica WHERE rowid = %%s%s' % self._lock,
+                           (rep.rowid,))
+            if row is None:
+                return 'gone', False
+            if int(row[0]) != rep.fileid or _text(row[1]) != rep.sfn or _text(row[3]) != rep.host:
+                return 'changed', False
+            if require_status and _text(row[2]) != require_status:
+                return 'changed', False
+            self.execute('DELETE FROM Cns_file_replica WHERE rowid = %s', (rep.rowid,))
+            removed = False
+            if remove_orphan and meta is not None and _is(meta[1], S_IFREG):
+                left = self.one('SELECT COUNT(*) FROM Cns_file_replica WHERE fileid = %s', (rep.fileid,))
+                if int(left[0]) == 0:
+                    self._remove_entry(rep.fileid, int(meta[0]))
+                    removed = True
+        return 'removed', removed
+
+    def _remove_entry(self, fileid, parent):
+        now = int(time.time())
+        self.execute('DELETE FROM Cns_user_metadata WHERE u_fileid = %s', (fileid,))
+        self.execute('DELETE FROM Cns_file_metadata WHERE fileid = %s', (fileid,))
+        self.execute('UPDATE Cns_file_metadata SET nlink = nlink - 1, mtime = %s, ctime = %s '
+                     'WHERE fileid = %s AND nlink > 0', (now, now, parent))
+
+    def remove_entry_if_orphan(self, fileid):
+        """Remove a regular file's entry when it has no replica left; True when removed."""
+        with self.transaction():
+            meta = self.one('SELECT parent_fileid, filemode FROM Cns_file_metadata WHERE fileid = %%s%s'
+                            % self._lock, (fileid,))
+            if meta is None or not _is(meta[1], S_IFREG):
+                return False
+            left = self.one('SELECT COUNT(*) FROM Cns_file_replica WHERE fileid = %s', (fileid,))
+            if int(left[0]):
+                return False
+            self._remove_entry(fileid, int(meta[0]))
+        return True
+
+
+# ----------------------------------------------------------------------------------------------
+# opening and creating
+
+BACKENDS = ('sqlite', 'mysql')
+
+
+def catalog_argument_spec():
+    """The ``catalog`` option shared by the catalog modules (documented in the vapor.ops._catalog fragment)."""
+    return dict(
+        catalog=dict(type='dict', required=True, options=dict(
+            backend=dict(type='str', default='sqlite', choices=list(BACKENDS)),
+            path=dict(type='path'),
+            host=dict(type='str'),
+            port=dict(type='int'),
+            user=dict(type='str'),
+            password=dict(type='str', no_log=True),
+            database=dict(type='str'),
+            unix_socket=dict(type='path'),
+            config_file=dict(type='path'),
+            connect_timeout=dict(type='int', default=30),
+        ), required_if=[('backend', 'sqlite', ['path'])]),
+    )
+
+
+def storage_element_argument_spec():
+    """The options selecting one storage element's replicas and mapping them (vapor.ops._catalog.STORAGE_ELEMENT)."""
+    return dict(
+        se=dict(type='str'),
+        sfn_prefix=dict(type='str'),
+        strip_prefix=dict(type='str'),
+        add_prefix=dict(type='str'),
+    )
+
+
+def _sqlite_connect(path):
+    conn = sqlite3.connect(path, timeout=60, isolation_level=None)
+    conn.execute('PRAGMA foreign_keys = ON')
+    return conn
+
+
+def create_sqlite_catalog(path):
+    """Create (or complete) an SQLite catalog: the schema, the root '/' and schema_version 3.2.0.
+
+    Idempotent; returns True when something was created.
+    """
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise VaporError("The directory '%s' of the SQLite catalog does not exist." % parent)
+    existed = os.path.exists(path)
+    try:
+        conn = _sqlite_connect(path)
+    except sqlite3.Error as exc:
+        raise VaporError("The SQLite catalog '%s' cannot be opened: %s." % (path, exc))
+    changed = not existed
+    try:
+        try:
+            before = conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
+            conn.executescript(SQLITE_SCHEMA)
+            after = conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]
+            changed = changed or after != before
+            conn.execute('BEGIN IMMEDIATE')
+            if conn.execute('SELECT COUNT(*) FROM schema_version').fetchone()[0] == 0:
+                conn.execute('INSERT INTO schema_version (major, minor, patch) VALUES (?, ?, ?)', SCHEMA_VERSION)
+                changed = True
+            if conn.execute('SELECT COUNT(*) FROM Cns_file_metadata WHERE parent_fileid = 0').fetchone()[0] == 0:
+                row = conn.execute('SELECT id FROM Cns_unique_id').fetchone()
+                fileid = (int(row[0]) if row and row[0] is not None else 0) + 1
+                if row is None:
+                    conn.execute('INSERT INTO Cns_unique_id (id) VALUES (?)', (fileid,))
+                else:
+                    conn.execute('UPDATE Cns_unique_id SET id = ?', (fileid,))
+                now = int(time.time())
+                conn.execute('INSERT INTO Cns_file_metadata (fileid, parent_fileid, guid, name, filemode, nlink, '
+                             'owner_uid, gid, filesize, atime, mtime, ctime, fileclass, status, csumtype, csumvalue, '
+                             'acl, xattr) VALUES (?, 0, NULL, ?, ?, 0, 0, 0, 0, ?, ?, ?, 0, ?, ?, ?, NULL, NULL)',
+                             (fileid, '/', S_IFDIR | 0o755, now, now, now, AVAILABLE, '', ''))
+                changed = True
+            conn.execute('COMMIT')
+        except sqlite3.Error as exc:
+            try:
+                conn.execute('ROLLBACK')
+            except sqlite3.Error:
+                pass
+            raise VaporError("The SQLite catalog '%s' cannot be created: %s." % (path, exc))
+    finally:
+        conn.close()
+    return changed
+
+
+def open_catalog(spec):
+    """A Catalog from a connection spec {backend: sqlite|mysql, path, host, port, user, password, database,
+    unix_socket, config_file, connect_timeout}."""
+    spec = dict((k, v) for k, v in (spec or {}).items() if v is not None)
+    backend = spec.pop('backend', 'sqlite')
+    if backend == 'sqlite':
+        path = spec.get('path')
+        if not path:
+            raise VaporError("The SQLite catalog needs its file (catalog.path).")
+        if not os.path.isfile(path):
+            raise VaporError("The SQLite catalog '%s' does not exist; create it first (the demo does, with "
+                             "create_sqlite_catalog)." % path)
+        try:
+            conn = _sqlite_connect(path)
+        except sqlite3.Error as exc:
+            raise VaporError("The SQLite catalog '%s' cannot be opened: %s." % (path, exc))
+        return Catalog(conn, 'sqlite', "'%s'" % path)
+    if backend == 'mysql':
+        spec.pop('path', None)
+        if not spec.get('user') and not spec.get('config_file'):
+            raise VaporError("The MySQL catalog connection has no user; set catalog.user or catalog.config_file.")
+        conn, sscursor, settings = connect_mysql(spec)
+        try:
+            conn.autocommit(True)
+        except Exception as exc:
+            conn.close()
+            raise VaporError("The catalog database refused autocommit mode: %s." % _exc_text(exc))
+        if settings.get('unix_socket'):
+            where = "'%s' on socket %s" % (settings['database'], settings['unix_socket'])
+        else:
+            where = "'%s' on %s:%s" % (settings['database'], settings['host'], settings['port'])
+        try:
+            return Catalog(conn, 'mysql', where, sscursor)
+        except VaporError:
+            conn.close()
+            raise
+    raise VaporError("The catalog backend '%s' is not supported; use sqlite or mysql." % backend)
+
+
+# ----------------------------------------------------------------------------------------------
+# catalog_dump
+
+DUMP_DEFAULTS = {
+    'catalog': None, 'se': None, 'sfn_prefix': None, 'strip_prefix': None, 'add_prefix': None, 'format': 'text',
+    'compression': 'none', 'compression_suffix': True, 'dest': None, 'name': 'catalog_%Y%m%d_%H%M%S', 'keep': 0,
+    'latest_link': '', 'min_files': 1, 'mode': '0644', 'vo': None, 'force': False,
+}
+
+
+def _merge(defaults, params):
+    p = dict(defaults)
+    p.update(dict((k, v) for k, v in (params or {}).items() if v is not None))
+    return p
+
+
+def _mode(value):
+    if isinstance(value, int):
+        return value
+    try:
+        return int(str(value), 8)
+    except ValueError:
+        raise VaporError("The file mode '%s' is not an octal number such as '0644'." % value)
+
+
+def _published(dest, pattern, suffixes):
+    """[(datetime, name)] of the published dumps of this name pattern, newest first."""
+    regex = name_regex(pattern, suffixes)
+    found = []
+    try:
+        names = os.listdir(dest)
+    except OSError:
+        return []
+    for name in names:
+        full = os.path.join(dest, name)
+        m = regex.match(name)
+        if not m or os.path.islink(full) or not os.path.isfile(full):
+            continue
+        try:
+            when = datetime.datetime.strptime(m.group(1), pattern)
+        except ValueError:
+            when = datetime.datetime.fromtimestamp(os.lstat(full).st_mtime)
+        found.append((when, name))
+    found.sort(reverse=True)
+    return found
+
+
+def _digest_state(path, fmt):
+    if not os.path.isfile(path):
+        return None
+    d = dump_digest(path, fmt)
+    return d.state() if d is not None else None
+
+
+def run_catalog_dump(params, check_mode=False, now=None):
+    """Dump the catalog's view of one storage element (or, in check mode, count it); the result dictionary."""
+    started = time.time()
+    p = _merge(DUMP_DEFAULTS, params)
+    if p['format'] not in FORMATS:
+        raise VaporError("The dump format '%s' is not supported; use text, cms or syncat." % p['format'])
+    if p['compression'] not in COMPRESSIONS:
+        raise VaporError("The compression '%s' is not supported; use none, gzip or bzip2." % p['compression'])
+    if not p['dest']:
+        raise VaporError("No dump directory given (dest).")
+    check_name_pattern(p['name'])
+    for key in ('keep', 'min_files'):
+        if int(p[key]) < 0:
+            raise VaporError("The option %s is %s; it must be zero or more." % (key, p[key]))
+    mode = _mode(p['mode'])
+    mapping = SfnMapping(p['se'], p['strip_prefix'], p['add_prefix'], p['sfn_prefix'])
+    now = started if now is None else now
+    when = datetime.datetime.fromtimestamp(now, tz=datetime.timezone.utc)
+    dest = p['dest']
+    ensure_dest(dest, check_mode)
+    suffix = SUFFIXES[p['compression']] if p['compression_suffix'] else ''
+    suffixes = list(SUFFIXES.values()) if p['compression_suffix'] else ['']
+    name = when.strftime(p['name']) + suffix
+    target = os.path.join(dest, name)
+    companion = companion_path(target)
+    before = _published(dest, p['name'], suffixes)
+
+    counts = {'replicas': 0, 'available': 0, 'inactive': 0, 'outside': 0, 'unparsable': 0, 'unrepresentable': 0}
+    nbytes = 0
+    samples = []
+    raw = tmp = raw2 = tmp2 = None
+    streams = []
+    catalog = open_catalog(p['catalog'])
+    try:
+        if not check_mode:
+            raw, tmp = new_temp(dest, name)
+            raw2, tmp2 = new_temp(dest, os.path.basename(companion))
+        main_stream = open_compressed_writer(raw, p['compression']) if raw is not None else None
+        side_stream = open_compressed_writer(raw2, p['compression']) if raw2 is not None else None
+        streams = [s for s in (main_stream, side_stream) if s is not None]
+        writer = DumpWriter(main_stream, p['format'], recorded=when.strftime('%Y-%m-%dT%H:%M:%SZ'), vo=p['vo'])
+        side = DumpWriter(side_stream, 'text')
+        for _host, sfn, status, size, mtime, csum in catalog.se_replicas(mapping):
+            counts['replicas'] += 1
+            path, why = mapping.dump_path(sfn)
+            if path is None:
+                counts[why] += 1
+                if len(samples) < 10:
+                    samples.append({'sfn': sfn, 'reason': why})
+                continue
+            if status == AVAILABLE:
+                reason = writer.add(path, size, mtime, csum)
+                if reason is None:
+                    counts['available'] += 1
+                    nbytes += size
+            else:
+                reason = side.add(path, 0)
+                if reason is None:
+                    counts['inactive'] += 1
+            if reason is not None:
+                counts['unrepresentable'] += 1
+                if len(samples) < 10:
+                    samples.append({'sfn': sfn, 'reason': reason})
+        writer.close()
+        side.close()
+        for s, r in ((main_stream, raw), (side_stream, raw2)):
+            if s is not None:
+                if s is not r:
+                    s.close()
+                r.close()
+        if counts['available'] < int(p['min_files']):
+            raise VaporError("The catalog %s has %d available replicas for %s (of %d selected), fewer than "
+                             "min_files=%d; nothing was published (a wrong se or sfn_prefix must not publish an "
+                             "empty catalog dump)." % (catalog.where, counts['available'], mapping.describe(),
+                                                       counts['replicas'], int(p['min_files'])))
+        # the newest published dump with the same content (main and companion) is kept: no change
+        same_as = None
+        if before and not p['force']:
+            newest = os.path.join(dest, before[0][1])
+            if (_digest_state(newest, p['format']) == writer.digest.state()
+                    and _digest_state(companion_path(newest), 'text') == side.digest.state()):
+                same_as = newest
+        if tmp is not None:
+            if same_as is not None:
+                discard(tmp)
+                discard(tmp2)
+            else:
+                # the companion first: a published dump always has its companion next to it
+                commit(tmp2, companion, mode)
+                commit(tmp, target, mode)
+            tmp = tmp2 = None
+        published = same_as is None
+        dump = same_as or target
+        dump_name = os.path.basename(dump)
+        link_changed = update_link(dest, p['latest_link'], dump_name, check_mode)
+        pruned = _prune(dest, before, dump_name, int(p['keep']), check_mode)
+    finally:
+        catalog.close()
+        for r, t in ((raw, tmp), (raw2, tmp2)):
+            if t is not None:
+                try:
+                    if r is not None:
+                        r.close()
+                finally:
+                    discard(t)
+
+    after_names = sorted((set(n for _w, n in before) | set([dump_name])) - set(pruned))
+    ended = time.time()
+    warnings = []
+    if counts['unparsable']:
+        warnings.append("%d replica SFNs of %s are in no known form and were left out (first: %s)."
+                        % (counts['unparsable'], mapping.describe(),
+                           ', '.join(s['sfn'] for s in samples if s['reason'] == 'unparsable')[:300]))
+    if counts['unrepresentable']:
+        warnings.append("%d replicas were left out because the %s format cannot carry their paths."
+                        % (counts['unrepresentable'], p['format']))
+    return {
+        'changed': bool(published or link_changed or pruned),
+        'diff': {'before': {'dumps': sorted(n for _w, n in before)}, 'after': {'dumps': after_names}},
+        'dump': dump,
+        'inactive_list': companion_path(dump),
+        'name': dump_name,
+        'published': published,
+        'replicas': counts['replicas'],
+        'available': counts['available'],
+        'inactive': counts['inactive'],
+        'outside': counts['outside'],
+        'unparsable': counts['unparsable'],
+        'unrepresentable': counts['unrepresentable'],
+        'bytes': nbytes,
+        'samples': samples,
+        'format': p['format'],
+        'compression': p['compression'],
+        'latest': os.path.join(dest, p['latest_link']) if p['latest_link'] else None,
+        'pruned': pruned,
+        'started': round(started, 3),
+        'ended': round(ended, 3),
+        'recorded': when.strftime('%Y-%m-%dT%H:%M:%SZ'),
+        'duration': round(ended - started, 3),
+        'warnings': warnings,
+    }
+
+
+def _prune(dest, before, current, keep, check_mode):
+    """Remove the oldest dumps (and their companions) beyond ``keep``; the removed dump names."""
+    if keep <= 0:
+        return []
+    names = [n for _w, n in before]
+    if current not in names:
+        names.insert(0, current)
+    kept = set(names[:keep])
+    kept.add(current)
+    removed = sorted(n for n in names if n not in kept)
+    if not check_mode:
+        for n in removed:
+            for victim in (os.path.join(dest, n), companion_path(os.path.join(dest, n))):
+                try:
+                    os.unlink(victim)
+                except FileNotFoundError:
+                    pass
+                except OSError as exc:
+                    raise VaporError("The old catalog dump '%s' cannot be removed: %s." % (victim, exc.strerror))
+    return removed
+
+
+# ----------------------------------------------------------------------------------------------
+# catalog_entries_info
+
+def entries_info(params, now=None):
+    """Entries under a path (by owner DN and age, with replicas), or a per-DN usage summary of one SE."""
+    p = _merge({'path': '/', 'owners': [], 'min_age': 0, 'entry_type': 'file', 'recursive': True,
+                'replicas': True, 'summary': False, 'se': None, 'sfn_prefix': None, 'limit': 0}, params)
+    now = time.time() if now is None else now
+    min_age = parse_duration(p['min_age'], 'min_age')
+    catalog = open_catalog(p['catalog'])
+    try:
+        if p['summary']:
+            mapping = SfnMapping(p['se'], None, None, p['sfn_prefix'])
+            users = catalog.users()
+            rows = catalog.usage_by_owner(mapping)
+            summary = []
+            for uid, files, nbytes in rows:
+                summary.append({'dn': users.get(uid), 'uid': uid, 'files': files, 'bytes': nbytes})
+            summary.sort(key=lambda s: (-s['bytes'], s['dn'] or '', s['uid'] if s['uid'] is not None else -1))
+            return {'summary': summary, 'entries': [], 'files': sum(s['files'] for s in summary),
+                    'bytes': sum(s['bytes'] for s in summary), 'storage_element': mapping.describe()}
+        owners = list(p['owners'] or [])
+        uids = set()
+        unknown = []
+        for dn in owners:
+            uid = catalog.uid_of(dn)
+            if uid is None:
+                unknown.append(dn)
+            else:
+                uids.add(uid)
+        entries = []
+        truncated = False
+        if not owners or uids:
+            newest = now - min_age
+            want = {'file': (S_IFREG,), 'directory': (S_IFDIR,), 'any': None}[p['entry_type']]
+            limit = int(p['limit'] or 0)
+            walk = catalog.walk(p['path'], recursive=p['recursive'])
+            try:
+                for path, e in walk:
+                    if want is not None and (e.filemode & S_IFMT) not in want:
+                        continue
+                    if uids and e.owner_uid not in uids:
+                        continue
+                    if min_age and (e.mtime is None or e.mtime > newest):
+                        continue
+                    if limit and len(entries) >= limit:
+                        truncated = True
+                        break
+                    entries.append((path, e))
+            finally:
+                walk.close()    # ends the open server-side cursor before the next query
+        users, groups = catalog.users(), catalog.groups()
+        reps = catalog.replicas_of(e.fileid for _p, e in entries if _is(e.filemode, S_IFREG)) if p['replicas'] else {}
+    finally:
+        catalog.close()
+    out = []
+    for path, e in sorted(entries, key=lambda x: x[0]):
+        kind = {S_IFDIR: 'directory', S_IFREG: 'file', S_IFLNK: 'symlink'}.get(e.filemode & S_IFMT, 'other')
+        item = {'path': path, 'fileid': e.fileid, 'type': kind, 'mode': '%04o' % (e.filemode & 0o7777),
+                'permissions': mode_string(e.filemode), 'size': e.filesize, 'mtime': e.mtime, 'ctime': e.ctime,
+                'owner': users.get(e.owner_uid), 'owner_uid': e.owner_uid, 'group': groups.get(e.gid), 'gid': e.gid,
+                'guid': e.guid, 'status': e.status, 'adler32': checksum_of(e)}
+        if e.csumtype and e.csumvalue:
+            item['checksum'] = {'type': e.csumtype, 'value': e.csumvalue}
+        if p['replicas'] and kind == 'file':
+            item['replicas'] = [{'host': r.host, 'sfn': r.sfn, 'status': r.status} for r in reps.get(e.fileid, [])]
+        out.append(item)
+    return {'entries': out, 'count': len(out), 'bytes': sum(i['size'] for i in out if i['type'] == 'file'),
+            'truncated': truncated, 'unknown_owners': unknown}
+
+
+# ----------------------------------------------------------------------------------------------
+# catalog_cleanup
+
+CLEANUP_DEFAULTS = {
+    'lost': None, 'catalog': None, 'se': None, 'sfn_prefix': None, 'strip_prefix': None, 'add_prefix': None,
+    'storage_url': None, 'max_entries': 10000, 'journal': None, 'remove_orphan_entries': True, 'timeout': 60,
+    'retries': 2,
+}
+# outcomes after which an item is not looked at again by a later run over the same list
+FINAL = ('removed', 'absent')
+SKIP_REASONS = ('on_storage', 'storage_error', 'not_available', 'changed')
+
+
+def default_journal(lost):
+    return lost + '.catalog_cleanup.journal'
+
+
+def _sha256(path):
+    h = hashlib.sha256()
+    try:
+        with open(path, 'rb') as f:
+            for block in iter(lambda: f.read(1 << 20), b''):
+                h.update(block)
+    except (IOError, OSError) as exc:
+        raise VaporError("The lost list '%s' cannot be read: %s." % (path, exc.strerror or exc))
+    return h.hexdigest()
+
+
+def read_lost(path, max_entries):
+    """The distinct dump paths of a lost list (any dump format, compressed or not), in list order."""
+    if not os.path.isfile(path):
+        raise VaporError("The lost list '%s' does not exist or is not a file." % path)
+    seen = set()
+    out = []
+    for e in read_dump(path):
+        if e.path in seen:
+            continue
+        seen.add(e.path)
+        out.append(e.path)
+        if max_entries and len(out) > max_entries:
+            raise VaporError("The lost list '%s' holds more than max_entries=%d paths; nothing was removed (a list "
+                             "that long usually comes from a wrong storage dump; raise max_entries if it is right)."
+                             % (path, max_entries))
+    return out
+
+
+def run_catalog_cleanup(params, check_mode=False, storage=None, catalog=None):
+    """Remove lost replicas (and entries left without replicas), re-checking each one; the result dictionary.
+
+    ``storage`` (a _gfal.Storage) and ``catalog`` may be given by tests; otherwise they are made from params.
+    """
+    started = time.time()
+    p = _merge(CLEANUP_DEFAULTS, params)
+    if not p['lost']:
+        raise VaporError("No lost list given (lost).")
+    if not p['storage_url']:
+        raise VaporError("No storage URL given (storage_url): a lost replica is removed only after the storage "
+                         "confirms the file is absent.")
+    max_entries = int(p['max_entries'] or 0)
+    if max_entries < 0:
+        raise VaporError("The option max_entries is %s; it must be zero or more." % max_entries)
+    mapping = SfnMapping(p['se'], p['strip_prefix'], p['add_prefix'], p['sfn_prefix'])
+    lost = os.path.abspath(p['lost'])
+    paths = read_lost(lost, max_entries)
+    jpath = p['journal'] or default_journal(lost)
+    key = {'kind': 'catalog_cleanup', 'lost': lost, 'sha256': _sha256(lost), 'se': mapping.se,
+           'sfn_prefix': mapping.sfn_prefix, 'strip_prefix': mapping.strip, 'add_prefix': mapping.add}
+
+    if storage is None:
+        storage = Storage(timeout=p['timeout'], retries=p['retries'])
+    own_catalog = catalog is None
+    if own_catalog:
+        catalog = open_catalog(p['catalog'])
+    journal = None
+    counts = {'listed': len(paths), 'already_done': 0, 'absent': 0, 'removed_replicas': 0, 'removed_entries': 0}
+    for r in SKIP_REASONS:
+        counts[r] = 0
+    removed, kept = [], []
+    try:
+        journal = Journal(jpath, key, readonly=check_mode)
+        in_doubt = set(journal.in_doubt())
+        catalog.learn_heads(mapping)
+        planned_gone = {}        # check mode: fileid -> replicas it would lose
+        for path in paths:
+            if journal.state(path) == DONE and journal.outcome(path) in FINAL:
+                counts['already_done'] += 1
+                continue
+            reps = catalog.replicas_for_path(path, mapping)
+            if not reps:
+                counts['absent'] += 1
+                if path in in_doubt and not check_mode:
+                    journal.finish(path, 'absent', note='in doubt after an interrupted run; already removed')
+                continue
+            usable = [r for r in reps if r.status == AVAILABLE]
+            if not usable:
+                counts['not_available'] += 1
+                kept.append({'path': path, 'reason': 'not_available',
+                             'detail': 'replica status %s' % ','.join(sorted(set(r.status or '?' for r in reps)))})
+                continue
+            url = join_url(p['storage_url'], path)
+            try:
+                st = storage.stat(url)
+            except VaporError as exc:
+                counts['storage_error'] += 1
+                kept.append({'path': path, 'reason': 'storage_error', 'detail': exc.msg})
+                continue
+            if st.exists:
+                counts['on_storage'] += 1
+                kept.append({'path': path, 'reason': 'on_storage', 'detail': url})
+                continue
+            if check_mode:
+                for rep in usable:
+                    lfn = catalog.path_of(rep.fileid)
+                    gone = planned_gone.setdefault(rep.fileid, set())
+                    gone.add(rep.rowid)
+                    left = [x for x in catalog.replicas(rep.fileid) if x.rowid not in gone]
+                    orphan = bool(p['remove_orphan_entries']) and not left
+                    counts['removed_replicas'] += 1
+                    counts['removed_entries'] += 1 if orphan else 0
+                    removed.append({'path': path, 'lfn': lfn, 'sfn': rep.sfn, 'fileid': rep.fileid,
+                                    'entry_removed': orphan})
+                continue
+            lfns = dict((rep.fileid, catalog.path_of(rep.fileid)) for rep in usable)
+            journal.start(path, replicas=[{'rowid': r.rowid, 'fileid': r.fileid, 'sfn': r.sfn,
+                                           'lfn': lfns[r.fileid]} for r in usable])
+            outcomes = []
+            for rep in usable:
+                outcome, entry_removed = catalog.remove_replica(rep, remove_orphan=p['remove_orphan_entries'])
+                outcomes.append(outcome)
+                if outcome == 'removed':
+                    counts['removed_replicas'] += 1
+                    counts['removed_entries'] += 1 if entry_removed else 0
+                    removed.append({'path': path, 'lfn': lfns[rep.fileid], 'sfn': rep.sfn, 'fileid': rep.fileid,
+                                    'entry_removed': entry_removed})
+            if 'changed' in outcomes:
+                counts['changed'] += 1
+                kept.append({'path': path, 'reason': 'changed',
+                             'detail': 'a replica changed between the re-check and the removal'})
+                journal.finish(path, 'changed')
+            else:
+                journal.finish(path, 'removed' if 'removed' in outcomes else 'absent',
+                               replicas=outcomes.count('removed'))
+        if not check_mode:
+            for path in sorted(in_doubt - set(paths)):
+                journal.finish(path, 'absent', note='not in the list any more')
+    finally:
+        if journal is not None:
+            journal.close()
+        if own_catalog:
+            catalog.close()
+    before_lines = []
+    for r in removed:
+        before_lines.append('replica %s %s\n' % (r['lfn'], r['sfn']))
+        if r['entry_removed']:
+            before_lines.append('entry %s\n' % r['lfn'])
+    ended = time.time()
+    return {
+        'changed': bool(removed),
+        'diff': {'before': ''.join(before_lines), 'after': '',
+                 'before_header': 'catalog (%s)' % mapping.describe(), 'after_header': 'catalog (after cleanup)'},
+        'removed': removed,
+        'kept': kept,
+        'counts': counts,
+        'removed_replicas': counts['removed_replicas'],
+        'removed_entries': counts['removed_entries'],
+        'journal': jpath if (not check_mode or os.path.exists(jpath)) else None,
+        'started': round(started, 3),
+        'ended': round(ended, 3),
+        'duration': round(ended - started, 3),
+    }

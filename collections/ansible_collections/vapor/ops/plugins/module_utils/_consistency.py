@@ -1,0 +1,926 @@
+# -*- coding: utf-8 -*-
+# Copyright: vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# PRIVATE to the vapor.ops collection: no compatibility promise for other users.
+#
+# The 3-dump consistency check: catalog dump before, storage dump, catalog dump after.
+#
+#   dark = on storage and in neither catalog dump, whatever the replica state (dump + companion list)
+#   lost = available in both catalog dumps and not on storage
+#
+# so a file registered, created, deleted or removed between the two catalog dumps is never flagged.
+#
+# Engine (DuckDB, embedded, out-of-core): every input is read exactly once, as a stream of 64-bit
+# hashes of its normalised path; path strings are kept only for the few rows that can still end up in
+# a list. Plain text and cms dumps are read by DuckDB's parallel CSV reader in place; gzip/bzip2 dumps
+# are decompressed by Python into a plain temporary file first (so truncation is always detected and
+# the last line can be checked); syncat XML is parsed by the streaming reader of _dumpfmt.
+#
+#   1. catalog_after (+ companion)  -> table a(k, h, av)                   hashes only
+#   2. storage_dump                 -> table s(k, h, p*)                   p kept where h is not in a
+#   3. c = available a - s                                                 hashes, small
+#   4. catalog_before (+ companion) -> table b(k, h, av, p*)               p kept where h is in c
+#   5. dark = s rows with p whose h is not in b; lost = b rows with p      small, sorted by DuckDB
+#
+# Hash collisions (64-bit; about n*m/2**64, some 1e-9 for 20 million paths) can hide an entry (a dark
+# file whose hash equals a catalog file's, a lost file whose hash equals a storage file's). They never
+# make a file dark: a dark entry's hash matches nothing in either catalog dump. A file could look lost
+# only if it is in neither catalog_after nor the storage and its hash equals that of a catalog_after
+# file missing from storage; its catalog entry is then already gone.
+#
+# Pure Python + DuckDB (guarded import; no Ansible import).
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import calendar
+import datetime
+import io
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+import traceback
+
+from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError, normalise_path, parse_duration
+from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import (
+    DumpReader, companion_path, detect_format, open_dump)
+
+try:
+    import duckdb
+    HAS_DUCKDB = True
+    DUCKDB_IMPORT_ERROR = None
+except ImportError:  # the module reports it with missing_required_lib
+    duckdb = None
+    HAS_DUCKDB = False
+    DUCKDB_IMPORT_ERROR = traceback.format_exc()
+
+DUCKDB_REQUIREMENT = 'duckdb >= 1.1'
+ROLES = ('catalog_before', 'storage_dump', 'catalog_after')
+RUN_ID_FORMAT = '%Y%m%d_%H%M%S'
+SAFE_RUN_ID_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')
+MEMORY_RE = re.compile(r'^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)?\s*$', re.IGNORECASE)
+DEFAULT_MEMORY_LIMIT = '512MB'
+MAX_LINE = 65536
+DAY = 86400
+WINDOW_SLACK_DAYS = 10
+STATS_VERSION = 1
+
+# a date in a file name: %Y%m%d, %Y%m%d_%H%M%S or %Y%m%dT%H%M%SZ
+_NAME_TIME_RE = re.compile(r'(?<![0-9])(\d{4})(\d{2})(\d{2})(?:[_T](\d{2})(\d{2})(\d{2})Z?)?(?![0-9])')
+_ISO_RE = re.compile(r'^\s*(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?)?\s*'
+                     r'(Z|[+-]\d{2}:?\d{2})?\s*$')
+_RECORDED_RE = re.compile(rb'<(?:[A-Za-z_][\w.-]*:)?dump\b[^>]*?\brecorded\s*=\s*["\']([^"\']+)["\']')
+
+
+# ----------------------------------------------------------------------------------------------
+# times
+
+def _utc(ts):
+    return datetime.datetime.fromtimestamp(ts, tz=datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
+
+
+def _epoch(y, mo, d, h=0, mi=0, s=0):
+    try:
+        datetime.datetime(y, mo, d, h, mi, s)
+    except ValueError:
+        return None
+    return calendar.timegm((y, mo, d, h, mi, s, 0, 0, 0))
+
+
+def time_from_name(name):
+    """(start, end) from the last date in a file name; a bare day covers the whole UTC day; or None."""
+    found = None
+    for m in _NAME_TIME_RE.finditer(name):
+        y, mo, d = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        if m.group(4) is not None:
+            t = _epoch(y, mo, d, int(m.group(4)), int(m.group(5)), int(m.group(6)))
+            if t is not None:
+                found = (t, t)
+        else:
+            t = _epoch(y, mo, d)
+            if t is not None:
+                found = (t, t + DAY)
+    return found
+
+
+def parse_time(value, name):
+    """(start, end) from an option: epoch seconds, ISO 8601 (UTC unless an offset is given), or a name-style date."""
+    if value is None or value == '':
+        return None
+    if isinstance(value, (int, float)):
+        return (float(value), float(value))
+    text = str(value).strip()
+    try:
+        t = float(text)
+        if t > 1e9:          # epoch seconds; 8 digits alone are a date (below)
+            return (t, t)
+    except ValueError:
+        pass
+    m = _ISO_RE.match(text)
+    if m:
+        parts = [int(g) if g else 0 for g in m.groups()[:6]]
+        t = _epoch(*parts)
+        if t is not None:
+            tz = m.group(7)
+            if tz and tz != 'Z':
+                sign = -1 if tz[0] == '+' else 1
+                digits = tz[1:].replace(':', '')
+                t += sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
+            if m.group(4) is None:
+                return (t, t + DAY)
+            return (t, t)
+    if re.match(r'^\d{8}([_T]\d{6}Z?)?$', text):
+        found = time_from_name(text)
+        if found:
+            return found
+    raise VaporError("The %s '%s' is not a time; give epoch seconds or UTC ISO 8601 such as 2026-11-21T08:00:00Z."
+                     % (name, value))
+
+
+def _describe_time(t):
+    lo, hi = t['time'], t['time_until']
+    if hi - lo >= DAY:
+        return '%s (the whole UTC day, from its %s)' % (_utc(lo)[:10], t['time_source'])
+    return '%s (from its %s)' % (_utc(lo), t['time_source'])
+
+
+# ----------------------------------------------------------------------------------------------
+# options
+
+def _prefix(value):
+    if value is None or str(value).strip() in ('', '/'):
+        return ''
+    return normalise_path(str(value))
+
+
+def _opt(params, name, default):
+    value = params.get(name)
+    return default if value is None else value
+
+
+def validate(params):
+    p = dict(params)
+    for role in ROLES:
+        if not p.get(role):
+            raise VaporError("The option %s is required: give the path of the dump." % role)
+    if not p.get('output_dir'):
+        raise VaporError("The option output_dir is required: give the directory the runs are written to.")
+    for name in ('max_dark_fraction', 'max_lost_fraction'):
+        v = float(_opt(p, name, 0.01))
+        if not 0 <= v <= 1:
+            raise VaporError("The %s %s is not a fraction between 0 and 1." % (name, v))
+        p[name] = v
+    p['min_age'] = parse_duration(_opt(p, 'min_age', 0), 'min_age')
+    p['max_dump_age'] = parse_duration(_opt(p, 'max_dump_age', '7d'), 'max_dump_age')
+    p['confirm_runs'] = int(_opt(p, 'confirm_runs', 3))
+    p['confirm_days'] = float(_opt(p, 'confirm_days', 25))
+    if p['confirm_runs'] < 1:
+        raise VaporError("The confirm_runs %d is not a positive number of runs." % p['confirm_runs'])
+    if p['confirm_days'] < 0:
+        raise VaporError("The confirm_days %s is negative." % p['confirm_days'])
+    patterns = []
+    for pat in p.get('ignore') or []:
+        try:
+            patterns.append(re.compile(pat))
+        except re.error as exc:
+            raise VaporError("The ignore pattern '%s' is not a valid regular expression: %s." % (pat, exc))
+    p['_ignore'] = re.compile('|'.join('(?:%s)' % r.pattern for r in patterns)) if patterns else None
+    common_strip, common_add = p.get('strip_prefix'), p.get('add_prefix')
+    for side in ('storage', 'catalog'):
+        strip = p.get(side + '_strip_prefix')
+        add = p.get(side + '_add_prefix')
+        p['_%s_map' % side] = (_prefix(strip if strip is not None else common_strip),
+                               (add if add is not None else common_add or '').rstrip('/'))
+    mem = p.get('memory_limit') or DEFAULT_MEMORY_LIMIT
+    if not MEMORY_RE.match(str(mem)):
+        raise VaporError("The memory_limit '%s' is not a size such as 512MB or 2GB." % mem)
+    p['memory_limit'] = str(mem).strip()
+    threads = p.get('threads')
+    if threads is not None and int(threads) < 1:
+        raise VaporError("The threads %s is not a positive number." % threads)
+    run_id = p.get('run_id')
+    if run_id and (not SAFE_RUN_ID_RE.match(run_id) or run_id.endswith('.failed') or run_id.endswith('.tmp')):
+        raise VaporError("The run_id '%s' is not a plain directory name (letters, digits, '_', '.', '-')." % run_id)
+    p['_times'] = {}
+    for role in ROLES:
+        p['_times'][role] = parse_time(p.get(role + '_time'), role + '_time')
+    rt = parse_time(p.get('run_time'), 'run_time')
+    p['_run_time'] = rt[0] if rt else None
+    return p
+
+
+# ----------------------------------------------------------------------------------------------
+# inputs
+
+class Input:
+    """One dump file as found on disk: compression, format, time, and how the engine reads it."""
+
+    def __init__(self, role, path, companion_of=None):
+        self.role = role
+        self.path = path
+        self.companion_of = companion_of
+        self.label = role if companion_of is None else role + ' companion'
+        self.size = None
+        self.mtime = None
+        self.compression = None
+        self.fmt = None
+        self.newline = '\\n'
+        self.recorded = None
+        self.time = None            # dict(time, time_until, time_source)
+        self.source = None          # (path, kind) for the engine: kind text|cms|escaped
+        self.keyed = None           # the SQL that yields (k, h, p, rel, m) for this input
+        self.counts = {}
+
+    def info(self):
+        d = {'path': self.path, 'size': self.size, 'mtime': self.mtime,
+             'mtime_utc': _utc(self.mtime) if self.mtime is not None else None,
+             'compression': self.compression, 'format': self.fmt}
+        if self.time:
+            d.update(self.time)
+            d['time_utc'] = _utc(self.time['time'])
+        d.update(self.counts)
+        return d
+
+
+def _relabel(exc, inp):
+    """The same sentence, naming the input by its role instead of 'The dump'."""
+    msg = exc.msg
+    if msg.startswith("The dump '"):
+        msg = "The %s '" % inp.label + msg[len("The dump '"):]
+    return VaporError(msg)
+
+
+def probe(inp, override=None):
+    """Stat the file, sniff compression and format, find its time; check a plain file's last line end."""
+    path = inp.path
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise VaporError("The %s '%s' cannot be read: %s." % (inp.label, path, exc.strerror or exc))
+    if not os.path.isfile(path):
+        raise VaporError("The %s '%s' is not a regular file." % (inp.label, path))
+    inp.size, inp.mtime = st.st_size, int(st.st_mtime)
+    try:
+        stream, inp.compression = open_dump(path)
+    except VaporError as exc:
+        raise _relabel(exc, inp)
+    try:
+        if not hasattr(stream, 'peek'):
+            stream = io.BufferedReader(stream, 1 << 20)
+        inp.fmt = detect_format(stream)
+        head = stream.peek(65536)[:65536]
+    except VaporError as exc:
+        raise _relabel(exc, inp)
+    except (OSError, IOError, EOFError) as exc:
+        raise VaporError("The %s '%s' is corrupt: %s." % (inp.label, path, exc))
+    finally:
+        stream.close()
+    if inp.companion_of is not None and inp.fmt == 'syncat':
+        raise VaporError("The %s '%s' is XML; a companion list is plain text, one path a line." % (inp.label, path))
+    if inp.fmt == 'syncat':
+        m = _RECORDED_RE.search(head)
+        if m:
+            inp.recorded = m.group(1).decode('ascii', 'replace')
+    first = head.split(b'\n', 1)[0]
+    inp.newline = '\\r\\n' if first.endswith(b'\r') else '\\n'
+    if inp.compression == 'none' and inp.fmt != 'syncat' and inp.size:
+        with open(path, 'rb') as f:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b'\n':
+                raise VaporError("The %s '%s' is truncated: its last line has no line end." % (inp.label, path))
+    if inp.companion_of is None:
+        inp.time = _input_time(inp, override)
+    return inp
+
+
+def _input_time(inp, override):
+    if override:
+        return {'time': override[0], 'time_until': override[1], 'time_source': 'option'}
+    for candidate in (os.path.basename(inp.path), os.path.basename(os.path.realpath(inp.path))):
+        found = time_from_name(candidate)
+        if found:
+            return {'time': found[0], 'time_until': found[1], 'time_source': 'file name'}
+    if inp.recorded:
+        try:
+            found = parse_time(inp.recorded, 'recorded attribute')
+        except VaporError:
+            found = None
+        if found:
+            return {'time': found[0], 'time_until': found[0], 'time_source': 'recorded attribute'}
+    return {'time': inp.mtime, 'time_until': inp.mtime, 'time_source': 'file modification time'}
+
+
+def _escape(path):
+    return path.replace('\\', '\\\\').replace('\n', '\\n').replace('\r', '\\r').replace('\t', '\\t')
+
+
+def _convert_syncat(inp, dest):
+    with open(dest, 'w', encoding='utf-8', errors='surrogateescape', newline='\n') as out:
+        with DumpReader(inp.path, 'syncat') as reader:
+            buf = []
+            for e in reader:
+                buf.append('%s\t%s\n' % (_escape(e.path), '' if e.mtime is None else int(e.mtime)))
+                if len(buf) >= 10000:
+                    out.write(''.join(buf))
+                    buf = []
+            out.write(''.join(buf))
+
+
+def _decompress(inp, dest):
+    stream, _comp = open_dump(inp.path)
+    last = b''
+    try:
+        with open(dest, 'wb') as out:
+            while True:
+                chunk = stream.read(1 << 20)
+                if not chunk:
+                    break
+                out.write(chunk)
+                last = chunk[-1:]
+    finally:
+        stream.close()
+    if last and last != b'\n':
+        raise VaporError("The %s '%s' is truncated: its last line has no line end." % (inp.label, inp.path))
+
+
+def prepare(inp, workdir, index):
+    """Decide how the engine reads the input; decompress or convert it into workdir when needed."""
+    link = os.path.join(workdir, 'in%d' % index)
+    try:
+        if inp.fmt == 'syncat':
+            _convert_syncat(inp, link)
+            inp.source = (link, 'escaped')
+        elif inp.compression != 'none':
+            _decompress(inp, link)
+            inp.source = (link, inp.fmt)
+        else:
+            # read in place through a symbolic link with a plain name (DuckDB treats file names as patterns)
+            os.symlink(os.path.abspath(inp.path), link)
+            inp.source = (link, inp.fmt)
+    except VaporError as exc:
+        raise _relabel(exc, inp)
+    except (OSError, IOError) as exc:
+        raise VaporError("The %s '%s' cannot be prepared in the temporary directory '%s': %s."
+                         % (inp.label, inp.path, workdir, getattr(exc, 'strerror', None) or exc))
+    return inp
+
+
+# ----------------------------------------------------------------------------------------------
+# the engine
+
+def _q(text):
+    return "'" + text.replace("'", "''") + "'"
+
+
+# normalise_path() in SQL: the regular expressions run only on the paths that need them
+_NORM_SQL = ("CASE WHEN p[1] = '/' AND NOT contains(p, '//') AND NOT contains(p, '/./') AND NOT ends_with(p, '/') "
+             "AND NOT ends_with(p, '/.') THEN p ELSE coalesce(nullif(regexp_replace(regexp_replace('/' || p, "
+             "'(/\\.?)+/', '/', 'g'), '(/\\.?)+$', ''), ''), '/') END")
+_CMS_RE = '^(.*)\\|([0-9]+)\\|([0-9]+(?:\\.[0-9]*)?)\\|([^|]*)$'
+_UNESCAPE_SQL = ("CASE WHEN contains(p, '\\') THEN replace(replace(replace(replace(replace(p, '\\\\', chr(1)), "
+                 "'\\n', chr(10)), '\\r', chr(13)), '\\t', chr(9)), chr(1), '\\') ELSE p END")
+
+
+def _reason(exc):
+    """A DuckDB error as a short clause (no 'Error:' prefix, no advice, no trailing full stop)."""
+    text = str(exc).strip()
+    lines = [ln.strip() for ln in text.splitlines()]
+    head = re.sub(r'^[A-Za-z ]*Error: ', '', lines[0] if lines else text)
+    m = re.search(r'CSV Error on Line: (\d+)', text)
+    if m:
+        why = ''
+        seen_original = False
+        for ln in lines[1:]:
+            if ln.startswith('Original Line'):
+                seen_original = True
+                continue
+            if seen_original and ln:
+                why = ln
+                break
+        low = why.lower()
+        if 'unicode' in low or 'utf-8' in low:
+            why = 'it is not valid UTF-8'
+        elif 'line size' in low or 'max_line_size' in low:
+            why = 'it is longer than %d bytes' % MAX_LINE
+        return 'line %s: %s' % (m.group(1), why.rstrip('.') or 'it cannot be parsed')
+    if 'line size' in text.lower():
+        return 'a line is longer than %d bytes' % MAX_LINE
+    return head.rstrip('.')
+
+
+class Engine:
+    """A DuckDB connection with the collection's settings, and DuckDB errors turned into one sentence."""
+
+    def __init__(self, workdir, memory_limit, threads=None):
+        if not HAS_DUCKDB:
+            raise VaporError("The Python library duckdb is needed by the consistency check and is not installed.")
+        self.memory_limit = memory_limit
+        spill = os.path.join(workdir, 'spill')
+        os.mkdir(spill)
+        config = {'memory_limit': memory_limit, 'temp_directory': spill, 'preserve_insertion_order': False,
+                  'autoinstall_known_extensions': False, 'autoload_known_extensions': False}
+        if threads:
+            config['threads'] = int(threads)
+        try:
+            self.con = duckdb.connect(':memory:', config=config)
+            # a progress bar would be printed on stdout, where the module's JSON result goes
+            self.con.execute('SET enable_progress_bar = false')
+        except duckdb.Error as exc:
+            raise VaporError("The comparison engine cannot start: %s." % _reason(exc))
+        self.threads = int(self.scalar("SELECT current_setting('threads')"))
+        self.version = duckdb.__version__
+
+    def close(self):
+        if self.con is not None:
+            self.con.close()
+            self.con = None
+
+    def execute(self, sql, inp=None):
+        try:
+            return self.con.execute(sql)
+        except duckdb.Error as exc:
+            text = str(exc)
+            if 'Out of Memory' in text or type(exc).__name__ == 'OutOfMemoryException':
+                raise VaporError("The comparison ran out of memory%s (memory_limit=%s); raise memory_limit or "
+                                 "point temp_dir at a file system with more free space."
+                                 % (" while reading the %s '%s'" % (inp.label, inp.path) if inp else '',
+                                    self.memory_limit))
+            if inp is not None:
+                raise VaporError("The %s '%s' cannot be read: %s." % (inp.label, inp.path, _reason(exc)))
+            raise VaporError("The comparison engine failed: %s." % _reason(exc))
+
+    def scalar(self, sql, inp=None):
+        return self.execute(sql, inp).fetchone()[0]
+
+    @staticmethod
+    def source_sql(inp, with_mtime):
+        """One input as rows (p, m): p the path as written ('' for a malformed cms line), m its mtime or NULL."""
+        path, kind = inp.source
+        if kind == 'escaped':
+            return ("SELECT %s AS p, m FROM read_csv(%s, columns={'p': 'VARCHAR', 'm': 'BIGINT'}, delim='\\t', "
+                    "quote='', escape='', header=false, auto_detect=false, new_line='\\n', max_line_size=%d, "
+                    "buffer_size=%d) WHERE p IS NOT NULL" % (_UNESCAPE_SQL, _q(path), MAX_LINE * 2, 1 << 22))
+        raw = ("read_csv(%s, columns={'line': 'VARCHAR'}, delim='\\0', quote='', escape='', header=false, "
+               "auto_detect=false, new_line='%s', max_line_size=%d, buffer_size=%d)"
+               % (_q(path), inp.newline, MAX_LINE, 1 << 22))
+        if kind == 'cms':
+            m = ("CAST(floor(TRY_CAST(regexp_extract(line, %s, 3) AS DOUBLE)) AS BIGINT)" % _q(_CMS_RE)
+                 if with_mtime else 'NULL::BIGINT')
+            return ("SELECT regexp_extract(line, %s, 1) AS p, %s AS m FROM %s WHERE line IS NOT NULL "
+                    "AND NOT starts_with(line, 'BEGIN TIME') AND NOT starts_with(line, 'END TIME')"
+                    % (_q(_CMS_RE), m, raw))
+        return "SELECT line AS p, NULL::BIGINT AS m FROM %s WHERE line IS NOT NULL" % raw
+
+    @staticmethod
+    def keyed_sql(inp, src, mapping):
+        """Rows (h, p, m): h the hash of the comparison key, NULL outside the prefix, 0 for a malformed cms line."""
+        strip, add = mapping
+        if strip:
+            rel = "CASE WHEN starts_with(n, %s) THEN substr(n, %d) END" % (_q(strip + '/'), len(strip) + 1)
+        else:
+            rel = 'n'
+        key = '%s || rel' % _q(add) if add else 'rel'
+        h = 'hash(%s)' % key
+        if strip:
+            h = 'CASE WHEN rel IS NOT NULL THEN %s END' % h
+        if inp.source[1] == 'cms':
+            h = "CASE WHEN p = '' THEN 0::UBIGINT ELSE %s END" % h
+        return ("SELECT %s AS h, p, m FROM (SELECT p, m, %s AS rel FROM (SELECT p, m, %s AS n FROM (%s)))"
+                % (h, rel, _NORM_SQL, src))
+
+
+# ----------------------------------------------------------------------------------------------
+# the comparison
+
+def map_rel(path, strip):
+    """The path as compared, before add_prefix (what ignore patterns see); None outside strip. Same as the SQL."""
+    n = normalise_path(path)
+    if not strip:
+        return n
+    if n.startswith(strip + '/'):
+        return n[len(strip):]
+    return None
+
+
+def _count(eng, table, inp):
+    """Entries, compared entries and entries outside the prefix of one input's table; fails on malformed lines."""
+    entries, compared, malformed = eng.execute(
+        "SELECT count(*), count(h), count(*) FILTER (WHERE h = 0) FROM %s" % table).fetchone()
+    compared -= malformed
+    inp.counts = {'entries': int(entries), 'compared': int(compared), 'outside': int(entries - compared - malformed)}
+    if malformed:
+        first = eng.execute("SELECT line FROM read_csv(%s, columns={'line': 'VARCHAR'}, delim='\\0', quote='', "
+                            "escape='', header=false, auto_detect=false, new_line='%s') WHERE line IS NOT NULL AND "
+                            "NOT regexp_matches(line, %s) AND NOT starts_with(line, 'BEGIN TIME') AND NOT "
+                            "starts_with(line, 'END TIME') LIMIT 1"
+                            % (_q(inp.source[0]), inp.newline, _q(_CMS_RE)), inp).fetchone()
+        raise VaporError("The %s '%s' is not in the cms format: %d lines have not the four fields "
+                         "path|size|mtime|checksum (the first: %r)."
+                         % (inp.label, inp.path, malformed, first[0][:200] if first else ''))
+    return inp.counts
+
+
+def compare(eng, p, inputs, timings):
+    """Load the inputs and classify; return the SQL of the dark and lost candidates (p, m), sorted by p."""
+    before, before_c, storage, after, after_c = inputs
+    smap, cmap = p['_storage_map'], p['_catalog_map']
+    want_m = p['min_age'] > 0 and storage.source[1] != 'text'
+    for inp in inputs:
+        if inp is not None:
+            mapping = smap if inp is storage else cmap
+            inp.keyed = eng.keyed_sql(inp, eng.source_sql(inp, want_m and inp is storage), mapping)
+
+    t = time.time()
+    eng.execute("CREATE TEMP TABLE a AS SELECT h FROM (%s)" % after.keyed, after)
+    _count(eng, 'a', after)
+    catalog_after_all = 'SELECT h FROM a WHERE h IS NOT NULL'
+    if after_c is not None:
+        eng.execute("CREATE TEMP TABLE ai AS SELECT h FROM (%s)" % after_c.keyed, after_c)
+        _count(eng, 'ai', after_c)
+        catalog_after_all += ' UNION ALL SELECT h FROM ai WHERE h IS NOT NULL'
+    timings['read_catalog_after'] = round(time.time() - t, 3)
+
+    # storage: the path is kept only where the hash is in neither catalog_after list (and for malformed lines)
+    t = time.time()
+    eng.execute("CREATE TEMP TABLE s AS SELECT h, CASE WHEN cand THEN p END AS p%s FROM (SELECT h, p, m, "
+                "(h = 0 OR NOT (h IN (%s))) AS cand FROM (%s))"
+                % (', CASE WHEN cand THEN m END AS m' if want_m else '', catalog_after_all, storage.keyed), storage)
+    _count(eng, 's', storage)
+    timings['read_storage_dump'] = round(time.time() - t, 3)
+    if storage.counts['entries'] == 0:
+        raise VaporError("The storage_dump '%s' is empty: it lists no files, so nothing can be compared."
+                         % storage.path)
+    if storage.counts['compared'] == 0:
+        raise VaporError("None of the %d entries of the storage_dump '%s' is under the storage prefix '%s', "
+                         "so nothing can be compared." % (storage.counts['entries'], storage.path, smap[0]))
+
+    # lost candidates: available in catalog_after, not on storage; catalog_before keeps the path for those
+    t = time.time()
+    eng.execute("CREATE TEMP TABLE c AS SELECT DISTINCT a.h FROM a ANTI JOIN (SELECT h FROM s WHERE h IS NOT NULL) "
+                "AS s2 ON a.h = s2.h WHERE a.h IS NOT NULL")
+    eng.execute("CREATE TEMP TABLE b AS SELECT h, CASE WHEN h = 0 OR h IN (SELECT h FROM c) THEN p END AS p "
+                "FROM (%s)" % before.keyed, before)
+    _count(eng, 'b', before)
+    catalog_before_all = 'SELECT h FROM b WHERE h IS NOT NULL'
+    if before_c is not None:
+        eng.execute("CREATE TEMP TABLE bi AS SELECT h FROM (%s)" % before_c.keyed, before_c)
+        _count(eng, 'bi', before_c)
+        catalog_before_all += ' UNION ALL SELECT h FROM bi WHERE h IS NOT NULL'
+    timings['read_catalog_before'] = round(time.time() - t, 3)
+
+    t = time.time()
+    eng.execute("CREATE TEMP TABLE dc AS SELECT h, p%s FROM s WHERE p IS NOT NULL" % (', m' if want_m else ''))
+    eng.execute("CREATE TEMP TABLE dhit AS SELECT DISTINCT h FROM (%s) WHERE h IN (SELECT h FROM dc)"
+                % catalog_before_all)
+    timings['classify'] = round(time.time() - t, 3)
+    dark_sql = ("SELECT p, %s FROM dc WHERE h NOT IN (SELECT h FROM dhit) GROUP BY p ORDER BY p"
+                % ('max(m)' if want_m else 'NULL'))
+    lost_sql = "SELECT p, NULL FROM b WHERE p IS NOT NULL GROUP BY p ORDER BY p"
+    return dark_sql, lost_sql
+
+
+def _write_list(eng, sql, path, keep, counters):
+    """Stream the rows of ``sql`` (sorted) through ``keep``; write the kept paths one a line; return their count."""
+    n = 0
+    with open(path, 'w', encoding='utf-8', errors='surrogateescape', newline='\n') as out:
+        cur = eng.execute(sql)
+        while True:
+            rows = cur.fetchmany(10000)
+            if not rows:
+                break
+            buf = []
+            for row in rows:
+                why = keep(row)
+                if why:
+                    counters[why] = counters.get(why, 0) + 1
+                else:
+                    buf.append(row[0])
+            if buf:
+                n += len(buf)
+                out.write('\n'.join(buf) + '\n')
+    return n
+
+
+# ----------------------------------------------------------------------------------------------
+# runs and confirmation
+
+def list_runs(output_dir):
+    """Complete runs in output_dir: [(time, run_id, path)] sorted oldest first."""
+    runs = []
+    try:
+        names = os.listdir(output_dir)
+    except OSError:
+        return runs
+    for name in names:
+        if name.startswith('.') or name.endswith('.failed') or name.endswith('.tmp'):
+            continue
+        d = os.path.join(output_dir, name)
+        stats_path = os.path.join(d, 'stats.json')
+        if not os.path.isfile(stats_path) or not os.path.isfile(os.path.join(d, 'dark.list')):
+            continue
+        try:
+            with open(stats_path) as f:
+                stats = json.load(f)
+            if stats.get('status') != 'ok' or stats['run'].get('check_mode'):
+                continue
+            t = float(stats['run']['time'])
+        except (OSError, IOError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+        runs.append((t, name, d))
+    runs.sort()
+    return runs
+
+
+def _intersect_sorted(paths, dest):
+    """Lines present in every one of the sorted files ``paths``, written to dest; returns their count.
+
+    An unsorted input can only make the result smaller, never add a line that is not in every file.
+    """
+    files = [open(pth, 'rb') for pth in paths]
+    n = 0
+    try:
+        with open(dest, 'wb') as out:
+            heads = [f.readline() for f in files]
+            while all(heads):
+                top = max(heads)
+                if all(h == top for h in heads):
+                    out.write(top if top.endswith(b'\n') else top + b'\n')
+                    n += 1
+                    heads = [f.readline() for f in files]
+                    continue
+                for i, f in enumerate(files):
+                    while heads[i] and heads[i] < top:
+                        heads[i] = f.readline()
+    finally:
+        for f in files:
+            f.close()
+    return n
+
+
+def confirm(p, now, run_id, dark_list, dest):
+    """Write the confirmed dark entries to dest (empty when not confirmed); return the stats section."""
+    window_days = p['confirm_days'] + WINDOW_SLACK_DAYS
+    earliest = now - window_days * DAY
+    runs = [(t, rid, d) for t, rid, d in list_runs(p['output_dir']) if earliest <= t < now and rid != run_id]
+    used = runs + [(now, run_id, None)]
+    span_days = (now - min(t for t, _r, _d in used)) / DAY
+    info = {'confirm_runs': p['confirm_runs'], 'confirm_days': p['confirm_days'], 'window_days': window_days,
+            'runs': [rid for _t, rid, _d in used], 'oldest_run_age_days': round(span_days, 3)}
+    if len(used) < p['confirm_runs']:
+        info.update(confirmed=False, reason='%d complete runs within the last %g days (this one included), fewer '
+                    'than confirm_runs=%d' % (len(used), window_days, p['confirm_runs']))
+    elif span_days < p['confirm_days']:
+        info.update(confirmed=False, reason='the oldest run within the last %g days is %.1f days old, less than '
+                    'confirm_days=%g' % (window_days, span_days, p['confirm_days']))
+    else:
+        info.update(confirmed=True, reason='dark in every one of %d runs spanning %.1f days' % (len(used), span_days))
+    if not info['confirmed']:
+        open(dest, 'w').close()
+        info['count'] = 0
+        return info
+    info['count'] = _intersect_sorted([dark_list] + [os.path.join(d, 'dark.list') for _t, _r, d in runs], dest)
+    return info
+
+
+# ----------------------------------------------------------------------------------------------
+# run
+
+def _mkdirs(path):
+    try:
+        os.makedirs(path)
+    except OSError:
+        if not os.path.isdir(path):
+            raise
+
+
+def _write_json(path, data):
+    with open(path, 'w') as f:
+        json.dump(data, f, indent=2, sort_keys=True)
+        f.write('\n')
+
+
+def _write_failed(output_dir, run_id, stats):
+    """Best effort: <run_id>.failed/stats.json, through a temporary directory and a rename."""
+    final = os.path.join(output_dir, run_id + '.failed')
+    try:
+        _mkdirs(output_dir)
+        tmp = tempfile.mkdtemp(prefix='.%s.' % run_id, suffix='.tmp', dir=output_dir)
+        _write_json(os.path.join(tmp, 'stats.json'), stats)
+        if os.path.isdir(final):
+            shutil.rmtree(final)
+        os.rename(tmp, final)
+        return final
+    except (OSError, IOError):
+        return None
+
+
+def _time_gates(p, now, before, storage, after):
+    if p['max_dump_age'] and now - storage.time['time'] > p['max_dump_age']:
+        raise VaporError("The storage_dump '%s' is from %s, %.1f days before this run, older than max_dump_age=%d "
+                         "seconds; use a fresh dump." % (storage.path, _describe_time(storage.time),
+                                                         (now - storage.time['time']) / DAY, p['max_dump_age']))
+    if not before.time['time_until'] <= storage.time['time']:
+        raise VaporError("The catalog dumps do not bracket the storage dump in time: catalog_before '%s' is from %s, "
+                         "not before the storage_dump '%s' from %s." % (
+                             before.path, _describe_time(before.time), storage.path, _describe_time(storage.time)))
+    if not storage.time['time_until'] <= after.time['time']:
+        raise VaporError("The catalog dumps do not bracket the storage dump in time: catalog_after '%s' is from %s, "
+                         "not after the storage_dump '%s' from %s." % (
+                             after.path, _describe_time(after.time), storage.path, _describe_time(storage.time)))
+
+
+def _keepers(p, storage):
+    ignore = p['_ignore']
+    young_after = storage.time['time'] - p['min_age'] if p['min_age'] else None
+    sstrip, cstrip = p['_storage_map'][0], p['_catalog_map'][0]
+
+    def keep_dark(row):
+        path, mtime = row
+        if '\n' in path or '\r' in path:
+            return 'dark_unlistable'
+        if ignore is not None and ignore.search(map_rel(path, sstrip)):
+            return 'dark_ignored'
+        if young_after is not None and mtime is not None and mtime > young_after:
+            return 'dark_young'
+        return None
+
+    def keep_lost(row):
+        path = row[0]
+        if '\n' in path or '\r' in path:
+            return 'lost_unlistable'
+        if ignore is not None and ignore.search(map_rel(path, cstrip)):
+            return 'lost_ignored'
+        return None
+
+    return keep_dark, keep_lost
+
+
+def _new_stats(p, run_id, now, check_mode):
+    return {
+        'version': STATS_VERSION, 'status': 'running',
+        'run': {'id': run_id, 'time': now, 'time_utc': _utc(now), 'check_mode': bool(check_mode),
+                'output_dir': p['output_dir']},
+        'thresholds': {'max_dark_fraction': p['max_dark_fraction'], 'max_lost_fraction': p['max_lost_fraction'],
+                       'max_dump_age': p['max_dump_age'], 'min_age': p['min_age'],
+                       'confirm_runs': p['confirm_runs'], 'confirm_days': p['confirm_days']},
+        'mapping': {'storage_strip_prefix': p['_storage_map'][0], 'storage_add_prefix': p['_storage_map'][1],
+                    'catalog_strip_prefix': p['_catalog_map'][0], 'catalog_add_prefix': p['_catalog_map'][1],
+                    'ignore': list(p.get('ignore') or [])},
+        'durations': {},
+        'engine': {'name': 'duckdb', 'version': getattr(duckdb, '__version__', None),
+                   'memory_limit': p['memory_limit'], 'threads': p.get('threads'), 'temp_dir': None},
+        'inputs': {},
+    }
+
+
+def _load_inputs(p, stats):
+    before = Input('catalog_before', p['catalog_before'])
+    storage = Input('storage_dump', p['storage_dump'])
+    after = Input('catalog_after', p['catalog_after'])
+    for inp in (before, storage, after):
+        probe(inp, p['_times'][inp.role])
+        stats['inputs'][inp.role] = inp.info()
+    companions = []
+    for inp in (before, after):
+        comp = None
+        for cand in (companion_path(inp.path), companion_path(os.path.realpath(inp.path))):
+            if os.path.isfile(cand):
+                comp = probe(Input(inp.role, cand, companion_of=inp))
+                break
+        companions.append(comp)
+        stats['inputs'][inp.role]['companion'] = comp.info() if comp else None
+    return before, companions[0], storage, after, companions[1]
+
+
+def run(params, check_mode=False, now=None):
+    """Compare the three dumps; write (or, in check mode, only report) one run; return the result dictionary.
+
+    Raises VaporError with one sentence when an input is wrong or a safety gate trips. Nothing that looks like a
+    complete run is written then; the stats of the failed run go to ``<run_id>.failed/stats.json``.
+    """
+    started = time.time()
+    p = validate(params)
+    if now is None:
+        now = p['_run_time'] if p['_run_time'] is not None else started
+    run_id = p.get('run_id') or datetime.datetime.fromtimestamp(now, tz=datetime.timezone.utc).strftime(RUN_ID_FORMAT)
+    p['output_dir'] = output_dir = os.path.abspath(p['output_dir'])
+    run_dir = os.path.join(output_dir, run_id)
+    stats = _new_stats(p, run_id, now, check_mode)
+    timings = stats['durations']
+    if os.path.lexists(run_dir):
+        raise VaporError("The run directory '%s' already exists; give another run_id or wait a second." % run_dir)
+    workdir = eng = tmp_run = None
+    try:
+        t = time.time()
+        inputs = _load_inputs(p, stats)
+        before, _bc, storage, after, _ac = inputs
+        timings['probe'] = round(time.time() - t, 3)
+        _time_gates(p, now, before, storage, after)
+        if storage.size == 0:
+            raise VaporError("The storage_dump '%s' is empty: it lists no files, so nothing can be compared."
+                             % storage.path)
+
+        t = time.time()
+        if p.get('temp_dir'):
+            _mkdirs(p['temp_dir'])
+        workdir = tempfile.mkdtemp(prefix='vapor-consistency-', dir=p.get('temp_dir') or None)
+        for i, inp in enumerate(inputs):
+            if inp is not None:
+                prepare(inp, workdir, i)
+        timings['prepare'] = round(time.time() - t, 3)
+
+        eng = Engine(workdir, p['memory_limit'], p.get('threads'))
+        stats['engine'].update(version=eng.version, threads=eng.threads, temp_dir=workdir)
+        dark_sql, lost_sql = compare(eng, p, inputs, timings)
+        for inp in inputs:
+            if inp is not None:
+                target_stats = stats['inputs'][inp.role]
+                if inp.companion_of is not None:
+                    target_stats = target_stats['companion']
+                target_stats.update(inp.counts)
+
+        # the lists go into a temporary run directory (in check mode: into the work directory, then away)
+        t = time.time()
+        if check_mode:
+            target = workdir
+        else:
+            _mkdirs(output_dir)
+            tmp_run = target = tempfile.mkdtemp(prefix='.%s.' % run_id, suffix='.tmp', dir=output_dir)
+        keep_dark, keep_lost = _keepers(p, storage)
+        excluded = {}
+        dark_path = os.path.join(target, 'dark.list')
+        n_dark = _write_list(eng, dark_sql, dark_path, keep_dark, excluded)
+        n_lost = _write_list(eng, lost_sql, os.path.join(target, 'lost.list'), keep_lost, excluded)
+        eng.close()
+        eng = None
+        timings['write_lists'] = round(time.time() - t, 3)
+
+        n_storage = storage.counts['compared']
+        denom_lost = min(before.counts['compared'], after.counts['compared'])
+        dark_fraction = n_dark / float(n_storage)
+        lost_fraction = n_lost / float(denom_lost) if denom_lost else 0.0
+        stats['counts'] = {'storage_files': n_storage, 'catalog_before_available': before.counts['compared'],
+                           'catalog_after_available': after.counts['compared'], 'lost_denominator': denom_lost,
+                           'dark': n_dark, 'lost': n_lost, 'excluded': excluded}
+        stats['fractions'] = {'dark': dark_fraction, 'lost': lost_fraction, 'dark_denominator': 'storage_files',
+                              'lost_denominator': 'min(catalog_before_available, catalog_after_available)'}
+        if dark_fraction > p['max_dark_fraction']:
+            raise VaporError("The dark fraction %.4f (%d of %d storage files) is above max_dark_fraction=%g, so the "
+                             "inputs look wrong and no list was written."
+                             % (dark_fraction, n_dark, n_storage, p['max_dark_fraction']))
+        if lost_fraction > p['max_lost_fraction']:
+            raise VaporError("The lost fraction %.4f (%d of %d available catalog files) is above max_lost_fraction=%g, "
+                             "so the inputs look wrong and no list was written."
+                             % (lost_fraction, n_lost, denom_lost, p['max_lost_fraction']))
+
+        t = time.time()
+        conf = confirm(p, now, run_id, dark_path, os.path.join(target, 'confirmed_dark.list'))
+        timings['confirm'] = round(time.time() - t, 3)
+        stats['confirmation'] = conf
+        stats['counts']['confirmed_dark'] = conf['count']
+        stats['status'] = 'ok'
+        stats['files'] = {'dark': 'dark.list', 'lost': 'lost.list', 'confirmed_dark': 'confirmed_dark.list',
+                          'stats': 'stats.json'}
+        timings['total'] = round(time.time() - started, 3)
+        if not check_mode:
+            _write_json(os.path.join(tmp_run, 'stats.json'), stats)
+            os.rename(tmp_run, run_dir)
+            tmp_run = None
+    except VaporError as exc:
+        stats['status'] = 'failed'
+        stats['message'] = exc.msg
+        timings['total'] = round(time.time() - started, 3)
+        if not check_mode:
+            failed = _write_failed(output_dir, run_id, stats)
+            if failed:
+                exc.context['failed_stats'] = os.path.join(failed, 'stats.json')
+        exc.context['stats'] = stats
+        raise
+    finally:
+        if eng is not None:
+            eng.close()
+        if tmp_run is not None:
+            shutil.rmtree(tmp_run, ignore_errors=True)
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    return {
+        'changed': True,
+        'run_id': run_id,
+        'run_dir': run_dir,
+        'dark': stats['counts']['dark'],
+        'lost': stats['counts']['lost'],
+        'confirmed_dark': stats['counts']['confirmed_dark'],
+        'confirmed': stats['confirmation']['confirmed'],
+        'dark_fraction': stats['fractions']['dark'],
+        'lost_fraction': stats['fractions']['lost'],
+        'files': dict((k, os.path.join(run_dir, v)) for k, v in stats['files'].items()),
+        'stats': stats,
+        'duration': round(time.time() - started, 3),
+    }

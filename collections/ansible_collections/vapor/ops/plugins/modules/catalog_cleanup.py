@@ -1,0 +1,250 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: catalog_cleanup
+short_description: Remove lost replicas, and the entries left without any replica, from the file catalog
+version_added: 0.1.0
+description:
+  - Reads a list of lost files of one storage element (dump paths, as the consistency check writes them in
+    C(lost.list)) and removes their replicas on that storage element from the LFC or DPM-DPNS catalog. A file entry
+    left without any replica is removed too (with O(remove_orphan_entries)).
+  - "Each path is checked again just before acting: the catalog must still hold an available replica (status C(-))
+    on the storage element whose SFN maps to that path, and the storage (gfal2 stat of O(storage_url) followed by the
+    path) must answer that the file does not exist. A file found on the storage, or a storage answer other than
+    \"not found\", skips that path and reports it: nothing is removed on doubt."
+  - Each removal runs in one database transaction that locks the entry and the replica row, checks them once more,
+    deletes the replica and, when no replica is left, the entry (its C(Cns_user_metadata) row too) and lowers the
+    parent directory's link count.
+  - Every action is written first to a journal (fsync'ed JSON lines). A run that was killed resumes from it on the
+    next run with the same list. Paths already done are not looked at again and paths in doubt are checked again,
+    so nothing is removed twice and nothing is skipped.
+  - The catalog lookup is an index lookup per path (C(sfn IN (...)) over the few SFN forms used on the storage
+    element, learnt once per run), never a table scan per file.
+author:
+  - vapor.ops developers (@vapor-ops)
+extends_documentation_fragment:
+  - vapor.ops._attributes
+  - vapor.ops._attributes.ACTIONGROUP_VAPOR
+  - vapor.ops._catalog
+  - vapor.ops._catalog.STORAGE_ELEMENT
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Check mode does every re-check (catalog and storage) and returns what would be removed; it changes nothing and
+        writes no journal.
+  diff_mode:
+    support: full
+    details:
+      - The diff lists the replicas (catalog path and SFN) and the entries removed.
+  idempotent:
+    support: full
+    details:
+      - A second run over the same list removes nothing and reports no change.
+options:
+  lost:
+    description:
+      - The list of lost files, one dump path a line (any dump format, compressed or not), such as the C(lost.list)
+        of a consistency run directory. The paths are in the storage-dump form that O(strip_prefix) and
+        O(add_prefix) give.
+    type: path
+    required: true
+  storage_url:
+    description:
+      - The storage URL prefix the dump paths are appended to for the storage re-check, such as
+        C(root://se.example.org:1094//dpm/example.org/home/vo) or C(davs://se.example.org:443/vo). Any protocol
+        gfal2 has a plugin for.
+    type: str
+    required: true
+  max_entries:
+    description:
+      - Refuse a list that holds more paths than this, removing nothing, because a list that long usually comes
+        from a wrong storage dump. V(0) sets no limit.
+    type: int
+    default: 10000
+  journal:
+    description:
+      - The journal file. The default is the list's path followed by C(.catalog_cleanup.journal). A journal that
+        belongs to another list is refused.
+    type: path
+  remove_orphan_entries:
+    description: Remove a file entry whose last replica was removed.
+    type: bool
+    default: true
+  timeout:
+    description: Seconds one storage request may take.
+    type: int
+    default: 60
+  retries:
+    description: How many times a storage request that failed with a transient error is retried.
+    type: int
+    default: 2
+notes:
+  - The storage re-check needs the distribution's C(python3-gfal2) and the gfal2 plugin of the protocol; run the
+    module with the system Python (C(ansible_python_interpreter=/usr/bin/python3)) on hosts where the binding comes
+    from the distribution.
+  - The paths of the list are held in memory (at most O(max_entries)).
+seealso:
+  - module: vapor.ops.catalog_dump
+  - module: vapor.ops.catalog_entries_info
+"""
+
+EXAMPLES = r"""
+- name: Remove the lost replicas found by the consistency run from the LFC
+  vapor.ops.catalog_cleanup:
+    lost: /var/lib/vapor-ops/consistency/se.example.org/2026_11_21_10_15/lost.list
+    catalog:
+      backend: mysql
+      host: lfc-db.example.org
+      user: lfc_writer
+      password: "{{ vault_lfc_password }}"
+    se: se.example.org
+    strip_prefix: /dpm/example.org/home/vo
+    storage_url: root://se.example.org:1094//dpm/example.org/home/vo
+  vars:
+    ansible_python_interpreter: /usr/bin/python3
+  register: cleanup
+
+- name: Show what would be removed from the embedded catalog
+  vapor.ops.catalog_cleanup:
+    lost: "{{ run_dir }}/lost.list"
+    catalog:
+      path: /var/lib/vapor-ops/catalog.db
+    sfn_prefix: root://xrootd.example.org:1094//store/
+    storage_url: root://xrootd.example.org:1094/
+  check_mode: true
+  diff: true
+"""
+
+RETURN = r"""
+removed:
+  description: The replicas removed (or that would be, in check mode).
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    path:
+      description: The dump path of the list.
+      type: str
+    lfn:
+      description: The catalog path of the file.
+      type: str
+    sfn:
+      description: The replica's SFN.
+      type: str
+    fileid:
+      description: The file's id.
+      type: int
+    entry_removed:
+      description: Whether the file's entry was removed too (no replica left).
+      type: bool
+  sample: [{"path": "/data/f1", "lfn": "/grid/vo/data/f1", "sfn": "root://se//dpm/x/home/vo/data/f1", "fileid": 12,
+            "entry_removed": true}]
+kept:
+  description:
+    - Paths left alone, with the reason. C(on_storage) the file exists on the storage; C(storage_error) the storage
+      did not answer "not found" (the detail has its answer); C(not_available) the catalog's replica is not
+      available (being populated or to be deleted); C(changed) the replica changed between the re-check and the
+      removal.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"path": "/data/f2", "reason": "on_storage", "detail": "root://se//dpm/x/home/vo/data/f2"}]
+removed_replicas:
+  description: Number of replicas removed.
+  returned: success
+  type: int
+  sample: 10
+removed_entries:
+  description: Number of file entries removed because no replica was left.
+  returned: success
+  type: int
+  sample: 9
+counts:
+  description:
+    - Per path of the list. C(listed) distinct paths; C(already_done) done by an earlier run (journal); C(absent)
+      no replica in the catalog any more; and the reasons of RV(kept); plus the replica and entry counts.
+  returned: success
+  type: dict
+  sample: {"listed": 12, "already_done": 0, "absent": 0, "removed_replicas": 10, "removed_entries": 9,
+           "on_storage": 1, "storage_error": 1, "not_available": 0, "changed": 0}
+journal:
+  description: Path of the journal (null in check mode when none exists yet).
+  returned: success
+  type: str
+  sample: /var/lib/vapor-ops/consistency/se/2026_11_21_10_15/lost.list.catalog_cleanup.journal
+started:
+  description: When the run started, seconds since the epoch.
+  returned: success
+  type: float
+  sample: 1795262266.1
+ended:
+  description: When the run ended, seconds since the epoch.
+  returned: success
+  type: float
+  sample: 1795262270.4
+duration:
+  description: Seconds the module took.
+  returned: success
+  type: float
+  sample: 4.3
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import (
+    catalog_argument_spec, run_catalog_cleanup, storage_element_argument_spec)
+
+
+def argument_spec():
+    spec = catalog_argument_spec()
+    spec.update(storage_element_argument_spec())
+    spec.update(
+        lost=dict(type='path', required=True),
+        storage_url=dict(type='str', required=True),
+        max_entries=dict(type='int', default=10000),
+        journal=dict(type='path'),
+        remove_orphan_entries=dict(type='bool', default=True),
+        timeout=dict(type='int', default=60),
+        retries=dict(type='int', default=2),
+    )
+    return spec
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=argument_spec(),
+        required_one_of=[('se', 'sfn_prefix')],
+        supports_check_mode=True,
+    )
+    try:
+        result = run_catalog_cleanup(module.params, check_mode=module.check_mode)
+    except VaporError as exc:
+        module.fail_json(msg=exc.msg)
+    except Exception as exc:  # an unexpected failure still ends in one sentence, with the trace for -vvv
+        module.fail_json(msg="The catalog cleanup failed unexpectedly: %s." % exc, exception=traceback.format_exc())
+    diff = result.pop('diff')
+    if module._diff:
+        result['diff'] = diff
+    errors = [item for item in result['kept'] if item['reason'] == 'storage_error']
+    for item in errors[:10]:
+        module.warn("The path '%s' was left in the catalog: %s" % (item['path'], item['detail']))
+    if len(errors) > 10:
+        module.warn("%d more paths were left in the catalog because the storage could not tell whether they exist "
+                    "(see kept)." % (len(errors) - 10))
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
