@@ -1,0 +1,347 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+module: dark_data_cleanup
+short_description: Delete confirmed dark files from a storage element through gfal2, re-checking each one
+version_added: 0.1.0
+description:
+  - Reads a list of confirmed dark files of one storage element (dump paths, such as the C(confirmed_dark.list) of a
+    consistency run directory) and deletes them through gfal2 (any protocol it has a plugin for, such as C(root://),
+    C(davs://), C(file://)), or moves them into a quarantine with O(quarantine).
+  - "Each path is checked again just before acting, in this order, and left alone (reported in RV(kept) with the
+    reason) when a check fails: it matches no O(ignore) pattern; the catalog holds no replica of it on the storage
+    element now (any replica status protects a file); the storage (gfal2 stat of O(storage_url) followed by the path)
+    still has it; it is a file, not a directory; and it was modified longer ago than O(min_age). A file already gone
+    is reported in RV(already_gone), not as an error."
+  - A storage answer other than "not found" skips the path and reports it as an error (nothing is done on doubt).
+    More than O(max_errors) such errors stop the run cleanly, and the module fails with what was done so far.
+  - "Before anything is deleted, the run refuses (failing with one sentence): a list path that is not a normalised
+    absolute path or does not start with O(add_prefix); a storage element selection (O(se), O(sfn_prefix)) that
+    matches no replica in the catalog, or a O(strip_prefix) under which none of them lies, because the catalog
+    re-check would then protect nothing; a quarantine on another endpoint than O(storage_url)."
+  - Every action is written first to a journal (fsync'ed JSON lines) and again when it is done. A run that was killed
+    resumes from it on the next run with the same list. Paths done are not looked at again; a path in doubt is
+    looked up on the storage first (gone means the earlier run deleted it; found in the quarantine means it was
+    moved) and otherwise goes through the full re-check again. Nothing is deleted twice and nothing is skipped.
+author:
+  - vapor.ops developers (@vapor-ops)
+extends_documentation_fragment:
+  - vapor.ops._attributes
+  - vapor.ops._attributes.ACTIONGROUP_VAPOR
+  - vapor.ops._catalog
+  - vapor.ops._catalog.STORAGE_ELEMENT
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Check mode does every re-check (catalog and storage) and returns what would be deleted or quarantined and why
+        the other paths would be kept; it deletes nothing and writes no journal.
+  diff_mode:
+    support: full
+    details:
+      - The diff lists the dump paths deleted or quarantined (before) and the quarantine URLs (after).
+  idempotent:
+    support: full
+    details:
+      - A second run over the same list deletes nothing and reports no change.
+options:
+  dark:
+    description:
+      - The list of confirmed dark files, one dump path each (any dump format, compressed or not), such as the
+        C(confirmed_dark.list) of a consistency run directory. The paths are in the storage-dump form that
+        O(strip_prefix) and O(add_prefix) give.
+    type: path
+    required: true
+  storage_url:
+    description:
+      - The URL prefix the dump paths are appended to, so that O(storage_url) followed by a dump path is the file's
+        URL, such as C(root://se.example.org:1094//dpm/example.org/home/vo) or C(davs://se.example.org:443/vo). Any
+        protocol gfal2 has a plugin for.
+    type: str
+    required: true
+  quarantine:
+    description:
+      - Move each file under this URL or absolute path (on the endpoint of O(storage_url)), keeping its dump path,
+        instead of deleting it. Missing directories are created. A path is put after the scheme and host of
+        O(storage_url), so V(/quarantine/vo) on C(root://se:1094//data) means C(root://se:1094//quarantine/vo).
+      - A file the quarantine already holds at that path is left in place and reported as an error (nothing is
+        overwritten). Paths inside the quarantine are never acted on.
+      - The run fails with one sentence when the storage protocol cannot rename.
+    type: str
+  max_files:
+    description:
+      - At most this many files are deleted or quarantined by one run, the first ones in list order that are not done
+        yet and pass every re-check. The paths not looked at are reported in RV(remaining) and handled by the next
+        run with the same list. V(0) sets no limit.
+    type: int
+    default: 10000
+  rate:
+    description:
+      - At most this many files a second go to the storage (a stat and, when every check passes, the deletion),
+        over all threads together. V(0) sets no limit.
+    type: float
+    default: 0
+  concurrency:
+    description:
+      - Number of threads; each has its own gfal2 context and its own catalog connection.
+    type: int
+    default: 4
+  min_age:
+    description:
+      - Keep files modified more recently than this (the storage's modification time, from the stat), as seconds or
+        with a unit (V(3600), V(12h), V(30d), V(2w)). V(0) turns the check off.
+    type: str
+    default: 30d
+  ignore:
+    description:
+      - Regular expressions searched in the dump path (anchor with C(^)); a matching path is never acted on.
+    type: list
+    elements: str
+    default: []
+  max_errors:
+    description:
+      - Stop the run cleanly when more than this many storage errors happened (a stat, delete or rename that failed
+        with anything but "not found").
+    type: int
+    default: 10
+  journal:
+    description:
+      - The journal file. The default is the list's path followed by C(.dark_data_cleanup.journal). A journal of
+        another list (by path and SHA-256), storage URL or quarantine is refused.
+    type: path
+  timeout:
+    description: Seconds one storage request may take.
+    type: int
+    default: 60
+  retries:
+    description: How many times a storage request that failed with a transient error is retried.
+    type: int
+    default: 2
+notes:
+  - Needs the distribution's C(python3-gfal2) and the gfal2 plugin of the protocol; run the module with the system
+    Python (C(ansible_python_interpreter=/usr/bin/python3)) on hosts where the binding comes from the distribution.
+    Credentials (an X.509 proxy in C(X509_USER_PROXY), a token) are found by gfal2 as usual.
+  - The paths of the list are held in memory.
+  - The catalog connection needs only C(SELECT).
+seealso:
+  - module: vapor.ops.consistency_check
+  - module: vapor.ops.catalog_cleanup
+"""
+
+EXAMPLES = r"""
+- name: Show what would be deleted from the storage element
+  vapor.ops.dark_data_cleanup:
+    dark: /var/lib/vapor-ops/consistency/se.example.org/2026_11_21_10_15/confirmed_dark.list
+    catalog:
+      backend: mysql
+      host: lfc-db.example.org
+      user: lfc_reader
+      password: "{{ vault_lfc_password }}"
+    se: se.example.org
+    strip_prefix: /dpm/example.org/home/vo
+    storage_url: root://se.example.org:1094//dpm/example.org/home/vo
+  vars:
+    ansible_python_interpreter: /usr/bin/python3
+  check_mode: true
+  diff: true
+
+- name: Delete at most 5000 dark files, 20 a second, keeping /user/ areas
+  vapor.ops.dark_data_cleanup:
+    dark: "{{ run_dir }}/confirmed_dark.list"
+    catalog:
+      path: /var/lib/vapor-ops/catalog.db
+    sfn_prefix: root://xrootd.example.org:1094//store/
+    strip_prefix: /store
+    storage_url: root://xrootd.example.org:1094//store
+    ignore: ['^/user/']
+    max_files: 5000
+    rate: 20
+  register: cleanup
+
+- name: Move the dark files into a quarantine instead
+  vapor.ops.dark_data_cleanup:
+    dark: "{{ run_dir }}/confirmed_dark.list"
+    catalog:
+      path: /var/lib/vapor-ops/catalog.db
+    se: se.example.org
+    strip_prefix: /dpm/example.org/home/vo
+    storage_url: davs://se.example.org:443/dpm/example.org/home/vo
+    quarantine: /dpm/example.org/home/vo-quarantine
+"""
+
+RETURN = r"""
+deleted:
+  description: The dump paths deleted (or that would be, in check mode), in list order; at most 100.
+  returned: success
+  type: list
+  elements: str
+  sample: ["/data/2024/run1/f1.root"]
+quarantined:
+  description: The files moved into the quarantine (or that would be, in check mode); at most 100.
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    path:
+      description: The dump path.
+      type: str
+    url:
+      description: Its URL in the quarantine.
+      type: str
+  sample: [{"path": "/data/f1", "url": "root://se:1094//quarantine/data/f1"}]
+already_gone:
+  description: The dump paths the storage did not have any more when they were checked; at most 100.
+  returned: success
+  type: list
+  elements: str
+  sample: ["/data/f3"]
+kept:
+  description:
+    - The paths left alone, with the reason; at most 100. C(ignored) matches O(ignore) or lies inside the
+      quarantine; C(in_catalog) the catalog holds a replica (the detail names it); C(not_a_file) a directory on the
+      storage; C(too_young) modified less than O(min_age) ago; C(error) the storage did not answer as expected (the
+      detail has its answer).
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"path": "/data/f2", "reason": "in_catalog",
+            "detail": "replica root://se:1094//dpm/x/home/vo/data/f2 (status -)"}]
+resolved:
+  description:
+    - Paths an interrupted earlier run had started and not recorded as done, settled from the storage by this run
+      (C(outcome) is C(deleted), C(quarantined) or C(already_gone)); at most 100.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"path": "/data/f4", "outcome": "deleted"}]
+counts:
+  description:
+    - Per path of the list. C(listed) distinct paths; C(already_done) done by an earlier run (journal); C(deleted),
+      C(quarantined), C(already_gone) and C(resolved) as the lists above; the reasons of RV(kept); C(remaining) the
+      paths not looked at (O(max_files) reached, or the run stopped).
+  returned: success
+  type: dict
+  sample: {"listed": 12, "already_done": 0, "deleted": 8, "quarantined": 0, "already_gone": 1, "resolved": 0,
+           "ignored": 1, "in_catalog": 1, "not_a_file": 0, "too_young": 1, "error": 0, "remaining": 0}
+remaining:
+  description: Number of paths not looked at by this run; a next run with the same list handles them.
+  returned: success
+  type: int
+  sample: 0
+remaining_paths:
+  description: The first 100 of those paths.
+  returned: success
+  type: list
+  elements: str
+  sample: []
+truncated:
+  description: Whether any of the lists above holds only the first 100 of its paths (RV(counts) has the totals).
+  returned: success
+  type: bool
+  sample: false
+aborted:
+  description: Why the run stopped early (more than O(max_errors) storage errors); null when it did not. The module
+    fails in that case, returning everything else too.
+  returned: always
+  type: str
+  sample: null
+journal:
+  description: Path of the journal; null when none exists (in check mode before a real run, or for an empty list).
+  returned: success
+  type: str
+  sample: /var/lib/vapor-ops/consistency/se/2026_11_21_10_15/confirmed_dark.list.dark_data_cleanup.journal
+quarantine:
+  description: The quarantine URL prefix, or null when files are deleted.
+  returned: success
+  type: str
+  sample: root://se.example.org:1094//quarantine/vo
+catalog_selection:
+  description: The replicas the catalog re-check looks at, in words.
+  returned: success
+  type: str
+  sample: host 'se.example.org'
+started:
+  description: When the run started, seconds since the epoch.
+  returned: success
+  type: float
+  sample: 1795262266.1
+ended:
+  description: When the run ended, seconds since the epoch.
+  returned: success
+  type: float
+  sample: 1795262270.4
+duration:
+  description: Seconds the module took.
+  returned: success
+  type: float
+  sample: 4.3
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import (
+    catalog_argument_spec, storage_element_argument_spec)
+from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._dark_cleanup import run_dark_cleanup
+
+
+def argument_spec():
+    spec = catalog_argument_spec()
+    spec.update(storage_element_argument_spec())
+    spec.update(
+        dark=dict(type='path', required=True),
+        storage_url=dict(type='str', required=True),
+        quarantine=dict(type='str'),
+        max_files=dict(type='int', default=10000),
+        rate=dict(type='float', default=0),
+        concurrency=dict(type='int', default=4),
+        min_age=dict(type='str', default='30d'),
+        ignore=dict(type='list', elements='str', default=[]),
+        max_errors=dict(type='int', default=10),
+        journal=dict(type='path'),
+        timeout=dict(type='int', default=60),
+        retries=dict(type='int', default=2),
+    )
+    return spec
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=argument_spec(),
+        required_one_of=[('se', 'sfn_prefix')],
+        supports_check_mode=True,
+    )
+    try:
+        result = run_dark_cleanup(module.params, check_mode=module.check_mode)
+    except VaporError as exc:
+        partial = exc.context.get('result') or {}
+        partial.pop('diff', None)
+        module.fail_json(msg=exc.msg, **partial)
+    except Exception as exc:  # an unexpected failure still ends in one sentence, with the trace for -vvv
+        module.fail_json(msg="The dark data cleanup failed unexpectedly: %s." % exc, exception=traceback.format_exc())
+    diff = result.pop('diff')
+    if module._diff:
+        result['diff'] = diff
+    errors = [item for item in result['kept'] if item['reason'] == 'error']
+    for item in errors[:10]:
+        module.warn("The path '%s' was left on the storage: %s" % (item['path'], item['detail']))
+    if result['counts']['error'] > 10:
+        module.warn("%d more paths were left on the storage because of storage errors (see kept)."
+                    % (result['counts']['error'] - 10))
+    if result['aborted']:
+        module.fail_json(msg=result['aborted'], **result)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
