@@ -18,11 +18,15 @@
 # are decompressed by Python into a plain temporary file first (so truncation is always detected and
 # the last line can be checked); syncat XML is parsed by the streaming reader of _dumpfmt.
 #
-#   1. catalog_after (+ companion)  -> table a(k, h, av)                   hashes only
-#   2. storage_dump                 -> table s(k, h, p*)                   p kept where h is not in a
-#   3. c = available a - s                                                 hashes, small
-#   4. catalog_before (+ companion) -> table b(k, h, av, p*)               p kept where h is in c
-#   5. dark = s rows with p whose h is not in b; lost = b rows with p      small, sorted by DuckDB
+#   1. catalog_after -> a(h); its companion -> ai(h)                      hashes only
+#   2. storage_dump  -> s(h, p*, m*)        p (and mtime) kept where h is in neither a nor ai
+#   3. c = a - s                            hashes of the lost candidates, small
+#   4. catalog_before -> b(h, p*)           p kept where h is in c; its companion -> bi(h)
+#   5. dark = s rows with p whose h is in neither b nor bi; lost = b rows with p; both small, sorted
+#      by DuckDB, then filtered in Python (ignore patterns, min_age, names with line breaks)
+#
+# h is NULL for an entry outside the strip prefix (not compared, counted) and 0 for a malformed cms
+# line (the run fails). Paths are normalised in SQL exactly as normalise_path() does.
 #
 # Hash collisions (64-bit; about n*m/2**64, some 1e-9 for 20 million paths) can hide an entry (a dark
 # file whose hash equals a catalog file's, a lost file whose hash equals a storage file's). They never
@@ -65,7 +69,7 @@ ROLES = ('catalog_before', 'storage_dump', 'catalog_after')
 RUN_ID_FORMAT = '%Y%m%d_%H%M%S'
 SAFE_RUN_ID_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')
 MEMORY_RE = re.compile(r'^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)?\s*$', re.IGNORECASE)
-DEFAULT_MEMORY_LIMIT = '512MB'
+DEFAULT_MEMORY_LIMIT = '256MB'
 MAX_LINE = 65536
 DAY = 86400
 WINDOW_SLACK_DAYS = 10
@@ -116,12 +120,9 @@ def parse_time(value, name):
     if isinstance(value, (int, float)):
         return (float(value), float(value))
     text = str(value).strip()
-    try:
+    if re.match(r'^\d{9,}(\.\d*)?$', text):      # epoch seconds; 8 digits alone are a date (below)
         t = float(text)
-        if t > 1e9:          # epoch seconds; 8 digits alone are a date (below)
-            return (t, t)
-    except ValueError:
-        pass
+        return (t, t)
     m = _ISO_RE.match(text)
     if m:
         parts = [int(g) if g else 0 for g in m.groups()[:6]]
@@ -176,7 +177,7 @@ def validate(params):
         if not 0 <= v <= 1:
             raise VaporError("The %s %s is not a fraction between 0 and 1." % (name, v))
         p[name] = v
-    p['min_age'] = parse_duration(_opt(p, 'min_age', 0), 'min_age')
+    p['min_age'] = parse_duration(_opt(p, 'min_age', '1d'), 'min_age')
     p['max_dump_age'] = parse_duration(_opt(p, 'max_dump_age', '7d'), 'max_dump_age')
     p['confirm_runs'] = int(_opt(p, 'confirm_runs', 3))
     p['confirm_days'] = float(_opt(p, 'confirm_days', 25))
@@ -234,7 +235,7 @@ class Input:
         self.recorded = None
         self.time = None            # dict(time, time_until, time_source)
         self.source = None          # (path, kind) for the engine: kind text|cms|escaped
-        self.keyed = None           # the SQL that yields (k, h, p, rel, m) for this input
+        self.keyed = None           # the SQL that yields (h, p, m) for this input
         self.counts = {}
 
     def info(self):
@@ -435,6 +436,23 @@ class Engine:
             raise VaporError("The comparison engine cannot start: %s." % _reason(exc))
         self.threads = int(self.scalar("SELECT current_setting('threads')"))
         self.version = duckdb.__version__
+        self.delim = self._line_delimiter(workdir)
+
+    def _line_delimiter(self, workdir):
+        """A column delimiter that cannot occur in a line: NUL where DuckDB accepts it (newer versions), else 0x01."""
+        probe = os.path.join(workdir, 'delim-probe')
+        with open(probe, 'wb') as f:
+            f.write(b'/a\x01b\n')
+        try:
+            got = self.con.execute("SELECT * FROM read_csv(%s, columns={'line': 'VARCHAR'}, delim='\\0', quote='', "
+                                   "escape='', header=false, auto_detect=false, new_line='\\n')" % _q(probe)).fetchall()
+            if got == [('/a\x01b',)]:
+                return '\\0'
+        except duckdb.Error:
+            pass
+        finally:
+            os.unlink(probe)
+        return '\x01'
 
     def close(self):
         if self.con is not None:
@@ -458,17 +476,16 @@ class Engine:
     def scalar(self, sql, inp=None):
         return self.execute(sql, inp).fetchone()[0]
 
-    @staticmethod
-    def source_sql(inp, with_mtime):
+    def source_sql(self, inp, with_mtime):
         """One input as rows (p, m): p the path as written ('' for a malformed cms line), m its mtime or NULL."""
         path, kind = inp.source
         if kind == 'escaped':
             return ("SELECT %s AS p, m FROM read_csv(%s, columns={'p': 'VARCHAR', 'm': 'BIGINT'}, delim='\\t', "
                     "quote='', escape='', header=false, auto_detect=false, new_line='\\n', max_line_size=%d, "
                     "buffer_size=%d) WHERE p IS NOT NULL" % (_UNESCAPE_SQL, _q(path), MAX_LINE * 2, 1 << 22))
-        raw = ("read_csv(%s, columns={'line': 'VARCHAR'}, delim='\\0', quote='', escape='', header=false, "
+        raw = ("read_csv(%s, columns={'line': 'VARCHAR'}, delim='%s', quote='', escape='', header=false, "
                "auto_detect=false, new_line='%s', max_line_size=%d, buffer_size=%d)"
-               % (_q(path), inp.newline, MAX_LINE, 1 << 22))
+               % (_q(path), self.delim, inp.newline, MAX_LINE, 1 << 22))
         if kind == 'cms':
             m = ("CAST(floor(TRY_CAST(regexp_extract(line, %s, 3) AS DOUBLE)) AS BIGINT)" % _q(_CMS_RE)
                  if with_mtime else 'NULL::BIGINT')
@@ -479,7 +496,8 @@ class Engine:
 
     @staticmethod
     def keyed_sql(inp, src, mapping):
-        """Rows (h, p, m): h the hash of the comparison key, NULL outside the prefix, 0 for a malformed cms line."""
+        """Rows (h, p, m): h the hash of the comparison key (NULL outside the prefix, 0 for a malformed cms line),
+        p the normalised dump path (what the lists hold), m the mtime or NULL."""
         strip, add = mapping
         if strip:
             rel = "CASE WHEN starts_with(n, %s) THEN substr(n, %d) END" % (_q(strip + '/'), len(strip) + 1)
@@ -491,7 +509,7 @@ class Engine:
             h = 'CASE WHEN rel IS NOT NULL THEN %s END' % h
         if inp.source[1] == 'cms':
             h = "CASE WHEN p = '' THEN 0::UBIGINT ELSE %s END" % h
-        return ("SELECT %s AS h, p, m FROM (SELECT p, m, %s AS rel FROM (SELECT p, m, %s AS n FROM (%s)))"
+        return ("SELECT %s AS h, n AS p, m FROM (SELECT p, n, m, %s AS rel FROM (SELECT p, m, %s AS n FROM (%s)))"
                 % (h, rel, _NORM_SQL, src))
 
 
@@ -499,7 +517,10 @@ class Engine:
 # the comparison
 
 def map_rel(path, strip):
-    """The path as compared, before add_prefix (what ignore patterns see); None outside strip. Same as the SQL."""
+    """The path as compared, before add_prefix (what ignore patterns see); None outside strip. Same as the SQL.
+
+    ``path`` is a dump path, normalised or not (the lists hold normalised ones).
+    """
     n = normalise_path(path)
     if not strip:
         return n
@@ -515,11 +536,11 @@ def _count(eng, table, inp):
     compared -= malformed
     inp.counts = {'entries': int(entries), 'compared': int(compared), 'outside': int(entries - compared - malformed)}
     if malformed:
-        first = eng.execute("SELECT line FROM read_csv(%s, columns={'line': 'VARCHAR'}, delim='\\0', quote='', "
+        first = eng.execute("SELECT line FROM read_csv(%s, columns={'line': 'VARCHAR'}, delim='%s', quote='', "
                             "escape='', header=false, auto_detect=false, new_line='%s') WHERE line IS NOT NULL AND "
                             "NOT regexp_matches(line, %s) AND NOT starts_with(line, 'BEGIN TIME') AND NOT "
                             "starts_with(line, 'END TIME') LIMIT 1"
-                            % (_q(inp.source[0]), inp.newline, _q(_CMS_RE)), inp).fetchone()
+                            % (_q(inp.source[0]), eng.delim, inp.newline, _q(_CMS_RE)), inp).fetchone()
         raise VaporError("The %s '%s' is not in the cms format: %d lines have not the four fields "
                          "path|size|mtime|checksum (the first: %r)."
                          % (inp.label, inp.path, malformed, first[0][:200] if first else ''))
@@ -667,7 +688,7 @@ def confirm(p, now, run_id, dark_list, dest):
     """Write the confirmed dark entries to dest (empty when not confirmed); return the stats section."""
     window_days = p['confirm_days'] + WINDOW_SLACK_DAYS
     earliest = now - window_days * DAY
-    runs = [(t, rid, d) for t, rid, d in list_runs(p['output_dir']) if earliest <= t < now and rid != run_id]
+    runs = [(t, rid, d) for t, rid, d in list_runs(p['output_dir']) if earliest <= t <= now and rid != run_id]
     used = runs + [(now, run_id, None)]
     span_days = (now - min(t for t, _r, _d in used)) / DAY
     info = {'confirm_runs': p['confirm_runs'], 'confirm_days': p['confirm_days'], 'window_days': window_days,
@@ -699,10 +720,25 @@ def _mkdirs(path):
             raise
 
 
+def _new_dir(parent, prefix, suffix, option):
+    """A new private directory in parent (created if missing), or one sentence naming the option."""
+    try:
+        _mkdirs(parent)
+        return tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=parent)
+    except (OSError, IOError) as exc:
+        raise VaporError("The %s '%s' cannot be written: %s." % (option, parent, getattr(exc, 'strerror', None) or exc))
+
+
 def _write_json(path, data):
     with open(path, 'w') as f:
         json.dump(data, f, indent=2, sort_keys=True)
         f.write('\n')
+
+
+def _umask_mode(mode=0o777):
+    umask = os.umask(0)
+    os.umask(umask)
+    return mode & ~umask
 
 
 def _write_failed(output_dir, run_id, stats):
@@ -712,6 +748,7 @@ def _write_failed(output_dir, run_id, stats):
         _mkdirs(output_dir)
         tmp = tempfile.mkdtemp(prefix='.%s.' % run_id, suffix='.tmp', dir=output_dir)
         _write_json(os.path.join(tmp, 'stats.json'), stats)
+        os.chmod(tmp, _umask_mode())
         if os.path.isdir(final):
             shutil.rmtree(final)
         os.rename(tmp, final)
@@ -827,9 +864,7 @@ def run(params, check_mode=False, now=None):
                              % storage.path)
 
         t = time.time()
-        if p.get('temp_dir'):
-            _mkdirs(p['temp_dir'])
-        workdir = tempfile.mkdtemp(prefix='vapor-consistency-', dir=p.get('temp_dir') or None)
+        workdir = _new_dir(p.get('temp_dir') or tempfile.gettempdir(), 'vapor-consistency-', '', 'temp_dir')
         for i, inp in enumerate(inputs):
             if inp is not None:
                 prepare(inp, workdir, i)
@@ -850,8 +885,7 @@ def run(params, check_mode=False, now=None):
         if check_mode:
             target = workdir
         else:
-            _mkdirs(output_dir)
-            tmp_run = target = tempfile.mkdtemp(prefix='.%s.' % run_id, suffix='.tmp', dir=output_dir)
+            tmp_run = target = _new_dir(output_dir, '.%s.' % run_id, '.tmp', 'output_dir')
         keep_dark, keep_lost = _keepers(p, storage)
         excluded = {}
         dark_path = os.path.join(target, 'dark.list')
@@ -890,6 +924,7 @@ def run(params, check_mode=False, now=None):
         timings['total'] = round(time.time() - started, 3)
         if not check_mode:
             _write_json(os.path.join(tmp_run, 'stats.json'), stats)
+            os.chmod(tmp_run, _umask_mode())       # mkdtemp made it private
             os.rename(tmp_run, run_dir)
             tmp_run = None
     except VaporError as exc:
