@@ -816,7 +816,69 @@ def _new_stats(p, run_id, now, check_mode):
     }
 
 
+def _candidates(directory, role):
+    """(start, end, path) of the dumps in a directory: regular, visible files, not companion lists."""
+    try:
+        names = os.listdir(directory)
+    except OSError as exc:
+        raise VaporError("The %s directory '%s' cannot be read: %s." % (role, directory, exc.strerror or exc))
+    out = []
+    for name in names:
+        full = os.path.join(directory, name)
+        if name.startswith('.') or '.inactive' in name or os.path.islink(full) or not os.path.isfile(full):
+            continue
+        found = time_from_name(name)
+        if found is None:
+            mtime = os.stat(full).st_mtime
+            found = (mtime, mtime)
+        out.append((found[0], found[1], full))
+    return sorted(out)
+
+
+def select_inputs(p):
+    """Directories given for the inputs become files: the newest storage dump, then the catalog dumps
+    that bracket it (the newest one that ends before it starts, the oldest one that starts after it ends).
+
+    This is how a VO uses dumps that sites publish on their own schedule together with the catalog dumps it
+    keeps on its own schedule. Times come from the file names (else the modification time).
+    """
+    chosen = {}
+    storage = p['storage_dump']
+    if os.path.isdir(storage):
+        cands = _candidates(storage, 'storage_dump')
+        if not cands:
+            raise VaporError("The storage_dump directory '%s' holds no dump." % storage)
+        storage = max(cands, key=lambda c: (c[1], c[0]))[2]
+        chosen['storage_dump'] = storage
+        p['storage_dump'] = storage
+    if os.path.isdir(p['catalog_before']) or os.path.isdir(p['catalog_after']):
+        override = p['_times'].get('storage_dump')
+        st = override or time_from_name(os.path.basename(storage)) or (os.stat(storage).st_mtime,) * 2
+        for role in ('catalog_before', 'catalog_after'):
+            directory = p[role]
+            if not os.path.isdir(directory):
+                continue
+            cands = _candidates(directory, role)
+            if role == 'catalog_before':
+                fit = [c for c in cands if c[1] <= st[0]]
+                pick = fit[-1][2] if fit else None
+                where = 'ends before'
+            else:
+                fit = [c for c in cands if c[0] >= st[1]]
+                pick = fit[0][2] if fit else None
+                where = 'starts after'
+            if pick is None:
+                raise VaporError("No catalog dump in '%s' %s the storage dump '%s' (%s); take catalog dumps on a "
+                                 "schedule (playbooks/catalog_dump.yml) or one now for catalog_after."
+                                 % (directory, where, storage, _utc(st[0]) if st[1] - st[0] < DAY
+                                    else _utc(st[0])[:10]))
+            chosen[role] = pick
+            p[role] = pick
+    return chosen
+
+
 def _load_inputs(p, stats):
+    stats['selected'] = select_inputs(p)
     before = Input('catalog_before', p['catalog_before'])
     storage = Input('storage_dump', p['storage_dump'])
     after = Input('catalog_after', p['catalog_after'])

@@ -73,15 +73,21 @@ options:
   catalog_before:
     description:
       - The catalog dump taken before the storage dump. Its companion list, if present next to it, is read too.
+      - A directory of catalog dumps (kept on a schedule) selects the newest one that ends before the storage dump
+        starts.
     type: path
     required: true
   storage_dump:
-    description: The storage dump (for instance the one M(vapor.ops.se_dump) published, or its C(latest) link).
+    description:
+      - The storage dump (for instance the one M(vapor.ops.se_dump) published, or its C(latest) link).
+      - A directory selects the newest dump in it (by the date in the file names, else the modification time;
+        companion lists, hidden files and links are passed over), as when a site publishes its dumps.
     type: path
     required: true
   catalog_after:
     description:
       - The catalog dump taken after the storage dump. Its companion list, if present next to it, is read too.
+      - A directory of catalog dumps selects the oldest one that starts after the storage dump ends.
     type: path
     required: true
   output_dir:

@@ -639,3 +639,41 @@ def test_gzip_and_bz2_helpers_are_readable(tmp_path):
     p = write_dump(tmp_path / 'x.bz2', ['/a'], 'text', 'bzip2')
     with bz2.open(p) as f:
         assert f.read() == b'/a\n'
+
+
+# ----------------------------------------------------------------------------------------------
+# directories as inputs: site-published dumps with scheduled catalog dumps
+
+def test_directories_select_newest_storage_dump_and_bracketing_catalog_dumps(tmp_path):
+    cat = tmp_path / 'catalog'
+    site = tmp_path / 'site'
+    cat.mkdir()
+    site.mkdir()
+    files = COMMON + ['/store/dark.root']
+    for stamp in ('20261118_000000', '20261119_230000', '20261121_000100', '20261122_000000'):
+        write_dump(cat / ('catalog_%s' % stamp), COMMON)
+    write_dump(companion_path(str(cat / 'catalog_20261119_230000')), [])
+    write_dump(site / 'dump_20261119', COMMON)
+    write_dump(site / 'dump_20261120', files)
+    os.symlink('dump_20261120', str(site / 'latest'))
+    r = cc.run(params(tmp_path, str(cat), str(site), str(cat)), now=RUN_TIME + DAY)
+    sel = r['stats']['selected']
+    assert sel == {'storage_dump': str(site / 'dump_20261120'),
+                   'catalog_before': str(cat / 'catalog_20261119_230000'),
+                   'catalog_after': str(cat / 'catalog_20261121_000100')}
+    assert r['dark'] == 1 and read_list(os.path.join(r['run_dir'], 'dark.list')) == ['/store/dark.root']
+
+
+def test_directory_without_a_bracketing_catalog_dump_fails(tmp_path):
+    cat = tmp_path / 'catalog'
+    site = tmp_path / 'site'
+    cat.mkdir()
+    site.mkdir()
+    write_dump(cat / 'catalog_20261119_230000', COMMON)
+    write_dump(site / 'dump_20261120', COMMON)
+    with pytest.raises(VaporError, match="No catalog dump in '.*catalog' starts after the storage dump"):
+        cc.run(params(tmp_path, str(cat), str(site), str(cat)), now=RUN_TIME + DAY)
+    empty = tmp_path / 'empty'
+    empty.mkdir()
+    with pytest.raises(VaporError, match="The storage_dump directory '.*empty' holds no dump"):
+        cc.run(params(tmp_path, str(cat), str(empty), str(cat)), now=RUN_TIME + DAY)
