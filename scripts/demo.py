@@ -1,69 +1,126 @@
 #!/usr/bin/env python3
-"""make demo: build a small storage tree and run the main job on inventories/demo.
+"""make demo: the main job on the embedded default (inventories/demo, localhost, SQLite catalog, local storage).
 
-Prints where the dump is and its counts. Safe to run again: the tree is rebuilt the same way and a
-second run the same day reports no change.
+1. builds a small storage tree (demo-output/storage/vo) and a SQLite catalog (demo-output/catalog.db) with a known
+   mix of files: consistent, dark (on storage only), lost (in the catalog only), too young, ignored;
+2. runs playbooks/storage_dump.yml: the site publishes a storage dump;
+3. runs playbooks/consistency_check.yml: catalog dump -> scan -> catalog dump -> compare;
+4. prints where the dump and the lists are, with their counts.
+
+Safe to run again: the tree and the catalog are rebuilt the same way; the storage dump is unchanged, and every
+consistency run is recorded as a new run (that is what the multi-run confirmation of dark data counts).
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
+import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = os.path.join(REPO, 'demo-output')
 VO = os.path.join(DEMO, 'storage', 'vo')
-OLD = 1767225600                 # 2026-01-01: fixed, so a second demo run finds nothing changed
+CATALOG = os.path.join(DEMO, 'catalog.db')
+SE = 'se.demo.example'
+SFN = 'srm://%s:8446/srm/managerv2?SFN=/vo' % SE
+OLD = 1767225600                 # 2026-01-01: fixed, so a second demo run finds the storage unchanged
 
-FILES = {
+CONSISTENT = {
     'store/mc/run1/evt_0001.root': 1200,
     'store/mc/run1/evt_0002.root': 800,
     'store/mc/run2/evt_0001.root': 4000,
     'store/data/2026/raw_0001.root': 2500,
     'store/data/2026/raw_0002.root': 2500,
+    'store/data/2026/raw_0003.root': 2500,
     'store/user/alice/with space.root': 10,
     u'store/user/bob/résumé.root': 20,
-    'store/temp/transfer_0001.part': 99,         # ignored by the pattern ^/store/temp/
 }
-YOUNG = {'store/mc/run3/evt_new.root': 50}      # modified now: left out by min_age 1h
+DARK = {'store/mc/run1/orphan_0001.root': 300, 'store/user/carol/forgotten.root': 40}   # on storage only
+LOST = {'store/data/2026/raw_0004.root': 2500}                                          # in the catalog only
+IGNORED = {'store/temp/transfer_0001.part': 99}        # ignored by the pattern ^/store/temp/ (never dark)
+YOUNG = {'store/mc/run3/evt_new.root': 50}             # modified now, not yet catalogued: too young to be dark
 
 
-def build_tree():
-    for files, mtime in ((FILES, OLD), (YOUNG, None)):
+def write(rel, size, mtime):
+    p = os.path.join(VO, rel)
+    os.makedirs(os.path.dirname(p), exist_ok=True)
+    if not os.path.exists(p) or os.path.getsize(p) != size:
+        with open(p, 'wb') as f:
+            f.write(b'\0' * size)
+    if mtime is not None:
+        os.utime(p, (mtime, mtime))
+
+
+def build():
+    for files, mtime in ((CONSISTENT, OLD), (DARK, OLD), (IGNORED, OLD), (YOUNG, None)):
         for rel, size in files.items():
-            p = os.path.join(VO, rel)
-            os.makedirs(os.path.dirname(p), exist_ok=True)
-            if not os.path.exists(p) or os.path.getsize(p) != size:
-                with open(p, 'wb') as f:
-                    f.write(b'\0' * size)
-            if mtime is not None:
-                os.utime(p, (mtime, mtime))
+            write(rel, size, mtime)
     os.makedirs(os.path.join(DEMO, 'dumps'), exist_ok=True)
+    sys.path.insert(0, os.path.join(REPO, 'collections'))
+    from ansible_collections.vapor.ops.plugins.module_utils._catalog import create_sqlite_catalog, open_catalog
+    tmp = CATALOG + '.new'
+    if os.path.exists(tmp):
+        os.unlink(tmp)
+    create_sqlite_catalog(tmp)
+    cat = open_catalog({'backend': 'sqlite', 'path': tmp})
+    try:
+        dn = '/DC=org/DC=example/CN=Demo User'
+        cat.add_user(dn)
+        cat.add_group('vo')
+        for rel, size in sorted(list(CONSISTENT.items()) + list(LOST.items())):
+            cat.register_file('/grid/vo/' + rel, size, mtime=OLD, replicas=[(SE, '%s/%s' % (SFN, rel), '-')],
+                              owner_dn=dn, group='vo')
+    finally:
+        cat.close()
+    os.rename(tmp, CATALOG)
 
 
-def ansible_playbook(*args):
+def ansible_playbook(playbook, *args):
     exe = os.path.join(REPO, '.venv', 'bin', 'ansible-playbook')
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, 'ansible.cfg'))
-    return subprocess.call([exe, '-i', os.path.join(REPO, 'inventories', 'demo')] + list(args), cwd=REPO, env=env)
+    cmd = [exe, '-i', os.path.join(REPO, 'inventories', 'demo'), os.path.join(REPO, 'playbooks', playbook)]
+    return subprocess.call(cmd + list(args), cwd=REPO, env=env)
+
+
+def newest_run():
+    runs = os.path.join(DEMO, 'consistency', SE, 'runs')
+    names = sorted(n for n in os.listdir(runs) if not n.startswith('.') and not n.endswith('.failed'))
+    return os.path.join(runs, names[-1])
+
+
+def lines(path):
+    with open(path, 'rb') as f:
+        return f.read().decode('utf-8').splitlines()
 
 
 def main():
-    build_tree()
-    print('Demo storage tree: %s' % VO)
-    rc = ansible_playbook(os.path.join(REPO, 'playbooks', 'storage_dump.yml'))
-    if rc:
-        print('The demo playbook failed (exit %d).' % rc, file=sys.stderr)
-        return rc
-    sys.path.insert(0, os.path.join(REPO, 'collections'))
+    build()
+    print('Demo storage tree: %s\nDemo catalog (SQLite, LFC schema): %s\n' % (VO, CATALOG))
+    for playbook in ('storage_dump.yml', 'consistency_check.yml'):
+        rc = ansible_playbook(playbook)
+        if rc:
+            print('The demo playbook %s failed (exit %d).' % (playbook, rc), file=sys.stderr)
+            return rc
     from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import read_dump
     latest = os.path.join(DEMO, 'dumps', 'latest')
     entries = list(read_dump(latest))
+    run = newest_run()
+    with open(os.path.join(run, 'stats.json')) as f:
+        stats = json.load(f)
     print('')
-    print('Storage dump: %s' % os.path.realpath(latest))
+    print('Storage dump published by the site: %s' % os.path.realpath(latest))
     print('  files: %d, bytes: %d' % (len(entries), sum(e.size or 0 for e in entries)))
-    for e in entries[:5]:
-        print('  %s|%s|%s|%s' % (e.path, e.size, e.mtime, e.checksum or 'N/A'))
-    if len(entries) > 5:
-        print('  ...')
+    print('Consistency run: %s' % run)
+    for name in ('dark.list', 'lost.list', 'confirmed_dark.list'):
+        got = lines(os.path.join(run, name))
+        print('  %-20s %d  %s' % (name, len(got), ', '.join(got)))
+    print('  stats.json: %s' % json.dumps(stats.get('counts', {}), sort_keys=True))
+    print('\nNext (after dark files are confirmed over %s runs spanning %s days):'
+          % (stats.get('confirmation', {}).get('confirm_runs', 3), stats.get('confirmation', {}).get('confirm_days', 25)))
+    print('  .venv/bin/ansible-playbook -i inventories/demo playbooks/dark_data_cleanup.yml -e consistency_run=%s --check'
+          % run)
+    print('  .venv/bin/ansible-playbook -i inventories/demo playbooks/catalog_cleanup.yml -e consistency_run=%s --check'
+          % run)
     return 0
 
 
