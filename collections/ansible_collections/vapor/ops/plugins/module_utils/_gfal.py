@@ -38,6 +38,7 @@ StatResult = namedtuple('StatResult', 'exists size mtime is_dir')
 class RenameUnsupported(VaporError):
     """The storage protocol cannot rename (so quarantine is impossible there)."""
 
+
 MISSING = StatResult(False, None, None, False)
 
 # errors worth another try: the storage may answer next time
@@ -134,8 +135,8 @@ class Storage:
             if exc.code == errno.ENOENT:
                 return 'missing'
             if exc.code in (errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EPROTONOSUPPORT):
-                raise RenameUnsupported("The storage protocol of '%s' cannot rename, so files cannot be quarantined there; "
-                                 "run without quarantine to delete them." % src)
+                raise RenameUnsupported("The storage protocol of '%s' cannot rename, so files cannot be quarantined "
+                                        "there; run without quarantine to delete them." % src)
             raise VaporError("The storage cannot rename '%s' to '%s': %s." % (src, dst, _msg(exc)))
         return 'renamed'
 
