@@ -425,7 +425,9 @@ class Server:
             self.proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=self._log_handle, stderr=subprocess.STDOUT,
                 cwd=self.dir, env=self._env(), start_new_session=True,
-                preexec_fn=_deathsig(signal.SIGTERM), **self.identity.popen_kwargs(),
+                # SIGKILL, not SIGTERM: once the test process is dead nobody needs a clean shutdown, and a
+                # loaded machine can keep a server busy with its SIGTERM handling for a long time
+                preexec_fn=_deathsig(signal.SIGKILL), **self.identity.popen_kwargs(),
             )
         except FileNotFoundError:
             raise ServerError(f"{self.kind}: {argv[0]} is not installed") from None
