@@ -29,7 +29,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
-import hashlib
 import json
 import os
 import re
@@ -40,7 +39,7 @@ from collections import namedtuple
 from contextlib import contextmanager
 
 from ansible_collections.vapor.ops.plugins.module_utils._common import (
-    PathMapper, VaporError, normalise_path, parse_duration, path_components)
+    PathMapper, VaporError, file_sha256, normalise_path, parse_duration, parse_mode, path_components)
 from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import (
     COMPRESSIONS, FORMATS, SUFFIXES, DumpWriter, companion_path, dump_digest, normalise_adler32,
     open_compressed_writer, read_dump)
@@ -1056,15 +1055,6 @@ def _merge(defaults, params):
     return p
 
 
-def _mode(value):
-    if isinstance(value, int):
-        return value
-    try:
-        return int(str(value), 8)
-    except ValueError:
-        raise VaporError("The file mode '%s' is not an octal number such as '0644'." % value)
-
-
 def _published(dest, pattern, suffixes):
     """[(datetime, name)] of the published dumps of this name pattern, newest first."""
     regex = name_regex(pattern, suffixes)
@@ -1108,7 +1098,7 @@ def run_catalog_dump(params, check_mode=False, now=None):
     for key in ('keep', 'min_files'):
         if int(p[key]) < 0:
             raise VaporError("The option %s is %s; it must be zero or more." % (key, p[key]))
-    mode = _mode(p['mode'])
+    mode = parse_mode(p['mode'])
     mapping = SfnMapping(p['se'], p['strip_prefix'], p['add_prefix'], p['sfn_prefix'])
     now = started if now is None else now
     when = datetime.datetime.fromtimestamp(now, tz=datetime.timezone.utc)
@@ -1347,17 +1337,6 @@ def default_journal(lost):
     return lost + '.catalog_cleanup.journal'
 
 
-def _sha256(path):
-    h = hashlib.sha256()
-    try:
-        with open(path, 'rb') as f:
-            for block in iter(lambda: f.read(1 << 20), b''):
-                h.update(block)
-    except (IOError, OSError) as exc:
-        raise VaporError("The lost list '%s' cannot be read: %s." % (path, exc.strerror or exc))
-    return h.hexdigest()
-
-
 def read_lost(path, max_entries):
     """The distinct dump paths of a lost list (any dump format, compressed or not), in list order."""
     if not os.path.isfile(path):
@@ -1395,7 +1374,7 @@ def run_catalog_cleanup(params, check_mode=False, storage=None, catalog=None):
     lost = os.path.abspath(p['lost'])
     paths = read_lost(lost, max_entries)
     jpath = p['journal'] or default_journal(lost)
-    key = {'kind': 'catalog_cleanup', 'lost': lost, 'sha256': _sha256(lost), 'se': mapping.se,
+    key = {'kind': 'catalog_cleanup', 'lost': lost, 'sha256': file_sha256(lost, 'The lost list'), 'se': mapping.se,
            'sfn_prefix': mapping.sfn_prefix, 'strip_prefix': mapping.strip, 'add_prefix': mapping.add}
 
     if storage is None:

@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import hashlib
 import re
 import time
 
@@ -100,3 +101,25 @@ def parse_duration(value, name='duration'):
     if not m:
         raise VaporError("The %s '%s' is not a duration; give a number of seconds or a value such as '7d', '12h'." % (name, value))
     return int(float(m.group(1)) * _DURATION_UNITS[m.group(2)])
+
+
+def parse_mode(value):
+    """File permissions from an int or an octal string such as '0644'."""
+    if isinstance(value, int):
+        return value
+    try:
+        return int(str(value), 8)
+    except ValueError:
+        raise VaporError("The file mode '%s' is not an octal number such as '0644'." % value)
+
+
+def file_sha256(path, label):
+    """SHA-256 of a file's content; ``label`` names the file in the error sentence ('The lost list ...')."""
+    h = hashlib.sha256()
+    try:
+        with open(path, 'rb') as f:
+            for block in iter(lambda: f.read(1 << 20), b''):
+                h.update(block)
+    except (IOError, OSError) as exc:
+        raise VaporError("%s '%s' cannot be read: %s." % (label, path, exc.strerror or exc))
+    return h.hexdigest()

@@ -33,7 +33,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import hashlib
 import os
 import queue
 import re
@@ -41,7 +40,7 @@ import threading
 import time
 
 from ansible_collections.vapor.ops.plugins.module_utils._common import (
-    EntryFilter, VaporError, normalise_path, parse_duration, path_components)
+    EntryFilter, VaporError, file_sha256, normalise_path, parse_duration, path_components)
 from ansible_collections.vapor.ops.plugins.module_utils._catalog import SfnMapping, _upper_bound, open_catalog
 from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import read_dump
 from ansible_collections.vapor.ops.plugins.module_utils._gfal import RenameUnsupported, Storage, join_url
@@ -66,17 +65,6 @@ _URL_RE = re.compile(r'^([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)(.*)$', re.S)
 
 def default_journal(dark):
     return dark + '.dark_data_cleanup.journal'
-
-
-def _sha256(path):
-    h = hashlib.sha256()
-    try:
-        with open(path, 'rb') as f:
-            for block in iter(lambda: f.read(1 << 20), b''):
-                h.update(block)
-    except (IOError, OSError) as exc:
-        raise VaporError("The dark list '%s' cannot be read: %s." % (path, exc.strerror or exc))
-    return h.hexdigest()
 
 
 def read_dark(path, mapping):
@@ -513,7 +501,7 @@ def run_dark_cleanup(params, check_mode=False, storage=None, now=None, limiter=N
     dark = os.path.abspath(p['dark'])
     paths = read_dark(dark, mapping)
     jpath = p['journal'] or default_journal(dark)
-    key = {'kind': 'dark_data_cleanup', 'dark': dark, 'sha256': _sha256(dark),
+    key = {'kind': 'dark_data_cleanup', 'dark': dark, 'sha256': file_sha256(dark, 'The dark list'),
            'storage_url': p['storage_url'].rstrip('/'), 'quarantine': qprefix}
     concurrency = int(p['concurrency'])
     if not paths:                         # nothing confirmed dark (yet): nothing to ask the catalog or storage

@@ -19,7 +19,7 @@ import os
 import time
 
 from ansible_collections.vapor.ops.plugins.module_utils._common import (
-    EntryFilter, PathMapper, VaporError, normalise_path, parse_duration)
+    EntryFilter, PathMapper, VaporError, normalise_path, parse_duration, parse_mode)
 from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import (
     COMPRESSIONS, FORMATS, SUFFIXES, DumpWriter, dump_digest, open_compressed_writer)
 from ansible_collections.vapor.ops.plugins.module_utils._publish import (
@@ -38,15 +38,6 @@ DEFAULTS = {
     'workers': None, 'timeout': 300, 'retries': 3, 'checksum': 'none', 'max_errors': 0, 'mode': '0644',
     'vo': None,
 }
-
-
-def _mode(value):
-    if isinstance(value, int):
-        return value
-    try:
-        return int(str(value), 8)
-    except ValueError:
-        raise VaporError("The file mode '%s' is not an octal number such as '0644'." % value)
 
 
 def validate(params):
@@ -76,7 +67,7 @@ def validate(params):
     for key in ('keep', 'min_files', 'max_errors', 'retries', 'timeout'):
         if int(p[key]) < 0:
             raise VaporError("The option %s is %s; it must be zero or more." % (key, p[key]))
-    p['mode'] = _mode(p['mode'])
+    p['mode'] = parse_mode(p['mode'])
     if p['workers'] is None:
         p['workers'] = {'posix': min(4, os.cpu_count() or 1), 'xrootd': 8}.get(p['source'], 1)
     return p

@@ -198,11 +198,10 @@ duration:
   sample: 4.3
 """
 
-import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._module import run_core
 from ansible_collections.vapor.ops.plugins.module_utils._catalog import (
     catalog_argument_spec, run_catalog_cleanup, storage_element_argument_spec)
 
@@ -228,15 +227,7 @@ def main():
         required_one_of=[('se', 'sfn_prefix')],
         supports_check_mode=True,
     )
-    try:
-        result = run_catalog_cleanup(module.params, check_mode=module.check_mode)
-    except VaporError as exc:
-        module.fail_json(msg=exc.msg)
-    except Exception as exc:  # an unexpected failure still ends in one sentence, with the trace for -vvv
-        module.fail_json(msg="The catalog cleanup failed unexpectedly: %s." % exc, exception=traceback.format_exc())
-    diff = result.pop('diff')
-    if module._diff:
-        result['diff'] = diff
+    result = run_core(module, 'The catalog cleanup', run_catalog_cleanup, module.params, check_mode=module.check_mode)
     errors = [item for item in result['kept'] if item['reason'] == 'storage_error']
     for item in errors[:10]:
         module.warn("The path '%s' was left in the catalog: %s" % (item['path'], item['detail']))

@@ -238,11 +238,10 @@ duration:
   sample: 35.4
 """
 
-import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._module import run_core
 from ansible_collections.vapor.ops.plugins.module_utils._catalog import (
     catalog_argument_spec, run_catalog_dump, storage_element_argument_spec)
 
@@ -272,17 +271,7 @@ def main():
         required_one_of=[('se', 'sfn_prefix')],
         supports_check_mode=True,
     )
-    try:
-        result = run_catalog_dump(module.params, check_mode=module.check_mode)
-    except VaporError as exc:
-        module.fail_json(msg=exc.msg)
-    except Exception as exc:  # an unexpected failure still ends in one sentence, with the trace for -vvv
-        module.fail_json(msg="The catalog dump failed unexpectedly: %s." % exc, exception=traceback.format_exc())
-    for warning in result.pop('warnings'):
-        module.warn(warning)
-    diff = result.pop('diff')
-    if module._diff:
-        result['diff'] = diff
+    result = run_core(module, 'The catalog dump', run_catalog_dump, module.params, check_mode=module.check_mode)
     module.exit_json(**result)
 
 

@@ -219,11 +219,10 @@ storage_element:
   sample: host 'se.example.org'
 """
 
-import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._module import run_core
 from ansible_collections.vapor.ops.plugins.module_utils._catalog import catalog_argument_spec, entries_info
 
 
@@ -250,12 +249,7 @@ def main():
         required_if=[('summary', True, ('se', 'sfn_prefix'), True)],
         supports_check_mode=True,
     )
-    try:
-        result = entries_info(module.params)
-    except VaporError as exc:
-        module.fail_json(msg=exc.msg)
-    except Exception as exc:  # an unexpected failure still ends in one sentence, with the trace for -vvv
-        module.fail_json(msg="Reading the catalog failed unexpectedly: %s." % exc, exception=traceback.format_exc())
+    result = run_core(module, 'Reading the catalog', entries_info, module.params)
     module.exit_json(changed=False, **result)
 
 

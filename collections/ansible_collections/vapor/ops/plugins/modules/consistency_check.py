@@ -319,11 +319,10 @@ duration:
   sample: 3.2
 """
 
-import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._module import run_core
 from ansible_collections.vapor.ops.plugins.module_utils._consistency import (
     DUCKDB_IMPORT_ERROR, DUCKDB_REQUIREMENT, HAS_DUCKDB, run)
 
@@ -362,12 +361,7 @@ def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     if not HAS_DUCKDB:
         module.fail_json(msg=missing_required_lib(DUCKDB_REQUIREMENT), exception=DUCKDB_IMPORT_ERROR)
-    try:
-        result = run(module.params, check_mode=module.check_mode)
-    except VaporError as exc:
-        module.fail_json(msg=exc.msg, **exc.context)
-    except Exception as exc:  # an unexpected failure still ends in one sentence, with the trace for -vvv
-        module.fail_json(msg="The consistency check failed unexpectedly: %s." % exc, exception=traceback.format_exc())
+    result = run_core(module, 'The consistency check', run, module.params, check_mode=module.check_mode)
     module.exit_json(**result)
 
 

@@ -285,13 +285,12 @@ duration:
   sample: 4.3
 """
 
-import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.vapor.ops.plugins.module_utils._module import run_core
 from ansible_collections.vapor.ops.plugins.module_utils._catalog import (
     catalog_argument_spec, storage_element_argument_spec)
-from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError
 from ansible_collections.vapor.ops.plugins.module_utils._dark_cleanup import run_dark_cleanup
 
 
@@ -321,17 +320,7 @@ def main():
         required_one_of=[('se', 'sfn_prefix')],
         supports_check_mode=True,
     )
-    try:
-        result = run_dark_cleanup(module.params, check_mode=module.check_mode)
-    except VaporError as exc:
-        partial = exc.context.get('result') or {}
-        partial.pop('diff', None)
-        module.fail_json(msg=exc.msg, **partial)
-    except Exception as exc:  # an unexpected failure still ends in one sentence, with the trace for -vvv
-        module.fail_json(msg="The dark data cleanup failed unexpectedly: %s." % exc, exception=traceback.format_exc())
-    diff = result.pop('diff')
-    if module._diff:
-        result['diff'] = diff
+    result = run_core(module, 'The dark data cleanup', run_dark_cleanup, module.params, check_mode=module.check_mode)
     errors = [item for item in result['kept'] if item['reason'] == 'error']
     for item in errors[:10]:
         module.warn("The path '%s' was left on the storage: %s" % (item['path'], item['detail']))

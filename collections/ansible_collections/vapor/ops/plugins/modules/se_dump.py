@@ -319,11 +319,10 @@ duration:
   sample: 12.5
 """
 
-import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._module import run_core
 from ansible_collections.vapor.ops.plugins.module_utils._se_dump import run
 
 
@@ -374,17 +373,7 @@ def main():
         ],
         supports_check_mode=True,
     )
-    try:
-        result = run(module.params, check_mode=module.check_mode)
-    except VaporError as exc:
-        module.fail_json(msg=exc.msg, errors=exc.context.get('errors', []))
-    except Exception as exc:  # an unexpected failure still ends in one sentence, with the trace for -vvv
-        module.fail_json(msg="The storage dump failed unexpectedly: %s." % exc, exception=traceback.format_exc())
-    for warning in result.pop('warnings'):
-        module.warn(warning)
-    diff = result.pop('diff')
-    if module._diff:
-        result['diff'] = diff
+    result = run_core(module, 'The storage dump', run, module.params, check_mode=module.check_mode)
     module.exit_json(**result)
 
 

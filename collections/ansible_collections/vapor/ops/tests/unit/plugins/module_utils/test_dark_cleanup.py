@@ -13,7 +13,7 @@ import pytest
 
 from ansible_collections.vapor.ops.plugins.module_utils import _catalog as cat
 from ansible_collections.vapor.ops.plugins.module_utils import _dark_cleanup as dc
-from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError, file_sha256
 from ansible_collections.vapor.ops.plugins.module_utils._journal import Journal
 
 NOW = int(time.time())
@@ -329,8 +329,8 @@ def test_failed_deletion_is_journalled_and_retried(world):
 
 
 def journal_key(world, dark, quarantine=None):
-    return {'kind': 'dark_data_cleanup', 'dark': dark, 'sha256': dc._sha256(dark), 'storage_url': world.url,
-            'quarantine': quarantine}
+    return {'kind': 'dark_data_cleanup', 'dark': dark, 'sha256': file_sha256(dark, 'The dark list'),
+            'storage_url': world.url, 'quarantine': quarantine}
 
 
 def test_items_in_doubt_are_settled_or_checked_again(world):

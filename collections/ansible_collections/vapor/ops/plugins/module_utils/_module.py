@@ -1,0 +1,41 @@
+# -*- coding: utf-8 -*-
+# Copyright: vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# PRIVATE to the vapor.ops collection: no compatibility promise for other users.
+#
+# What every module does around its core call: one sentence on failure, warnings, diff only in diff mode.
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import traceback
+
+from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError
+
+
+def run_core(module, what, fn, *args, **kwargs):
+    """Call a core function and return its result dictionary, ready for exit_json.
+
+    A VaporError fails the module with its sentence and its context (a partial result under the context key
+    'result' is returned with it); any other exception fails with one sentence naming ``what`` and the trace
+    for -vvv. The result's 'warnings' go through module.warn; its 'diff' is kept only in diff mode.
+    """
+    try:
+        result = fn(*args, **kwargs)
+    except VaporError as exc:
+        context = dict(exc.context)
+        partial = context.pop('result', None) or {}
+        partial.pop('diff', None)
+        partial.update(context)
+        module.fail_json(msg=exc.msg, **partial)
+    except Exception as exc:  # an unexpected failure still ends in one sentence, with the trace for -vvv
+        module.fail_json(msg="%s failed unexpectedly: %s." % (what, exc), exception=traceback.format_exc())
+    for warning in result.pop('warnings', None) or []:
+        module.warn(warning)
+    diff = result.pop('diff', None)
+    if diff is not None and module._diff:
+        result['diff'] = diff
+    return result
