@@ -128,6 +128,65 @@ def format_syncat(path, size, mtime, checksum):
 FORMATTERS = {'text': format_text, 'cms': format_cms, 'syncat': format_syncat}
 
 
+def _format_many(one, entries, rejected):
+    """Per-entry fallback of the batch formatters: (bytes, files, bytes of the files)."""
+    out = []
+    nbytes = 0
+    for path, size, mtime, checksum in entries:
+        try:
+            out.append(one(path, size, mtime, checksum))
+        except Unrepresentable as exc:
+            rejected.append((str(exc), path))
+            continue
+        nbytes += size
+    return b''.join(out), len(out), nbytes
+
+
+def format_cms_many(entries, rejected):
+    """format_cms for a list of (path, size, mtime, checksum): one bytes object for the lot.
+
+    Names that cannot be represented are left out and appended to ``rejected`` as (reason, path).
+    """
+    out = []
+    app = out.append
+    nbytes = 0
+    for path, size, mtime, checksum in entries:
+        if '|' in path or '\n' in path or '\r' in path:
+            rejected.append(("the name holds '|' or a line break, which the cms format cannot carry", path))
+            continue
+        app('%s|%d|%d|%s\n' % (path, size, mtime or 0, checksum or 'N/A'))
+        nbytes += size
+    try:
+        return ''.join(out).encode('utf-8'), len(out), nbytes
+    except UnicodeEncodeError:      # a name that is not valid UTF-8 somewhere: sort it out entry by entry
+        del rejected[:]
+        return _format_many(format_cms, entries, rejected)
+
+
+def format_text_many(entries, rejected):
+    out = []
+    app = out.append
+    nbytes = 0
+    for path, size, mtime, checksum in entries:
+        if '\n' in path or '\r' in path:
+            rejected.append(('the name holds a line break, which the text format cannot carry', path))
+            continue
+        app(path)
+        nbytes += size
+    try:
+        return ('\n'.join(out) + '\n').encode('utf-8') if out else b'', len(out), nbytes
+    except UnicodeEncodeError:
+        del rejected[:]
+        return _format_many(format_text, entries, rejected)
+
+
+def format_syncat_many(entries, rejected):
+    return _format_many(format_syncat, entries, rejected)
+
+
+FORMATTERS_MANY = {'text': format_text_many, 'cms': format_cms_many, 'syncat': format_syncat_many}
+
+
 def syncat_header(recorded, vo=None):
     head = u'<?xml version="1.0" encoding="UTF-8"?>\n<cat xmlns="%s">\n<dump recorded="%s">' % (SYNCAT_NS, recorded)
     if vo:

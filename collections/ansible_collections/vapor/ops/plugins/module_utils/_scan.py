@@ -22,7 +22,7 @@ import zlib
 
 from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError
 from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import (
-    FORMATTERS, Digest, Unrepresentable, normalise_adler32)
+    FORMATTERS, FORMATTERS_MANY, Digest, Unrepresentable, normalise_adler32)
 
 SAMPLE_LIMIT = 10
 COUNTERS = ('young', 'ignored', 'outside', 'unrepresentable', 'symlinks', 'special', 'vanished')
@@ -38,6 +38,7 @@ class EntrySink:
 
     def __init__(self, fmt, mapper, efilter, stream, nroots, digest=True):
         self.formatter = FORMATTERS[fmt]
+        self.format_many = FORMATTERS_MANY[fmt]
         self.mapper = mapper
         self.strip = mapper._strip_str + '/' if mapper.nstrip else ''
         self.cut = len(mapper._strip_str)
@@ -82,6 +83,75 @@ class EntrySink:
             self.write(rec)
         self.root_files[root_idx] += 1
         self.root_bytes[root_idx] += size
+
+    # -- pre-formatted records (scanners that let the database format the records) --------------
+    def preformat(self):
+        """The format a scanner may produce itself ('cms' or 'text'), or None.
+
+        Only when no per-entry decision is left to the sink: no ignore pattern, no minimum age, no
+        digest. Path mapping is applied per directory with map_dir().
+        """
+        if self.ignore_re is not None or self.min_age or self.want_digest:
+            return None
+        name = getattr(self.formatter, '__name__', '')
+        return {'format_cms': 'cms', 'format_text': 'text'}.get(name)
+
+    def map_dir(self, path):
+        """Mapped form of a directory path plus '/', or None when its files are outside the strip prefix."""
+        full = path.rstrip('/') + '/'
+        if self.strip:
+            if not full.startswith(self.strip):
+                return None
+            return self.prefix + full[self.cut:]
+        return self.prefix + full
+
+    def add_text(self, root_idx, text, nfiles, nbytes):
+        """Append ``nfiles`` records already formatted by the scanner (one str)."""
+        if self.write is not None and text:
+            self.write(text.encode('utf-8'))
+        self.root_files[root_idx] += nfiles
+        self.root_bytes[root_idx] += nbytes
+
+    def add_many(self, root_idx, entries):
+        """add() for a list of (path, size, mtime, checksum) of one root, with one write for the lot."""
+        if self.want_digest:            # the digest needs each record: take the one-by-one path
+            add = self.add
+            for path, size, mtime, checksum in entries:
+                add(root_idx, path, size, mtime, checksum)
+            return
+        strip, prefix = self.strip, self.prefix
+        ignore = self.ignore_re.search if self.ignore_re is not None else None
+        newest = self.newest if self.min_age else None
+        if strip or prefix or ignore is not None or newest is not None:
+            c = self.c
+            cut = self.cut
+            kept = []
+            for path, size, mtime, checksum in entries:
+                if strip:
+                    if not path.startswith(strip):
+                        c['outside'] += 1
+                        continue
+                    path = path[cut:]
+                if ignore is not None and ignore(path) is not None:
+                    c['ignored'] += 1
+                    continue
+                if prefix:
+                    path = prefix + path
+                if newest is not None and mtime is not None and mtime > newest:
+                    c['young'] += 1
+                    continue
+                kept.append((path, size, mtime, checksum))
+            entries = kept
+        rejected = []
+        data, n, nbytes = self.format_many(entries, rejected)
+        if rejected:
+            self.c['unrepresentable'] += len(rejected)
+            for why, path in rejected[:max(0, SAMPLE_LIMIT - len(self.samples))]:
+                self.samples.append((why, path.encode('utf-8', 'backslashreplace').decode('utf-8')))
+        if self.write is not None and data:
+            self.write(data)
+        self.root_files[root_idx] += n
+        self.root_bytes[root_idx] += nbytes
 
     @property
     def files(self):
@@ -147,7 +217,7 @@ def _checksum_of(path, how, xattrs):
 def _walk(sink, root_idx, top, checksum, xattrs, max_depth=None, pending=None):
     """Depth-first walk of ``top``; with max_depth, directories at that depth go to ``pending``."""
     stack = [(top, 0)]
-    add = sink.add
+    add_many = sink.add_many
     c = sink.c
     want_sum = checksum not in (None, 'none')
     while stack:
@@ -161,6 +231,7 @@ def _walk(sink, root_idx, top, checksum, xattrs, max_depth=None, pending=None):
             sink.error("The directory '%s' cannot be read: %s." % (d, exc.strerror or exc))
             continue
         subdirs = []
+        files = []
         try:
             with it:
                 for e in it:
@@ -169,8 +240,8 @@ def _walk(sink, root_idx, top, checksum, xattrs, max_depth=None, pending=None):
                             subdirs.append(e.path)
                         elif e.is_file(follow_symlinks=False):
                             st = e.stat(follow_symlinks=False)
-                            add(root_idx, e.path, st.st_size, int(st.st_mtime),
-                                _checksum_of(e.path, checksum, xattrs) if want_sum else None)
+                            files.append((e.path, st.st_size, int(st.st_mtime),
+                                          _checksum_of(e.path, checksum, xattrs) if want_sum else None))
                         elif e.is_symlink():
                             c['symlinks'] += 1
                         else:
@@ -183,6 +254,8 @@ def _walk(sink, root_idx, top, checksum, xattrs, max_depth=None, pending=None):
         except OSError as exc:
             sink.error("The directory '%s' cannot be listed to its end: %s." % (d, exc.strerror or exc))
             continue
+        if files:
+            add_many(root_idx, files)
         # sorted, then pushed reversed: a deterministic order for unchanged storage
         subdirs.sort(reverse=True)
         if max_depth is not None and depth + 1 >= max_depth:

@@ -18,6 +18,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import re
 import time
 import traceback
 
@@ -58,7 +59,9 @@ S_IFMT = 0o170000
 S_IFDIR = 0o040000
 S_IFREG = 0o100000
 CHIMERA_ROOT_PNFSID = '000000000000000000000000000000000000'
-FETCH = 10000
+FETCH = 2000
+_HEX8 = re.compile('[0-9a-f]{8}').fullmatch
+_CMS_TAIL_END = re.compile(r'\|(?:[0-9a-f]{8}|N/A)\n').findall
 
 
 def read_nsconfig(path):
@@ -227,19 +230,12 @@ def scan_dpm(sink, db, roots, durations=None):
         scur.close()
         _check_roots(scope, roots, settings)
         has_xattr = 'xattr' in cols
+        fmt = sink.preformat()
         scur = conn.cursor(sscursor)
-        scur.execute("SELECT parent_fileid, name, filesize, mtime, csumtype, csumvalue%s FROM Cns_file_metadata "
-                     "WHERE (filemode & %d) = %d" % (', xattr' if has_xattr else '', S_IFMT, S_IFREG))
-        add = sink.add
-        for row in _cursor_rows(scur):
-            d = scope.get(row[0])
-            if d is None:
-                continue
-            ctype = _text(row[4])
-            csum = _text(row[5]) if ctype == 'AD' else None
-            if csum is None and has_xattr and row[6]:
-                csum = _xattr_adler32(_text(row[6]))
-            add(d[1], d[0] + '/' + _text(row[1]), int(row[2] or 0), row[3], normalise_adler32(csum))
+        if fmt is not None:
+            _dpm_preformatted(sink, scur, scope, fmt, has_xattr, len(roots))
+        else:
+            _dpm_rows(sink, scur, scope, has_xattr, len(roots))
         scur.close()
     except VaporError:
         raise
@@ -249,6 +245,125 @@ def scan_dpm(sink, db, roots, durations=None):
         conn.close()
     if durations is not None:
         durations.extend([round(time.time() - t0, 3)] * len(roots))
+
+
+def _dpm_rows(sink, scur, scope, has_xattr, nroots):
+    """Every file row through the sink's mapping, filters and formatter (add_many per fetch)."""
+    # the checksum columns are only shipped when they can matter: csumvalue for adler32 rows,
+    # the xattr JSON (DOME) only for rows without a legacy adler32
+    scur.execute("SELECT parent_fileid, name, filesize, mtime, IF(csumtype = 'AD', csumvalue, NULL)%s "
+                 "FROM Cns_file_metadata WHERE (filemode & %d) = %d"
+                 % (", IF(csumtype = 'AD' AND csumvalue IS NOT NULL, NULL, xattr)" if has_xattr else ", NULL",
+                    S_IFMT, S_IFREG))
+    get = scope.get
+    hex8 = _HEX8
+    while True:
+        rows = scur.fetchmany(FETCH)
+        if not rows:
+            break
+        batches = [[] for _i in range(nroots)]
+        for pid, name, size, mtime, csum, xattr in rows:
+            d = get(pid)
+            if d is None:
+                continue
+            if name.__class__ is not str:
+                name = _text(name)
+            if csum is not None:
+                if csum.__class__ is not str or hex8(csum) is None:
+                    csum = normalise_adler32(_text(csum))
+            elif xattr:
+                csum = normalise_adler32(_xattr_adler32(_text(xattr)))
+            batches[d[1]].append((d[0] + '/' + name, int(size or 0), mtime, csum))
+        for i, batch in enumerate(batches):
+            if batch:
+                sink.add_many(i, batch)
+    scur.close()
+
+
+def _dpm_preformatted(sink, scur, scope, fmt, has_xattr, nroots):
+    """The database formats each record's tail ('name|size|mtime|adler32\\n' or 'name\\n'); Python
+    prepends the (mapped) directory path, checks each fetched chunk at once and writes it in one
+    piece. A chunk with anything unusual (a name holding a line break, or '|' in cms; a checksum
+    that is not 8 lowercase hex digits) goes through add_many() row by row; rows whose checksum
+    is only in the DOME xattr always do.
+    """
+    cms = fmt == 'cms'
+    if cms:
+        tail = ("CONCAT(name, '|', IFNULL(filesize, 0), '|', IFNULL(mtime, 0), '|', "
+                "IF(csumtype = 'AD', IFNULL(csumvalue, '?'), 'N/A'), '\\n')")
+    else:
+        tail = "CONCAT(name, '\\n')"
+    # the xattr only where it can matter (no legacy adler32); a non-canonical adler32 comes as '?value'
+    scur.execute("SELECT parent_fileid, %s, filesize, %s FROM Cns_file_metadata WHERE (filemode & %d) = %d"
+                 % (tail, "IF(csumtype = 'AD' AND csumvalue IS NOT NULL, NULL, xattr)" if has_xattr and cms else "NULL",
+                    S_IFMT, S_IFREG))
+    dirs = {}
+    for fid, (path, idx) in scope.items():
+        dirs[fid] = (sink.map_dir(path), idx, path)
+    get = dirs.get
+    c = sink.c
+    one = nroots == 1
+    while True:
+        rows = scur.fetchmany(FETCH)
+        if not rows:
+            break
+        recs = [[] for _i in range(nroots)]
+        sizes = [0] * nroots
+        odd = False
+        outside = 0
+        for row in rows:
+            d = get(row[0])
+            if d is None:
+                continue
+            if d[0] is None:
+                outside += 1
+                continue
+            if row[3] is not None:
+                odd = True          # a checksum in the xattr JSON: this chunk goes row by row
+                break
+            i = 0 if one else d[1]
+            recs[i].append(d[0] + row[1])
+            sizes[i] += row[2] or 0
+        if not odd:
+            # every tail of the chunk at once: one line each; in cms, exactly the three separators and
+            # a canonical checksum (8 lowercase hex digits or N/A) at the end of every line
+            tails = ''.join([row[1] for row in rows])
+            n = len(rows)
+            if (tails.count('\n') != n or '\r' in tails
+                    or (cms and (tails.count('|') != 3 * n or len(_CMS_TAIL_END(tails)) != n))):
+                odd = True
+        if odd:
+            _dpm_rows_preformatted(sink, rows, dirs, cms, nroots)
+            continue
+        c['outside'] += outside
+        for i in range(nroots):
+            if recs[i]:
+                sink.add_text(i, ''.join(recs[i]), len(recs[i]), sizes[i])
+    scur.close()
+
+
+def _dpm_rows_preformatted(sink, rows, dirs, cms, nroots):
+    """The rows of one chunk of _dpm_preformatted, one by one through add_many()."""
+    batches = [[] for _i in range(nroots)]
+    for pid, tail, size, xattr in rows:
+        d = dirs.get(pid)
+        if d is None:
+            continue
+        if cms:
+            name, _s, mtime, csum = tail[:-1].rsplit('|', 3)
+            mtime = int(mtime)
+            if xattr is not None:           # no legacy adler32 (or a NULL one): the DOME xattr
+                csum = normalise_adler32(_xattr_adler32(_text(xattr)))
+            elif csum == 'N/A' or csum == '?':
+                csum = None
+            else:
+                csum = normalise_adler32(csum)
+        else:
+            name, mtime, csum = tail[:-1], None, None
+        batches[d[1]].append((d[2] + '/' + name, int(size or 0), mtime, csum))
+    for i, batch in enumerate(batches):
+        if batch:
+            sink.add_many(i, batch)
 
 
 def _xattr_adler32(text):

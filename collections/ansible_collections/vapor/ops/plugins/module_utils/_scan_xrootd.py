@@ -13,11 +13,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import queue
 import re
 import threading
 import time
 import traceback
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError, normalise_path
 from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import normalise_adler32
@@ -27,6 +27,7 @@ try:
     from XRootD import client as xrd_client
     from XRootD.client.flags import DirListFlags, QueryCode, StatInfoFlags
     HAS_XROOTD = True
+    IS_DIR = StatInfoFlags.IS_DIR
 except ImportError:
     xrd_client = None
     HAS_XROOTD = False
@@ -74,23 +75,44 @@ class XRootDLister:
         if not info.flags & StatInfoFlags.IS_DIR:
             raise VaporError("The XRootD root '%s' on %s is not a directory." % (path, self.server))
 
+    def _raw(self):
+        """The binding's C-level FileSystem (skips the per-entry Python wrapper objects), or None."""
+        fs = self.fs()
+        return getattr(fs, '_FileSystem__fs', None)
+
     def listdir(self, path):
-        """[(name, size, mtime, is_dir)] of one directory, after retries; raises VaporError."""
+        """(files [(full path, size, mtime)], subdirectories [full path]) of one directory, after
+        retries; None when the directory vanished; raises VaporError."""
         last = None
+        base = path.rstrip('/') + '/'
         for attempt in range(self.retries + 1):
             if attempt:
                 time.sleep(min(self.backoff * (2 ** (attempt - 1)), 30))
-            status, listing = self.fs().dirlist(path, DirListFlags.STAT, timeout=self.timeout)
-            if status.ok:
-                out = []
+            raw = self._raw()
+            if raw is not None:
+                st, resp = raw.dirlist(path, DirListFlags.STAT, self.timeout)
+                ok, err, msg = st['ok'], st['errno'], st['message']
+                listing = resp['dirlist'] if (ok and resp) else []
+            else:
+                status, resp = self.fs().dirlist(path, DirListFlags.STAT, timeout=self.timeout)
+                ok, err, msg = status.ok, status.errno, status.message
+                listing = [{'name': e.name, 'statinfo': None if e.statinfo is None else
+                            {'size': e.statinfo.size, 'modtime': e.statinfo.modtime, 'flags': e.statinfo.flags}}
+                           for e in (resp or [])] if ok else []
+            if ok:
+                files = []
+                subdirs = []
                 for e in listing:
-                    st = e.statinfo
+                    st = e['statinfo']
                     if st is None:
                         continue
-                    out.append((e.name, st.size, st.modtime, bool(st.flags & StatInfoFlags.IS_DIR)))
-                return out
-            last = status.message.strip().rstrip('.')
-            if status.errno in (2, 3011):   # kXR_NotFound: the directory vanished, no retry helps
+                    if st['flags'] & IS_DIR:
+                        subdirs.append(base + e['name'])
+                    else:
+                        files.append((base + e['name'], st['size'], st['modtime'], None))
+                return files, subdirs
+            last = msg.strip().rstrip('.')
+            if err in (2, 3011):   # kXR_NotFound: the directory vanished, no retry helps
                 return None
         raise VaporError("The XRootD directory '%s' on %s could not be listed after %d attempts: %s."
                          % (path, self.server, self.retries + 1, last))
@@ -117,38 +139,57 @@ def scan_xrootd(sink, url, roots, workers=8, timeout=300, retries=3, checksum='n
     workers = max(1, int(workers or 1))
 
     def job(path):
+        """(error, files [(path, size, mtime, checksum)], subdirectories) of one directory."""
         try:
-            entries = lister.listdir(path)
+            listed = lister.listdir(path)
         except VaporError as exc:
-            return exc.msg, None
-        if entries is None:
-            return None, None
+            return exc.msg, None, None
+        if listed is None:
+            return None, None, None
+        files, subdirs = listed
         if want_sum:
-            base = path.rstrip('/') + '/'
-            entries = [(n, s, m, d, None if d else lister.checksum(base + n)) for n, s, m, d in entries]
-        return None, entries
+            files = [(p, s, m, lister.checksum(p)) for p, s, m, _c in files]
+        return None, files, subdirs
 
-    for root_idx, root in enumerate(roots):
-        t0 = time.time()
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            inflight = {pool.submit(job, root): root}
-            while inflight:
-                done, _pending = wait(list(inflight), return_when=FIRST_COMPLETED)
-                for fut in done:
-                    d = inflight.pop(fut)
-                    err, entries = fut.result()
-                    if err:
-                        sink.error(err)
-                        continue
-                    if entries is None:
-                        sink.c['vanished'] += 1
-                        continue
-                    base = d.rstrip('/') + '/'
-                    for ent in entries:
-                        if ent[3]:
-                            full = base + ent[0]
-                            inflight[pool.submit(job, full)] = full
-                        else:
-                            sink.add(root_idx, base + ent[0], ent[1], ent[2], ent[4] if want_sum else None)
-        if durations is not None:
-            durations.append(round(time.time() - t0, 3))
+    def worker(todo, done):
+        while True:
+            item = todo.get()
+            if item is None:
+                return
+            try:
+                done.put((item, job(item)))
+            except BaseException as exc:   # never leave the main thread waiting
+                done.put((item, ("The XRootD directory '%s' on %s could not be listed: %s."
+                                 % (item, server, exc), None, None)))
+
+    todo = queue.Queue()
+    done = queue.Queue()
+    threads = [threading.Thread(target=worker, args=(todo, done), daemon=True) for _i in range(workers)]
+    for t in threads:
+        t.start()
+    try:
+        for root_idx, root in enumerate(roots):
+            t0 = time.time()
+            todo.put(root)
+            pending = 1
+            while pending:
+                path, (err, files, subdirs) = done.get()
+                pending -= 1
+                if err:
+                    sink.error(err)
+                    continue
+                if files is None:
+                    sink.c['vanished'] += 1
+                    continue
+                for sub in subdirs:
+                    todo.put(sub)
+                pending += len(subdirs)
+                if files:
+                    sink.add_many(root_idx, files)
+            if durations is not None:
+                durations.append(round(time.time() - t0, 3))
+    finally:
+        for t in threads:
+            todo.put(None)
+        for t in threads:
+            t.join()
