@@ -119,6 +119,24 @@ def test_xrootd(tmp_path, run_playbook, xrootd, xrootd_dir):
         assert e.size == size and e.checksum == "%08x" % (zlib.adler32(b"z" * size) & 0xffffffff)
 
 
+def test_xrootd_listing_in_child_processes_gives_the_same_dump(tmp_path, run_playbook, xrootd, xrootd_dir):
+    """A listing budget of a few entries moves almost the whole scan into child processes (which bound the
+    memory the XRootD binding keeps); the dump is the same as an in-process scan's."""
+    seed_xrootd(xrootd, xrootd_dir)
+    inv = inventory(tmp_path, python="/usr/bin/python3")
+    dumps = []
+    for budget in (500000, 2):
+        dest = tmp_path / ("dumps-%d" % budget)
+        dest.mkdir()
+        extra = dict(COMMON, storage_dump_source="xrootd", storage_dump_url=xrootd.url,
+                     storage_dump_roots=[xrootd_dir + "/store"], storage_dump_strip_prefix=xrootd_dir,
+                     storage_dump_dest=str(dest), storage_dump_listing_budget=budget)
+        res = run_playbook(PLAYBOOK, extra, inventory=inv).result(TASK)
+        assert res["files"] == len(EXPECTED)
+        dumps.append(sorted((e.path, e.size, e.mtime) for e in read_dump(res["dump"])))
+    assert dumps[0] == dumps[1] and [p for p, _s, _m in dumps[0]] == EXPECTED
+
+
 DPM_TOP = "/dpm/example.org/home/vo"
 
 

@@ -13,8 +13,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
+import pickle
 import queue
 import re
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -50,7 +55,7 @@ def require_binding():
     if not HAS_XROOTD:
         raise VaporError("The XRootD Python binding is not importable by %s; install python3-xrootd and run the "
                          "module with the system Python (ansible_python_interpreter=/usr/bin/python3)."
-                         % __import__('sys').executable)
+                         % sys.executable)
 
 
 class XRootDLister:
@@ -127,16 +132,17 @@ class XRootDLister:
         return None
 
 
-def scan_xrootd(sink, url, roots, workers=8, timeout=300, retries=3, checksum='none', durations=None, backoff=1.0):
-    server, url_path = parse_url(url)
-    roots = [normalise_path(r) for r in (roots or ([url_path] if url_path else []))]
-    if not roots:
-        raise VaporError("No root to scan: give roots, or a path in the XRootD URL '%s'." % url)
-    lister = XRootDLister(server, timeout=timeout, retries=retries, backoff=backoff)
-    for r in roots:
-        lister.stat_dir(r)
-    want_sum = checksum == 'server'
-    workers = max(1, int(workers or 1))
+# The python3-xrootd binding (5.5.3) keeps about 200 bytes for every entry dirlist(STAT) returns, and
+# for every stat() call (benchmarks/xrootd_binding_leak.py). So one process lists at most this many
+# entries; the rest of the tree is listed by fresh child processes, each with the same budget, which
+# stream their results back and exit. Memory stays bounded whatever the size of the storage element.
+LISTING_BUDGET = 500000
+
+
+def _walk(lister, dirs, workers, want_sum, budget, emit):
+    """List ``dirs`` and their subtrees with ``workers`` threads; emit('f', files), emit('e', msg) or
+    emit('v', None) per directory. Once ``budget['left']`` entries were listed no further directory
+    is started; the directories still to list are returned."""
 
     def job(path):
         """(error, files [(path, size, mtime, checksum)], subdirectories) of one directory."""
@@ -160,36 +166,120 @@ def scan_xrootd(sink, url, roots, workers=8, timeout=300, retries=3, checksum='n
                 done.put((item, job(item)))
             except BaseException as exc:   # never leave the main thread waiting
                 done.put((item, ("The XRootD directory '%s' on %s could not be listed: %s."
-                                 % (item, server, exc), None, None)))
+                                 % (item, lister.server, exc), None, None)))
 
     todo = queue.Queue()
     done = queue.Queue()
     threads = [threading.Thread(target=worker, args=(todo, done), daemon=True) for _i in range(workers)]
     for t in threads:
         t.start()
+    # directories are handed to the threads a few at a time (depth first), so the budget is checked
+    # before each listing starts: at most 2 x workers listings overshoot it
+    waiting = list(reversed(dirs))
+    state = {'inflight': 0}
+
+    def dispatch():
+        while waiting and state['inflight'] < 2 * workers and budget['left'] > 0:
+            todo.put(waiting.pop())
+            state['inflight'] += 1
+
     try:
-        for root_idx, root in enumerate(roots):
-            t0 = time.time()
-            todo.put(root)
-            pending = 1
-            while pending:
-                path, (err, files, subdirs) = done.get()
-                pending -= 1
-                if err:
-                    sink.error(err)
-                    continue
-                if files is None:
-                    sink.c['vanished'] += 1
-                    continue
-                for sub in subdirs:
-                    todo.put(sub)
-                pending += len(subdirs)
+        dispatch()
+        while state['inflight']:
+            _path, (err, files, subdirs) = done.get()
+            state['inflight'] -= 1
+            if err:
+                emit('e', err)
+            elif files is None:
+                emit('v', None)
+            else:
+                budget['left'] -= len(files) + len(subdirs)
+                waiting.extend(reversed(subdirs))
                 if files:
-                    sink.add_many(root_idx, files)
-            if durations is not None:
-                durations.append(round(time.time() - t0, 3))
+                    emit('f', files)
+            dispatch()
     finally:
         for t in threads:
             todo.put(None)
         for t in threads:
             t.join()
+    return list(reversed(waiting))
+
+
+def _walk_in_child(settings, dirs, emit):
+    """_walk() in a fresh interpreter (a fork of a live XRootD client is not safe); returns its leftover."""
+    job = dict(settings, dirs=dirs, sys_path=[p for p in sys.path if isinstance(p, str)])
+    code = ('import json, sys; job = json.loads(sys.stdin.readline()); sys.path[:0] = job["sys_path"]; '
+            'from ansible_collections.vapor.ops.plugins.module_utils._scan_xrootd import child_main; child_main(job)')
+    with tempfile.TemporaryFile() as errlog:
+        proc = subprocess.Popen([sys.executable, '-c', code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=errlog)
+        try:
+            proc.stdin.write((json.dumps(job) + '\n').encode('utf-8'))
+            proc.stdin.close()
+            leftover = None
+            while True:
+                try:
+                    kind, payload = pickle.load(proc.stdout)
+                except EOFError:
+                    break
+                if kind == 'l':
+                    leftover = payload
+                else:
+                    emit(kind, payload)
+        finally:
+            rc = proc.wait()
+        if rc != 0 or leftover is None:
+            errlog.seek(0)
+            tail = errlog.read().decode('utf-8', 'replace').strip().splitlines()[-1:] or ['no message']
+            raise VaporError("The XRootD listing process for %s failed (exit %s): %s."
+                             % (settings['server'], rc, tail[0].rstrip('.')))
+    return leftover
+
+
+def child_main(job):
+    """Entry point of a listing child process: lists job['dirs'] within its budget, pickles the results
+    to stdout, then the directories left ('l', [...])."""
+    out = sys.stdout.buffer
+    lister = XRootDLister(job['server'], timeout=job['timeout'], retries=job['retries'], backoff=job['backoff'])
+
+    def emit(kind, payload):
+        pickle.dump((kind, payload), out, protocol=2)
+
+    left = _walk(lister, job['dirs'], job['workers'], job['want_sum'], {'left': job['budget']}, emit)
+    pickle.dump(('l', left), out, protocol=2)
+    out.flush()
+
+
+def scan_xrootd(sink, url, roots, workers=8, timeout=300, retries=3, checksum='none', durations=None, backoff=1.0,
+                budget=LISTING_BUDGET):
+    server, url_path = parse_url(url)
+    roots = [normalise_path(r) for r in (roots or ([url_path] if url_path else []))]
+    if not roots:
+        raise VaporError("No root to scan: give roots, or a path in the XRootD URL '%s'." % url)
+    lister = XRootDLister(server, timeout=timeout, retries=retries, backoff=backoff)
+    for r in roots:
+        lister.stat_dir(r)
+    want_sum = checksum == 'server'
+    workers = max(1, int(workers or 1))
+    settings = {'server': server, 'timeout': timeout, 'retries': retries, 'backoff': backoff, 'workers': workers,
+                'want_sum': want_sum, 'budget': max(1, int(budget))}   # a child always lists something
+    own = {'left': budget}          # what this process may still list itself
+    for root_idx, root in enumerate(roots):
+        t0 = time.time()
+
+        def emit(kind, payload, root_idx=root_idx):
+            if kind == 'f':
+                sink.add_many(root_idx, payload)
+            elif kind == 'e':
+                sink.error(payload)
+            else:
+                sink.c['vanished'] += 1
+
+        left = [root]
+        if own['left'] > 0:
+            left = _walk(lister, left, workers, want_sum, own, emit)
+        while left:
+            left = _walk_in_child(settings, left, emit)
+        if durations is not None:
+            durations.append(round(time.time() - t0, 3))

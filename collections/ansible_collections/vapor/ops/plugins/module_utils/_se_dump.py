@@ -36,7 +36,7 @@ DEFAULTS = {
     'strip_prefix': None, 'add_prefix': None, 'format': 'text', 'compression': 'none', 'dest': None,
     'name': 'dump_%Y%m%d', 'compression_suffix': True, 'keep': 0, 'min_files': 1, 'latest_link': 'latest',
     'workers': None, 'timeout': 300, 'retries': 3, 'checksum': 'none', 'max_errors': 0, 'mode': '0644',
-    'vo': None,
+    'vo': None, 'listing_budget': 500000,
 }
 
 
@@ -64,7 +64,7 @@ def validate(params):
     if p['source'] in ('dpm', 'dcache') and not p['db']:
         raise VaporError("The %s source needs the database connection settings (db)." % p['source'])
     p['min_age'] = parse_duration(p['min_age'], 'min_age')
-    for key in ('keep', 'min_files', 'max_errors', 'retries', 'timeout'):
+    for key in ('keep', 'min_files', 'max_errors', 'retries', 'timeout', 'listing_budget'):
         if int(p[key]) < 0:
             raise VaporError("The option %s is %s; it must be zero or more." % (key, p[key]))
     p['mode'] = parse_mode(p['mode'])
@@ -103,7 +103,7 @@ def _scan(p, sink, durations, partdir):
                    durations=durations, fmt=p['format'])
     elif src == 'xrootd':
         scan_xrootd(sink, p['url'], p['roots'], workers=p['workers'], timeout=p['timeout'], retries=p['retries'],
-                    checksum=p['checksum'], durations=durations)
+                    checksum=p['checksum'], durations=durations, budget=int(p['listing_budget']))
     elif src == 'dpm':
         scan_dpm(sink, p['db'], p['roots'], durations=durations)
     else:

@@ -149,6 +149,14 @@ options:
     description: How many times a failed XRootD directory listing is retried, with exponential backoff.
     type: int
     default: 3
+  listing_budget:
+    description:
+      - For V(xrootd), how many entries one process lists before the rest of the scan continues in fresh child
+        processes, each with the same budget. The XRootD Python binding keeps about 200 bytes for every entry it
+        lists, so this bounds the memory of a scan of any size (about 100 MB at the default).
+      - V(0) lists everything in child processes.
+    type: int
+    default: 500000
   max_errors:
     description:
       - How many unreadable directories or files the scan tolerates. They are returned in RV(errors) and reported as
@@ -357,6 +365,7 @@ def argument_spec():
         timeout=dict(type='int', default=300),
         retries=dict(type='int', default=3),
         max_errors=dict(type='int', default=0),
+        listing_budget=dict(type='int', default=500000),
         checksum=dict(type='str', default='none', choices=['none', 'xattr', 'adler32', 'server']),
         mode=dict(type='raw', default='0644'),
         vo=dict(type='str'),
