@@ -46,7 +46,7 @@ from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import (
 from ansible_collections.vapor.ops.plugins.module_utils._gfal import Storage, join_url
 from ansible_collections.vapor.ops.plugins.module_utils._journal import DONE, Journal
 from ansible_collections.vapor.ops.plugins.module_utils._publish import (
-    check_name_pattern, commit, discard, ensure_dest, name_regex, new_temp, update_link)
+    check_output_options, commit, discard, ensure_dest, name_regex, new_temp, update_link)
 from ansible_collections.vapor.ops.plugins.module_utils._scan_db import _exc_text, connect_mysql
 
 S_IFMT = 0o170000
@@ -1088,16 +1088,7 @@ def run_catalog_dump(params, check_mode=False, now=None):
     """Dump the catalog's view of one storage element (or, in check mode, count it); the result dictionary."""
     started = time.time()
     p = _merge(DUMP_DEFAULTS, params)
-    if p['format'] not in FORMATS:
-        raise VaporError("The dump format '%s' is not supported; use text, cms or syncat." % p['format'])
-    if p['compression'] not in COMPRESSIONS:
-        raise VaporError("The compression '%s' is not supported; use none, gzip or bzip2." % p['compression'])
-    if not p['dest']:
-        raise VaporError("No dump directory given (dest).")
-    check_name_pattern(p['name'])
-    for key in ('keep', 'min_files'):
-        if int(p[key]) < 0:
-            raise VaporError("The option %s is %s; it must be zero or more." % (key, p[key]))
+    check_output_options(p, FORMATS, COMPRESSIONS, ('keep', 'min_files'))
     mode = parse_mode(p['mode'])
     mapping = SfnMapping(p['se'], p['strip_prefix'], p['add_prefix'], p['sfn_prefix'])
     now = started if now is None else now

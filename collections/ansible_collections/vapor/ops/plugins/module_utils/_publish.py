@@ -54,6 +54,20 @@ def check_name_pattern(pattern):
     name_regex(pattern, ())
 
 
+def check_output_options(p, formats, compressions, counts=()):
+    """The options every dump writer shares: format, compression, dest, name pattern, non-negative counts."""
+    if p['format'] not in formats:
+        raise VaporError("The dump format '%s' is not supported; use text, cms or syncat." % p['format'])
+    if p['compression'] not in compressions:
+        raise VaporError("The compression '%s' is not supported; use none, gzip or bzip2." % p['compression'])
+    if not p['dest']:
+        raise VaporError("No dump directory given (dest).")
+    check_name_pattern(p['name'])
+    for key in counts:
+        if int(p[key]) < 0:
+            raise VaporError("The option %s is %s; it must be zero or more." % (key, p[key]))
+
+
 def ensure_dest(dest, check_mode):
     """The destination must be an existing writable directory (it is not created here: the role does it)."""
     if not os.path.isdir(dest):

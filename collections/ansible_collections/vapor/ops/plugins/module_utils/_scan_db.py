@@ -17,6 +17,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import contextlib
 import json
 import re
 import time
@@ -148,6 +149,19 @@ def _exc_text(exc):
     return text.rstrip('.')
 
 
+@contextlib.contextmanager
+def _reading(conn, settings):
+    """Read a namespace: any driver error becomes one sentence naming the database; the connection is closed."""
+    try:
+        yield
+    except VaporError:
+        raise
+    except Exception as exc:  # each driver has its own exception tree
+        raise VaporError("Reading the namespace from the database %s failed: %s." % (_where(settings), _exc_text(exc)))
+    finally:
+        conn.close()
+
+
 def resolve_dirs(rows, root_id, roots):
     """Directory rows (id, parent, name) -> {id: (path, root_idx)} for the directories under a root.
 
@@ -208,7 +222,7 @@ def scan_dpm(sink, db, roots, durations=None):
     roots = [normalise_path(r) for r in (roots or ['/'])]
     t0 = time.time()
     conn, sscursor, settings = connect_mysql(db)
-    try:
+    with _reading(conn, settings):
         cur = conn.cursor()
         try:
             cur.execute("SELECT * FROM Cns_file_metadata LIMIT 0")
@@ -237,12 +251,6 @@ def scan_dpm(sink, db, roots, durations=None):
         else:
             _dpm_rows(sink, scur, scope, has_xattr, len(roots))
         scur.close()
-    except VaporError:
-        raise
-    except Exception as exc:
-        raise VaporError("Reading the namespace from the database %s failed: %s." % (_where(settings), _exc_text(exc)))
-    finally:
-        conn.close()
     if durations is not None:
         durations.extend([round(time.time() - t0, 3)] * len(roots))
 
@@ -387,7 +395,7 @@ def scan_dcache(sink, db, roots, durations=None):
     roots = [normalise_path(r) for r in (roots or ['/'])]
     t0 = time.time()
     conn, settings = connect_pg(db)
-    try:
+    with _reading(conn, settings):
         cur = conn.cursor()
         try:
             cur.execute("SELECT inumber FROM t_inodes WHERE ipnfsid = %s", (CHIMERA_ROOT_PNFSID,))
@@ -420,11 +428,5 @@ def scan_dcache(sink, db, roots, durations=None):
             add(d[1], d[0] + '/' + row[1], int(row[2] or 0), row[3], normalise_adler32(row[4]))
         scur.close()
         conn.rollback()
-    except VaporError:
-        raise
-    except Exception as exc:
-        raise VaporError("Reading the namespace from the database %s failed: %s." % (_where(settings), _exc_text(exc)))
-    finally:
-        conn.close()
     if durations is not None:
         durations.extend([round(time.time() - t0, 3)] * len(roots))

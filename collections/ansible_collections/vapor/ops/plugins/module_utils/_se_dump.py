@@ -23,7 +23,7 @@ from ansible_collections.vapor.ops.plugins.module_utils._common import (
 from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import (
     COMPRESSIONS, FORMATS, SUFFIXES, DumpWriter, dump_digest, open_compressed_writer)
 from ansible_collections.vapor.ops.plugins.module_utils._publish import (
-    check_name_pattern, commit, discard, ensure_dest, name_regex, new_temp, prune, update_link)
+    check_output_options, commit, discard, ensure_dest, name_regex, new_temp, prune, update_link)
 from ansible_collections.vapor.ops.plugins.module_utils._scan import COUNTERS, EntrySink, scan_posix
 from ansible_collections.vapor.ops.plugins.module_utils._scan_db import scan_dcache, scan_dpm
 from ansible_collections.vapor.ops.plugins.module_utils._scan_xrootd import scan_xrootd
@@ -45,13 +45,8 @@ def validate(params):
     p.update(dict((k, v) for k, v in params.items() if v is not None))
     if p['source'] not in SOURCES:
         raise VaporError("The source '%s' is not supported; use one of %s." % (p['source'], ', '.join(SOURCES)))
-    if p['format'] not in FORMATS:
-        raise VaporError("The dump format '%s' is not supported; use text, cms or syncat." % p['format'])
-    if p['compression'] not in COMPRESSIONS:
-        raise VaporError("The compression '%s' is not supported; use none, gzip or bzip2." % p['compression'])
-    if not p['dest']:
-        raise VaporError("No dump directory given (dest).")
-    check_name_pattern(p['name'])
+    check_output_options(p, FORMATS, COMPRESSIONS,
+                         ('keep', 'min_files', 'max_errors', 'retries', 'timeout', 'listing_budget'))
     p['roots'] = list(p['roots'] or [])
     if p['source'] == 'posix':
         if not p['roots']:
@@ -64,9 +59,6 @@ def validate(params):
     if p['source'] in ('dpm', 'dcache') and not p['db']:
         raise VaporError("The %s source needs the database connection settings (db)." % p['source'])
     p['min_age'] = parse_duration(p['min_age'], 'min_age')
-    for key in ('keep', 'min_files', 'max_errors', 'retries', 'timeout', 'listing_budget'):
-        if int(p[key]) < 0:
-            raise VaporError("The option %s is %s; it must be zero or more." % (key, p[key]))
     p['mode'] = parse_mode(p['mode'])
     if p['workers'] is None:
         p['workers'] = {'posix': min(4, os.cpu_count() or 1), 'xrootd': 8}.get(p['source'], 1)
