@@ -19,9 +19,13 @@ __metaclass__ = type
 
 import contextlib
 import json
+import marshal
 import re
+import tempfile
 import time
 import traceback
+from itertools import chain, compress, repeat
+from operator import add, is_, itemgetter
 
 from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError, normalise_path
 from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import normalise_adler32
@@ -61,8 +65,8 @@ S_IFDIR = 0o040000
 S_IFREG = 0o100000
 CHIMERA_ROOT_PNFSID = '000000000000000000000000000000000000'
 FETCH = 2000
+PENDING_LIMIT = 100000     # file rows waiting for their directory kept in memory before spilling to disk
 _HEX8 = re.compile('[0-9a-f]{8}').fullmatch
-_CMS_TAIL_END = re.compile(r'\|(?:[0-9a-f]{8}|N/A)\n').findall
 
 
 def read_nsconfig(path):
@@ -218,7 +222,110 @@ def _text(v):
     return v
 
 
+class DirTree(object):
+    """Directory paths learnt while streaming one scan of the namespace table, in any row order.
+
+    A directory whose parent has not been seen yet (a directory moved under a newer one) waits for
+    it; so do the files of a directory not resolved yet (see _Pending). ``state`` maps every
+    resolved directory id to what its files become: the mapped path prefix (a non-empty str) for
+    directories under a root and inside strip_prefix, '' for those under a root but outside
+    strip_prefix, 0 for those under no root. ``where`` maps the directories under a root to
+    (path, root index).
+    """
+
+    def __init__(self, root_id, roots, map_dir):
+        self.path = {}
+        self.state = {}
+        self.where = {}
+        self.waiting = {}
+        self.seen = set()
+        self.map_dir = map_dir
+        self.roots = [(i, r.rstrip('/')) for i, r in enumerate(roots)]
+        self.add(root_id, None, '')
+
+    def add(self, fid, pid, name):
+        if pid is None:
+            base = None
+        else:
+            base = self.path.get(pid)
+            if base is None:
+                self.waiting.setdefault(pid, []).append((fid, name))
+                return
+        stack = [(fid, '' if base is None else base + '/' + name)]
+        while stack:
+            fid, path = stack.pop()
+            if fid in self.path:            # a duplicate row or a loop
+                continue
+            self.path[fid] = path
+            self.state[fid] = 0
+            full = path or '/'
+            for i, r in self.roots:
+                if r in ('', '/') or full == r or full.startswith(r + '/'):
+                    self.where[fid] = (path, i)
+                    self.seen.add(i)
+                    self.state[fid] = self.map_dir(path) or ''
+                    break
+            for child, cname in self.waiting.pop(fid, ()):
+                stack.append((child, path + '/' + cname))
+
+
+class _Pending(object):
+    """File rows whose directory is not resolved yet, kept until the end of the scan: in memory up
+    to ``limit`` rows, then in an anonymous temporary file, so memory stays bounded."""
+
+    def __init__(self, limit=None):
+        self.limit = limit or PENDING_LIMIT
+        self.rows = []
+        self.spill = None
+        self.count = 0
+
+    def extend(self, rows):
+        self.rows.extend(rows)
+        self.count += len(rows)
+        if len(self.rows) >= self.limit:
+            if self.spill is None:
+                self.spill = tempfile.TemporaryFile(prefix='vapor-dpm-pending-')
+            marshal.dump(self.rows, self.spill)
+            self.rows = []
+
+    def chunks(self):
+        if self.spill is not None:
+            self.spill.seek(0)
+            while True:
+                try:
+                    yield marshal.load(self.spill)
+                except EOFError:
+                    break
+            self.spill.close()
+            self.spill = None
+        if self.rows:
+            yield self.rows
+        self.rows = []
+
+
+def _dpm_root_ids(cur, root_id, roots, settings):
+    """Check every root through the (parent_fileid, name) index before the scan: a missing root
+    fails at once instead of after a scan of the whole namespace."""
+    for r in roots:
+        fid = root_id
+        for part in [x for x in r.split('/') if x]:
+            cur.execute("SELECT fileid, filemode FROM Cns_file_metadata WHERE parent_fileid = %s AND name = %s",
+                        (fid, part))
+            row = cur.fetchone()
+            if row is None or (int(row[1]) & S_IFMT) != S_IFDIR:
+                raise VaporError("The root '%s' is not a directory in the namespace of the database %s."
+                                 % (r, _where(settings)))
+            fid = row[0]
+
+
 def scan_dpm(sink, db, roots, durations=None):
+    """Dump the files of a DPNS namespace (Cns_file_metadata) under ``roots``.
+
+    One streaming scan of the table (a server-side cursor) returns the directories and the files
+    together, in one consistent read; directory paths are rebuilt as their rows arrive. Only the
+    directories are kept in memory, plus the files of a directory whose parent comes later in the
+    table (moved directories), which wait, spilling to a temporary file beyond PENDING_LIMIT rows.
+    """
     roots = [normalise_path(r) for r in (roots or ['/'])]
     t0 = time.time()
     conn, sscursor, settings = connect_mysql(db)
@@ -236,142 +343,249 @@ def scan_dpm(sink, db, roots, durations=None):
             raise VaporError("The database %s has no namespace root (no Cns_file_metadata row with parent_fileid 0)."
                              % _where(settings))
         root_id = row[0]
+        _dpm_root_ids(cur, root_id, roots, settings)
         cur.close()
-        scur = conn.cursor(sscursor)
-        scur.execute("SELECT fileid, parent_fileid, name FROM Cns_file_metadata "
-                     "WHERE (filemode & %d) = %d AND parent_fileid <> 0" % (S_IFMT, S_IFDIR))
-        scope = resolve_dirs(((r[0], r[1], _text(r[2])) for r in _cursor_rows(scur)), root_id, roots)
-        scur.close()
-        _check_roots(scope, roots, settings)
-        has_xattr = 'xattr' in cols
+        tree = DirTree(root_id, roots, sink.map_dir)
         fmt = sink.preformat()
-        scur = conn.cursor(sscursor)
         if fmt is not None:
-            _dpm_preformatted(sink, scur, scope, fmt, has_xattr, len(roots))
+            handle = _DpmTails(sink, tree, fmt, len(roots), 'xattr' in cols)
         else:
-            _dpm_rows(sink, scur, scope, has_xattr, len(roots))
+            handle = _DpmRows(sink, tree, len(roots), 'xattr' in cols)
+        scur = conn.cursor(sscursor)
+        scur.execute(handle.query())
+        while True:
+            rows = scur.fetchmany(FETCH)
+            if not rows:
+                break
+            handle.feed(rows)
         scur.close()
+        handle.finish(conn.cursor())
+        _check_roots(tree.seen, roots, settings)
     if durations is not None:
         durations.extend([round(time.time() - t0, 3)] * len(roots))
 
 
-def _dpm_rows(sink, scur, scope, has_xattr, nroots):
-    """Every file row through the sink's mapping, filters and formatter (add_many per fetch)."""
-    # the checksum columns are only shipped when they can matter: csumvalue for adler32 rows,
-    # the xattr JSON (DOME) only for rows without a legacy adler32
-    scur.execute("SELECT parent_fileid, name, filesize, mtime, IF(csumtype = 'AD', csumvalue, NULL)%s "
-                 "FROM Cns_file_metadata WHERE (filemode & %d) = %d"
-                 % (", IF(csumtype = 'AD' AND csumvalue IS NOT NULL, NULL, xattr)" if has_xattr else ", NULL",
-                    S_IFMT, S_IFREG))
-    get = scope.get
-    hex8 = _HEX8
-    while True:
-        rows = scur.fetchmany(FETCH)
-        if not rows:
-            break
-        batches = [[] for _i in range(nroots)]
-        for pid, name, size, mtime, csum, xattr in rows:
-            d = get(pid)
+_KIND = "filemode & %d" % S_IFMT
+_IS_DIR = "(filemode & %d) = %d" % (S_IFMT, S_IFDIR)
+_REFETCH = 1000
+
+
+class _DpmRows(object):
+    """Every file row through the sink's mapping, filters and formatter (add_many per fetch).
+
+    Rows: (parent_fileid, fileid if a directory else NULL, name, filesize, mtime, adler32, xattr).
+    """
+
+    def __init__(self, sink, tree, nroots, has_xattr):
+        self.sink, self.tree, self.nroots, self.has_xattr = sink, tree, nroots, has_xattr
+        self.pending = _Pending()       # file rows whose directory is not resolved yet
+
+    def row_columns(self):
+        # the checksum columns are only shipped when they can matter: csumvalue for adler32 rows,
+        # the xattr JSON (DOME) only for files without a legacy adler32
+        return ("parent_fileid, IF(%s, fileid, NULL), name, filesize, mtime, IF(csumtype = 'AD', csumvalue, NULL), %s"
+                % (_IS_DIR, "IF(csumtype = 'AD' AND csumvalue IS NOT NULL OR %s, NULL, xattr)" % _IS_DIR
+                   if self.has_xattr else "NULL"))
+
+    def query(self):
+        return ("SELECT %s FROM Cns_file_metadata WHERE %s IN (%d, %d) AND parent_fileid <> 0"
+                % (self.row_columns(), _KIND, S_IFREG, S_IFDIR))
+
+    def feed(self, rows):
+        dids = [r[1] for r in rows]
+        if dids.count(None) != len(rows):
+            add_dir = self.tree.add
+            for r in rows:
+                if r[1] is not None:
+                    add_dir(r[1], r[0], _text(r[2]))
+            rows = list(compress(rows, map(is_, dids, repeat(None))))
+        if rows:
+            self.files(rows)
+
+    def finish(self, cur):
+        """After the scan every directory is known: the waiting files, then the orphans are dropped."""
+        waiting, self.pending = self.pending, None
+        for rows in waiting.chunks():
+            self.files(rows)
+        cur.close()
+
+    def files(self, rows):
+        where = self.tree.where.get
+        path = self.tree.path
+        hex8 = _HEX8
+        waiting = []
+        batches = [[] for _i in range(self.nroots)]
+        for row in rows:
+            pid, _did, name, size, mtime, csum, xattr = row
+            d = where(pid)
             if d is None:
+                if pid not in path and self.pending is not None:
+                    waiting.append(row)
                 continue
-            if name.__class__ is not str:
-                name = _text(name)
+            name = _text(name)
             if csum is not None:
                 if csum.__class__ is not str or hex8(csum) is None:
                     csum = normalise_adler32(_text(csum))
             elif xattr:
                 csum = normalise_adler32(_xattr_adler32(_text(xattr)))
             batches[d[1]].append((d[0] + '/' + name, int(size or 0), mtime, csum))
+        if waiting:
+            self.pending.extend(waiting)
         for i, batch in enumerate(batches):
             if batch:
-                sink.add_many(i, batch)
-    scur.close()
+                self.sink.add_many(i, batch)
 
 
-def _dpm_preformatted(sink, scur, scope, fmt, has_xattr, nroots):
-    """The database formats each record's tail ('name|size|mtime|adler32\\n' or 'name\\n'); Python
-    prepends the (mapped) directory path, checks each fetched chunk at once and writes it in one
-    piece. A chunk with anything unusual (a name holding a line break, or '|' in cms; a checksum
-    that is not 8 lowercase hex digits) goes through add_many() row by row; rows whose checksum
-    is only in the DOME xattr always do.
+class _DpmTails(_DpmRows):
+    """The database formats each record ('name|size|mtime|' and 'adler32' plus a line end in cms,
+    'name' plus a line end in text); Python prepends the (mapped) directory path and writes each
+    fetched chunk in one piece, after checking the whole chunk at once.
+
+    Rows: (parent_fileid, filemode & S_IFMT, fileid, tail, checksum, filesize), for every row of
+    the table. A chunk that fails the check (a name holding a line break, or '|' in cms; an adler32
+    that is not 8 lowercase hex digits; NULL fields; a checksum only in the DOME xattr) is sorted
+    row by row: the rows that pass are written, the others are read again by fileid at the end and
+    go through the row path (_DpmRows), which normalises everything.
     """
-    cms = fmt == 'cms'
-    if cms:
-        tail = ("CONCAT(name, '|', IFNULL(filesize, 0), '|', IFNULL(mtime, 0), '|', "
-                "IF(csumtype = 'AD', IFNULL(csumvalue, '?'), 'N/A'), '\\n')")
-    else:
-        tail = "CONCAT(name, '\\n')"
-    # the xattr only where it can matter (no legacy adler32); a non-canonical adler32 comes as '?value'
-    scur.execute("SELECT parent_fileid, %s, filesize, %s FROM Cns_file_metadata WHERE (filemode & %d) = %d"
-                 % (tail, "IF(csumtype = 'AD' AND csumvalue IS NOT NULL, NULL, xattr)" if has_xattr and cms else "NULL",
-                    S_IFMT, S_IFREG))
-    dirs = {}
-    for fid, (path, idx) in scope.items():
-        dirs[fid] = (sink.map_dir(path), idx, path)
-    get = dirs.get
-    c = sink.c
-    one = nroots == 1
-    while True:
-        rows = scur.fetchmany(FETCH)
-        if not rows:
-            break
-        recs = [[] for _i in range(nroots)]
-        sizes = [0] * nroots
-        odd = False
-        outside = 0
-        for row in rows:
-            d = get(row[0])
-            if d is None:
-                continue
-            if d[0] is None:
-                outside += 1
-                continue
-            if row[3] is not None:
-                odd = True          # a checksum in the xattr JSON: this chunk goes row by row
-                break
-            i = 0 if one else d[1]
-            recs[i].append(d[0] + row[1])
-            sizes[i] += row[2] or 0
-        if not odd:
-            # every tail of the chunk at once: one line each; in cms, exactly the three separators and
-            # a canonical checksum (8 lowercase hex digits or N/A) at the end of every line
-            tails = ''.join([row[1] for row in rows])
-            n = len(rows)
-            if (tails.count('\n') != n or '\r' in tails
-                    or (cms and (tails.count('|') != 3 * n or len(_CMS_TAIL_END(tails)) != n))):
-                odd = True
-        if odd:
-            _dpm_rows_preformatted(sink, rows, dirs, cms, nroots)
-            continue
-        c['outside'] += outside
-        for i in range(nroots):
-            if recs[i]:
-                sink.add_text(i, ''.join(recs[i]), len(recs[i]), sizes[i])
-    scur.close()
 
+    def __init__(self, sink, tree, fmt, nroots, has_xattr):
+        super(_DpmTails, self).__init__(sink, tree, nroots, has_xattr)
+        self.cms = fmt == 'cms'
+        self.again = _Pending()         # fileids of the rows for the row path
+        self.unnamed = []               # directories whose name could not be taken from their tail
 
-def _dpm_rows_preformatted(sink, rows, dirs, cms, nroots):
-    """The rows of one chunk of _dpm_preformatted, one by one through add_many()."""
-    batches = [[] for _i in range(nroots)]
-    for pid, tail, size, xattr in rows:
-        d = dirs.get(pid)
-        if d is None:
-            continue
-        if cms:
-            name, _s, mtime, csum = tail[:-1].rsplit('|', 3)
-            mtime = int(mtime)
-            if xattr is not None:           # no legacy adler32 (or a NULL one): the DOME xattr
-                csum = normalise_adler32(_xattr_adler32(_text(xattr)))
-            elif csum == 'N/A' or csum == '?':
-                csum = None
-            else:
-                csum = normalise_adler32(csum)
+    def query(self):
+        if self.cms:
+            # NULL (the row path then reads the row again) for an adler32 that is not 8 characters
+            # long and for a file whose checksum is only in the xattr
+            other = "IF(xattr LIKE '%adler32%', NULL, 'N/A\\n')" if self.has_xattr else "'N/A\\n'"
+            cols = ("CONCAT(name, '|', filesize, '|', mtime, '|'), "
+                    "IF(csumtype = 'AD', IF(LENGTH(csumvalue) = 8, CONCAT(csumvalue, '\\n'), NULL), %s)" % other)
         else:
-            name, mtime, csum = tail[:-1], None, None
-        batches[d[1]].append((d[2] + '/' + name, int(size or 0), mtime, csum))
-    for i, batch in enumerate(batches):
-        if batch:
-            sink.add_many(i, batch)
+            cols = "CONCAT(name, '\\n'), NULL"
+        return "SELECT parent_fileid, %s, fileid, %s, filesize FROM Cns_file_metadata" % (_KIND, cols)
+
+    def feed(self, rows):
+        kinds = list(map(_SECOND, rows))
+        if kinds.count(S_IFREG) != len(rows):
+            i = -1
+            add_dir = self.tree.add
+            for _d in range(kinds.count(S_IFDIR)):
+                i = kinds.index(S_IFDIR, i + 1)
+                pid, _k, fid, tail = rows[i][:4]
+                if not pid:
+                    continue                # the namespace root
+                tail = _text(tail)
+                if tail is None:
+                    name = None
+                elif self.cms:
+                    name = tail.rsplit('|', 3)[0] if tail.count('|') >= 3 else None
+                else:
+                    name = tail[:-1]
+                if name:
+                    add_dir(fid, pid, name)
+                else:
+                    self.unnamed.append(fid)
+            rows = list(compress(rows, [k == S_IFREG for k in kinds]))
+            if not rows:
+                return
+        pids, _k, fids, tails, csums, sizes = zip(*rows)
+        self.tails(pids, fids, tails, csums, sizes, len(rows))
+
+    def tails(self, pids, fids, tails, csums, sizes, n):
+        heads = list(map(self.tree.state.get, pids))
+        keep = n - heads.count(None) - heads.count(0) - heads.count('')
+        if keep != n:
+            # files under no root, outside strip_prefix, or waiting for their directory
+            if None in heads and self.pending is not None:
+                self.pending.extend([(p, S_IFREG, f, t, c, s) for p, f, t, c, s, h
+                                     in zip(pids, fids, tails, csums, sizes, heads) if h is None])
+            self.sink.c['outside'] += heads.count('')
+            pids, fids, tails, csums, sizes = (list(compress(c, heads)) for c in (pids, fids, tails, csums, sizes))
+            heads = list(filter(None, heads))
+            n = keep
+            if not n:
+                return
+        if None in tails or tails[0].__class__ is not str:
+            return self.sort_rows(pids, fids, tails, csums, sizes, heads)
+        seps = ''.join(tails).encode('utf-8', 'surrogateescape').translate(None, _NOT_SEP)
+        if self.cms:
+            # three separators and no line break in every tail; every checksum is 8 lowercase hex
+            # digits or N/A, plus a line end (the database sent only those 8 characters long)
+            if seps != b'|||' * n or None in csums:
+                return self.sort_rows(pids, fids, tails, csums, sizes, heads)
+            rest = ''.join(csums).encode('ascii', 'replace').translate(None, _HEX_NL)
+            if len(rest) != 3 * csums.count('N/A\n'):
+                return self.sort_rows(pids, fids, tails, csums, sizes, heads)
+        elif seps != b'\n' * n:
+            return self.sort_rows(pids, fids, tails, csums, sizes, heads)
+        self.write(pids, tails, csums, sizes, heads, n)
+
+    def write(self, pids, tails, csums, sizes, heads, n):
+        sink = self.sink
+        cms = self.cms
+        if self.nroots == 1:
+            text = ''.join(chain.from_iterable(zip(heads, tails, csums)) if cms else map(add, heads, tails))
+            sink.add_text(0, text, n, sum(filter(None, sizes)))
+            return
+        where = self.tree.where
+        idxs = [where[p][1] for p in pids]
+        for i in range(self.nroots):
+            sel = [j == i for j in idxs]
+            k = sel.count(True)
+            if k:
+                h, t, c = compress(heads, sel), compress(tails, sel), compress(csums, sel)
+                text = ''.join(chain.from_iterable(zip(h, t, c)) if cms else map(add, h, t))
+                sink.add_text(i, text, k, sum(filter(None, compress(sizes, sel))))
+
+    def sort_rows(self, pids, fids, tails, csums, sizes, heads):
+        """A chunk that failed the check: write the rows that pass it one by one, keep the others'
+        fileids for the row path."""
+        if self.cms:
+            good, csum_ok = _CMS_TAIL, _CMS_CSUM
+            ok = [t.__class__ is str and good(t) is not None and c.__class__ is str and csum_ok(c) is not None
+                  for t, c in zip(tails, csums)]
+        else:
+            good = _TEXT_TAIL
+            ok = [t.__class__ is str and good(t) is not None for t in tails]
+        self.again.extend(list(compress(fids, [not x for x in ok])))
+        k = ok.count(True)
+        if k:
+            self.write(*[list(compress(c, ok)) for c in (pids, tails, csums, sizes, heads)], n=k)
+
+    def finish(self, cur):
+        waiting, self.pending = self.pending, None
+        for fids in _batches(self.unnamed, _REFETCH):
+            cur.execute("SELECT fileid, parent_fileid, name FROM Cns_file_metadata WHERE fileid IN (%s)"
+                        % ', '.join(['%s'] * len(fids)), fids)
+            for fid, pid, name in cur.fetchall():
+                self.tree.add(fid, pid, _text(name))
+        for rows in waiting.chunks():
+            pids, _k, fids, tails, csums, sizes = zip(*rows)
+            self.tails(pids, fids, tails, csums, sizes, len(rows))
+        # the rows that need the row path, read again by fileid (the directories are all known now)
+        rows_path = _DpmRows(self.sink, self.tree, self.nroots, self.has_xattr)
+        rows_path.pending = None
+        cols = rows_path.row_columns()
+        for chunk in self.again.chunks():
+            for fids in _batches(chunk, _REFETCH):
+                cur.execute("SELECT %s FROM Cns_file_metadata WHERE fileid IN (%s)"
+                            % (cols, ', '.join(['%s'] * len(fids))), fids)
+                rows_path.files(cur.fetchall())
+        cur.close()
+
+
+def _batches(items, size):
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+_NOT_SEP = bytes(bytearray(c for c in range(256) if c not in b'|\n\r'))      # deleted: all but '|', LF, CR
+_HEX_NL = b'0123456789abcdef\n'
+_SECOND = itemgetter(1)
+_CMS_TAIL = re.compile('[^|\n\r]*\\|[0-9]+\\|-?[0-9]+\\|').fullmatch
+_CMS_CSUM = re.compile('(?:[0-9a-f]{8}|N/A)\n').fullmatch
+_TEXT_TAIL = re.compile('[^\n\r]*\n').fullmatch
 
 
 def _xattr_adler32(text):
@@ -383,8 +597,8 @@ def _xattr_adler32(text):
         return None
 
 
-def _check_roots(scope, roots, settings):
-    seen = set(i for _p, i in scope.values())
+def _check_roots(seen, roots, settings):
+    """``seen``: the indexes of the roots found as directories."""
     for i, r in enumerate(roots):
         if i not in seen and r != '/':
             raise VaporError("The root '%s' is not a directory in the namespace of the database %s."
@@ -413,7 +627,7 @@ def scan_dcache(sink, db, roots, durations=None):
                      "WHERE i.itype = 16384 AND d.iname NOT IN ('.', '..') AND d.ichild <> d.iparent")
         scope = resolve_dirs(_cursor_rows(scur), root_id, roots)
         scur.close()
-        _check_roots(scope, roots, settings)
+        _check_roots(set(i for _p, i in scope.values()), roots, settings)
         scur = conn.cursor(name='vapor_files')
         scur.itersize = FETCH
         scur.execute("SELECT d.iparent, d.iname, i.isize, CAST(EXTRACT(EPOCH FROM i.imtime) AS BIGINT), c.isum "

@@ -187,6 +187,14 @@ notes:
     V(dcache) needs C(psycopg) or C(psycopg2).
   - The database scanners hold the directory tree (not the files) in memory and stream the files through a
     server-side cursor.
+  - V(dpm) reads C(Cns_file_metadata) in one streaming scan, one consistent read of the namespace. The roots are
+    looked up first through the C((parent_fileid, name)) index, so a missing root fails at once. Files of a
+    directory whose row comes later in the table (a directory moved under a newer one) wait until it arrives;
+    beyond 100,000 such rows they wait in an anonymous temporary file, so memory stays bounded. For O(format=cms)
+    and O(format=text) without O(ignore), O(min_age) or a same-day digest, MariaDB/MySQL formats each record and
+    the module checks whole chunks at once; any record it cannot vouch for (a checksum that is not 8 lowercase
+    hex digits, NULL fields, a checksum only in the DOME xattr, names a format cannot carry) is read again by
+    C(fileid) and normalised one by one, so the dump is the same either way.
   - Use C(async) for long scans run from AWX so the job is not cut by a connection timeout.
 seealso:
   - name: Rucio auditor dump location
