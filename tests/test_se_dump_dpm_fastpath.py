@@ -7,6 +7,8 @@ empty; other checksum types; a checksum only in DOME's xattr JSON; files outside
 outside strip_prefix. FETCH is lowered so that clean and unusual chunks alternate.
 """
 
+import gc
+
 import pytest
 
 import seed
@@ -28,12 +30,19 @@ ODD = [
     ("b/cr\rx", 10, OLD, "AD", "0a1b2c3d"),
     ("b/\u00fcn\u00ef c\u00f8d\u00e9", 11, OLD, "AD", "0a1b2c3d"),
     ("c/dome-only", 12, OLD, "", ""),
+    ("d|ir/f", 13, OLD, "AD", "0a1b2c3e"),          # directories the cms format cannot carry
+    ("new\nline dir/f", 14, OLD, "AD", "0a1b2c3e"),
+    ("e/no-size", 15, OLD, "AD", "0a1b2c3f"),       # filesize NULL
+    ("e/link", 16, OLD, "AD", "0a1b2c40"),          # made a symlink: never a file of the dump
+    ("e/sp ace", 17, OLD, "AD", "0A1B2C41"),
+    ("e/hex-lf", 18, OLD, "AD", "0a1b\n2c3"),       # hex digits and a line break, 8 characters
 ]
+UNREPRESENTABLE = {"cms": 5, "text": 3}
 
 
-@pytest.fixture(scope="module")
-def namespace(mariadb):
-    name = "cns_fastpath"
+@pytest.fixture(scope="module", params=["unsigned", "signed"])
+def namespace(mariadb, request):
+    name = "cns_fastpath_" + request.param
     mariadb.create_database(name, schema=seed.CNS_SCHEMA)
     files = []
     for i in range(60):                 # clean chunks between the unusual ones
@@ -45,14 +54,20 @@ def namespace(mariadb):
     mariadb.execute("UPDATE Cns_file_metadata SET csumvalue = NULL WHERE name = 'empty'", db=name)
     mariadb.execute("UPDATE Cns_file_metadata SET xattr = '{\"checksum.adler32\": \"00c0ffee\"}' "
                     "WHERE name = 'dome-only'", db=name)
+    mariadb.execute("UPDATE Cns_file_metadata SET filesize = NULL WHERE name = 'no-size'", db=name)
+    mariadb.execute("UPDATE Cns_file_metadata SET filemode = %d WHERE name = 'link'" % 0o120777, db=name)
+    if request.param == "signed":   # some DPM schemas: a signed filesize (MariaDB must not widen it to DECIMAL)
+        mariadb.execute("ALTER TABLE Cns_file_metadata MODIFY filesize BIGINT", db=name)
     yield mariadb.conninfo(name)
     mariadb.drop_database(name)
 
 
-def _dump(tmp_path, db, opts, fast, monkeypatch):
+def _dump(tmp_path, db, opts, fast, monkeypatch, driver="mysqldb"):
     dest = tmp_path / ("fast" if fast else "rows")
     dest.mkdir(exist_ok=True)
     monkeypatch.setattr(_scan_db, "FETCH", 5)
+    if driver == "pymysql":
+        monkeypatch.setattr(_scan_db, "HAS_MYSQLDB", False)
     if not fast:
         monkeypatch.setattr(_scan.EntrySink, "preformat", lambda self: None)
     params = dict(source="dpm", db={k: db[k] for k in ("host", "port", "user", "password")},
@@ -76,14 +91,15 @@ def _dump(tmp_path, db, opts, fast, monkeypatch):
     {"roots": [TOP], "strip_prefix": TOP + "/clean"},
     {"roots": [TOP], "strip_prefix": TOP, "add_prefix": "root://se.ex.org:1094//vo"},
 ], ids=["everything", "one-root", "two-roots", "strip-outside", "strip-add"])
-def test_fast_path_writes_what_the_row_path_writes(tmp_path, namespace, monkeypatch, fmt, opts):
+@pytest.mark.parametrize("driver", ["mysqldb", "pymysql"])
+def test_fast_path_writes_what_the_row_path_writes(tmp_path, namespace, monkeypatch, fmt, opts, driver):
     opts = dict(opts, format=fmt)
     written = []
     real = _scan.EntrySink.add_text
     monkeypatch.setattr(_scan.EntrySink, "add_text", lambda self, *a: written.append(a[2]) or real(self, *a))
-    fast, fast_res = _dump(tmp_path, namespace, opts, True, monkeypatch)
+    fast, fast_res = _dump(tmp_path, namespace, opts, True, monkeypatch, driver)
     assert sum(written) > 40        # most clean chunks took the fast path
-    rows, rows_res = _dump(tmp_path, namespace, opts, False, monkeypatch)
+    rows, rows_res = _dump(tmp_path, namespace, opts, False, monkeypatch, driver)
     assert fast.decode("utf-8").splitlines() and fast_res["files"] > 0
     # rows that leave the fast path are written after the others: the same lines, maybe in another order
     assert sorted(fast.split(b"\n")) == sorted(rows.split(b"\n"))
@@ -101,10 +117,49 @@ def test_fast_path_normalises_and_excludes_like_the_rows(tmp_path, namespace, mo
     assert lines[TOP + "/a/md5"].endswith("|N/A")
     assert lines[TOP + "/c/dome-only"].endswith("|00c0ffee")
     assert lines[TOP + "/b/\u00fcn\u00ef c\u00f8d\u00e9"] == TOP + "/b/\u00fcn\u00ef c\u00f8d\u00e9|11|%d|0a1b2c3d" % OLD
-    # '|', a line break and a CR cannot be carried by cms: left out and counted
-    assert not any("pi|pe" in k or "new" in k or "cr" in k for k in lines)
-    assert res["excluded"]["unrepresentable"] == 3
-    assert res["files"] == 60 + len(ODD) - 3
+    assert lines[TOP + "/e/no-size"] == TOP + "/e/no-size|0|%d|0a1b2c3f" % OLD
+    assert lines[TOP + "/e/sp ace"].endswith("|0a1b2c41")
+    assert TOP + "/e/link" not in lines
+    # '|', a line break and a CR cannot be carried by cms, in a file name or a directory name:
+    # left out and counted
+    assert not any("pi|pe" in k or "new" in k or "cr" in k or "d|ir" in k for k in lines)
+    assert res["excluded"]["unrepresentable"] == UNREPRESENTABLE["cms"]
+    assert res["files"] == 60 + len(ODD) - UNREPRESENTABLE["cms"] - 1
+    assert lines[TOP + "/e/hex-lf"].endswith("|N/A")
+    assert res["bytes"] == sum(1000 + i for i in range(60)) + sum(range(1, 19)) - (8 + 9 + 10 + 13 + 14) - 15 - 16
+
+
+def test_the_size_column_stays_an_integer(namespace):
+    """A 0 of the other signedness would make MariaDB send filesize as DECIMAL (slow, and
+    unmarshallable when rows wait for their directory)."""
+    conn, _cls, _settings = _scan_db.connect_mysql(dict(namespace))
+    try:
+        cur = conn.cursor()
+        expr = _scan_db._size_or_zero(cur)
+        cur.execute("SELECT %s FROM Cns_file_metadata WHERE name IN ('upper', 'no-size') ORDER BY name" % expr)
+        assert cur.description[0][1] in _scan_db._INT_TYPES
+        assert not expr.startswith("CAST")          # the cast is the slow last resort
+        assert [type(r[0]) for r in cur.fetchall()] == [int, int]
+    finally:
+        conn.close()
+
+
+def test_the_scan_runs_without_the_cyclic_collector_and_restores_it(tmp_path, namespace, monkeypatch):
+    seen = []
+    real = _scan_db._DpmLines.feed
+    monkeypatch.setattr(_scan_db._DpmLines, "feed", lambda self, rows: seen.append(gc.isenabled()) or real(self, rows))
+    assert gc.isenabled()
+    _dump(tmp_path, namespace, {"roots": [TOP], "format": "cms"}, True, monkeypatch)
+    assert seen and not any(seen)
+    assert gc.isenabled()
+
+
+def test_text_format_carries_a_pipe_in_a_directory_name(tmp_path, namespace, monkeypatch):
+    data, res = _dump(tmp_path, namespace, {"roots": [TOP], "format": "text"}, True, monkeypatch)
+    names = data.decode("utf-8").splitlines()
+    assert TOP + "/d|ir/f" in names and TOP + "/b/pi|pe" in names
+    assert res["excluded"]["unrepresentable"] == UNREPRESENTABLE["text"]
+    assert res["files"] == 60 + len(ODD) - UNREPRESENTABLE["text"] - 1
 
 
 def _insert(mariadb, db, rows):
@@ -170,3 +225,29 @@ def test_missing_root_fails_before_the_scan(tmp_path, moved, monkeypatch):
         _dump(tmp_path, moved, {"roots": ["/dpm/vo/nope"], "format": "cms"}, True, monkeypatch)
     with pytest.raises(_se_dump.VaporError, match="The root '/dpm/vo/early/e1' is not a directory"):
         _dump(tmp_path, moved, {"roots": ["/dpm/vo/early/e1"], "format": "cms"}, True, monkeypatch)
+
+
+@pytest.mark.parametrize("fmt", ["cms", "text"])
+def test_names_that_are_not_utf8_take_the_row_path(tmp_path, mariadb, monkeypatch, fmt):
+    """A binary name column hands out bytes as stored: invalid UTF-8 is counted, never written."""
+    name = "cns_binary_" + fmt
+    mariadb.create_database(name, schema=seed.CNS_SCHEMA)
+    try:
+        mariadb.execute("ALTER TABLE Cns_file_metadata MODIFY name VARBINARY(255)", db=name)
+        _insert(mariadb, name, [
+            (1, 1, 0, "/", True, 0, None),
+            (2, 2, 1, "vo", True, 0, None),
+            (3, 3, 2, "good", False, 1, "00000001"),
+            (4, 4, 2, "bad", False, 2, "00000002"),
+            (5, 5, 2, "caf\u00e9", False, 4, "00000004"),
+        ])
+        mariadb.execute("UPDATE Cns_file_metadata SET name = UNHEX('626164ff') WHERE fileid = 4", db=name)
+        db = mariadb.conninfo(name)
+        fast, fast_res = _dump(tmp_path, db, {"roots": ["/vo"], "format": fmt}, True, monkeypatch)
+        rows, rows_res = _dump(tmp_path, db, {"roots": ["/vo"], "format": fmt}, False, monkeypatch)
+    finally:
+        mariadb.drop_database(name)
+    assert sorted(fast.split(b"\n")) == sorted(rows.split(b"\n"))
+    assert fast_res == rows_res
+    assert fast_res["files"] == 2 and fast_res["excluded"]["unrepresentable"] == 1
+    assert "/vo/caf\u00e9".encode("utf-8") in fast and b"bad" not in fast

@@ -105,10 +105,10 @@ class EntrySink:
             return self.prefix + full[self.cut:]
         return self.prefix + full
 
-    def add_text(self, root_idx, text, nfiles, nbytes):
-        """Append ``nfiles`` records already formatted by the scanner (one str)."""
-        if self.write is not None and text:
-            self.write(text.encode('utf-8'))
+    def add_text(self, root_idx, data, nfiles, nbytes):
+        """Append ``nfiles`` records already formatted by the scanner (UTF-8 bytes)."""
+        if self.write is not None and data:
+            self.write(data)
         self.root_files[root_idx] += nfiles
         self.root_bytes[root_idx] += nbytes
 

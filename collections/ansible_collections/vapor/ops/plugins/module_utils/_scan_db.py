@@ -8,16 +8,17 @@
 # Namespace-database scanners: DPM/DPNS (Cns_file_metadata on MySQL/MariaDB) and dCache Chimera
 # (t_inodes/t_dirs/t_inodes_checksum on PostgreSQL).
 #
-# Both load the directories first (fileid -> parent, name), resolve every directory's path once
-# (so a directory moved under a newer parent, numbered after its children, still resolves), keep
-# only the directories under the roots, and then stream the files through a server-side cursor.
-# Memory grows with the number of directories in scope, never with the number of files.
+# DPM: one streaming scan of the table, directories and files together; directory paths are rebuilt
+# as their rows arrive and files wait only when their directory comes later (a moved directory).
+# dCache: the directories first (every path resolved once), then the files through a server-side
+# cursor. Memory grows with the number of directories in scope, never with the number of files.
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
 import contextlib
+import gc
 import json
 import marshal
 import re
@@ -25,7 +26,7 @@ import tempfile
 import time
 import traceback
 from itertools import chain, compress, repeat
-from operator import add, is_, itemgetter
+from operator import is_, is_not
 
 from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError, normalise_path
 from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import normalise_adler32
@@ -226,20 +227,19 @@ class DirTree(object):
     """Directory paths learnt while streaming one scan of the namespace table, in any row order.
 
     A directory whose parent has not been seen yet (a directory moved under a newer one) waits for
-    it; so do the files of a directory not resolved yet (see _Pending). ``state`` maps every
-    resolved directory id to what its files become: the mapped path prefix (a non-empty str) for
-    directories under a root and inside strip_prefix, '' for those under a root but outside
-    strip_prefix, 0 for those under no root. ``where`` maps the directories under a root to
-    (path, root index).
+    it; so do the files of a directory not resolved yet (see _Pending). ``where`` maps the
+    directories under a root to (path, root index). With ``head`` (the fast path), ``state`` maps
+    every resolved directory id to what ``head(path)`` makes of it for the directories under a
+    root, and to 0 for the others.
     """
 
-    def __init__(self, root_id, roots, map_dir):
+    def __init__(self, root_id, roots, head=None):
         self.path = {}
         self.state = {}
         self.where = {}
         self.waiting = {}
         self.seen = set()
-        self.map_dir = map_dir
+        self.head = head
         self.roots = [(i, r.rstrip('/')) for i, r in enumerate(roots)]
         self.add(root_id, None, '')
 
@@ -252,6 +252,7 @@ class DirTree(object):
                 self.waiting.setdefault(pid, []).append((fid, name))
                 return
         stack = [(fid, '' if base is None else base + '/' + name)]
+        head = self.head
         while stack:
             fid, path = stack.pop()
             if fid in self.path:            # a duplicate row or a loop
@@ -263,7 +264,8 @@ class DirTree(object):
                 if r in ('', '/') or full == r or full.startswith(r + '/'):
                     self.where[fid] = (path, i)
                     self.seen.add(i)
-                    self.state[fid] = self.map_dir(path) or ''
+                    if head is not None:
+                        self.state[fid] = head(path)
                     break
             for child, cname in self.waiting.pop(fid, ()):
                 stack.append((child, path + '/' + cname))
@@ -344,30 +346,60 @@ def scan_dpm(sink, db, roots, durations=None):
                              % _where(settings))
         root_id = row[0]
         _dpm_root_ids(cur, root_id, roots, settings)
-        cur.close()
-        tree = DirTree(root_id, roots, sink.map_dir)
         fmt = sink.preformat()
         if fmt is not None:
-            handle = _DpmTails(sink, tree, fmt, len(roots), 'xattr' in cols)
+            handle = _DpmLines(sink, fmt, len(roots), 'xattr' in cols, _size_or_zero(cur))
         else:
-            handle = _DpmRows(sink, tree, len(roots), 'xattr' in cols)
+            handle = _DpmRows(sink, len(roots), 'xattr' in cols)
+        cur.close()
+        handle.tree = DirTree(root_id, roots, handle.head)
         scur = conn.cursor(sscursor)
-        scur.execute(handle.query())
-        while True:
-            rows = scur.fetchmany(FETCH)
-            if not rows:
-                break
-            handle.feed(rows)
+        with handle.results(conn):
+            scur.execute(handle.query())
+        with _no_cyclic_gc():
+            while True:
+                rows = scur.fetchmany(FETCH)
+                if not rows:
+                    break
+                handle.feed(rows)
         scur.close()
         handle.finish(conn.cursor())
-        _check_roots(tree.seen, roots, settings)
+        _check_roots(handle.tree.seen, roots, settings)
     if durations is not None:
         durations.extend([round(time.time() - t0, 3)] * len(roots))
 
 
+@contextlib.contextmanager
+def _no_cyclic_gc():
+    """The scan allocates millions of acyclic tuples: without this, the cyclic garbage collector
+    runs every few hundred rows and costs about a sixth of the scan's CPU time."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _size_or_zero(cur):
+    """An integer expression for filesize, 0 when NULL: the 0 must have the column's signedness,
+    or MariaDB widens the result to DECIMAL."""
+    for zero in ('CAST(0 AS UNSIGNED)', '0'):
+        expr = 'IFNULL(filesize, %s)' % zero
+        cur.execute("SELECT %s FROM Cns_file_metadata LIMIT 0" % expr)
+        if cur.description[0][1] in _INT_TYPES:
+            return expr
+    return 'CAST(IFNULL(filesize, 0) AS SIGNED)'
+
+
+_INT_TYPES = (1, 2, 3, 8, 9)      # TINY, SHORT, LONG, LONGLONG, INT24
 _KIND = "filemode & %d" % S_IFMT
 _IS_DIR = "(filemode & %d) = %d" % (S_IFMT, S_IFDIR)
 _REFETCH = 1000
+# field types whose values MySQLdb decodes to str; the fast path takes them as bytes
+_STRING_TYPES = (253, 254, 15, 249, 250, 251, 252)   # VAR_STRING, STRING, VARCHAR, TINY/MEDIUM/LONG_BLOB, BLOB
+_ROW_PATH = ()      # DirTree state of a directory whose files only the row path may write (or reject)
 
 
 class _DpmRows(object):
@@ -376,9 +408,15 @@ class _DpmRows(object):
     Rows: (parent_fileid, fileid if a directory else NULL, name, filesize, mtime, adler32, xattr).
     """
 
-    def __init__(self, sink, tree, nroots, has_xattr):
-        self.sink, self.tree, self.nroots, self.has_xattr = sink, tree, nroots, has_xattr
+    head = None         # the row path builds paths from DirTree.where, not from per-directory heads
+
+    def __init__(self, sink, nroots, has_xattr):
+        self.sink, self.nroots, self.has_xattr = sink, nroots, has_xattr
+        self.tree = None
         self.pending = _Pending()       # file rows whose directory is not resolved yet
+
+    def results(self, conn):
+        return contextlib.nullcontext()
 
     def row_columns(self):
         # the checksum columns are only shipped when they can matter: csumvalue for adler32 rows,
@@ -436,23 +474,59 @@ class _DpmRows(object):
                 self.sink.add_many(i, batch)
 
 
-class _DpmTails(_DpmRows):
-    """The database formats each record ('name|size|mtime|' and 'adler32' plus a line end in cms,
-    'name' plus a line end in text); Python prepends the (mapped) directory path and writes each
-    fetched chunk in one piece, after checking the whole chunk at once.
+class _DpmLines(_DpmRows):
+    """The database formats each record's tail ('name|size|mtime|' plus 'adler32' and a line end
+    in cms, 'name' plus a line end in text), as bytes; Python prepends each directory's (mapped,
+    encoded) path and writes each fetched chunk in one piece, after checking the whole chunk at
+    once with byte operations.
 
-    Rows: (parent_fileid, filemode & S_IFMT, fileid, tail, checksum, filesize), for every row of
-    the table. A chunk that fails the check (a name holding a line break, or '|' in cms; an adler32
-    that is not 8 lowercase hex digits; NULL fields; a checksum only in the DOME xattr) is sorted
-    row by row: the rows that pass are written, the others are read again by fileid at the end and
-    go through the row path (_DpmRows), which normalises everything.
+    Rows (one per directory and per file): (parent_fileid, fileid, tail, checksum (cms only),
+    size: NULL for a directory). A chunk that fails the check (a name holding a line break, or '|'
+    in cms; not UTF-8; an adler32 that is not 8 lowercase hex digits; NULL fields; a checksum only
+    in the DOME xattr) is sorted row by row: the rows that pass are written, the others are read
+    again by fileid at the end and go through the row path (_DpmRows), which normalises
+    everything. So are the files of a directory whose path the format cannot carry.
     """
 
-    def __init__(self, sink, tree, fmt, nroots, has_xattr):
-        super(_DpmTails, self).__init__(sink, tree, nroots, has_xattr)
+    def __init__(self, sink, fmt, nroots, has_xattr, size='IFNULL(filesize, CAST(0 AS UNSIGNED))'):
+        super(_DpmLines, self).__init__(sink, nroots, has_xattr)
+        self.size = size
         self.cms = fmt == 'cms'
+        self.unsafe = re.compile('[|\n\r]' if self.cms else '[\n\r]').search
+        self.encode = False             # the driver hands out str (PyMySQL): encode before checking
         self.again = _Pending()         # fileids of the rows for the row path
         self.unnamed = []               # directories whose name could not be taken from their tail
+
+    def head(self, path):
+        """What the files of the directory ``path`` (under a root) start with: its mapped path plus
+        '/' as UTF-8 bytes; b'' outside strip_prefix; _ROW_PATH when the format cannot carry it."""
+        mapped = self.sink.map_dir(path)
+        if mapped is None:
+            return b''
+        if self.unsafe(mapped) is not None:
+            return _ROW_PATH
+        try:
+            return mapped.encode('utf-8')
+        except UnicodeEncodeError:
+            return _ROW_PATH
+
+    @contextlib.contextmanager
+    def results(self, conn):
+        """Strings of the results created inside arrive as bytes, undecoded (MySQLdb reads its
+        converters when a result is created); other drivers' strings are encoded in feed()."""
+        conv = getattr(conn, 'converter', None)
+        if not isinstance(conv, dict):
+            self.encode = True
+            yield
+            return
+        saved = dict((t, conv[t]) for t in _STRING_TYPES if t in conv)
+        conv.update((t, bytes) for t in _STRING_TYPES)
+        try:
+            yield
+        finally:
+            for t in _STRING_TYPES:
+                conv.pop(t, None)
+            conv.update(saved)
 
     def query(self):
         if self.cms:
@@ -462,96 +536,113 @@ class _DpmTails(_DpmRows):
             cols = ("CONCAT(name, '|', filesize, '|', mtime, '|'), "
                     "IF(csumtype = 'AD', IF(LENGTH(csumvalue) = 8, CONCAT(csumvalue, '\\n'), NULL), %s)" % other)
         else:
-            cols = "CONCAT(name, '\\n'), NULL"
-        return "SELECT parent_fileid, %s, fileid, %s, filesize FROM Cns_file_metadata" % (_KIND, cols)
+            cols = "CONCAT(name, '\\n')"
+        return ("SELECT parent_fileid, fileid, %s, IF(%s, NULL, %s) FROM Cns_file_metadata "
+                "WHERE %s IN (%d, %d)" % (cols, _IS_DIR, self.size, _KIND, S_IFREG, S_IFDIR))
 
     def feed(self, rows):
-        kinds = list(map(_SECOND, rows))
-        if kinds.count(S_IFREG) != len(rows):
-            i = -1
-            add_dir = self.tree.add
-            for _d in range(kinds.count(S_IFDIR)):
-                i = kinds.index(S_IFDIR, i + 1)
-                pid, _k, fid, tail = rows[i][:4]
-                if not pid:
-                    continue                # the namespace root
-                tail = _text(tail)
-                if tail is None:
-                    name = None
-                elif self.cms:
-                    name = tail.rsplit('|', 3)[0] if tail.count('|') >= 3 else None
+        cols = list(zip(*rows))
+        if self.encode:
+            cols[2:-1] = [[_bytes(v) for v in c] for c in cols[2:-1]]
+        sizes = cols[-1]
+        if None in sizes:
+            self.dirs(cols[0], cols[1], cols[2], sizes)
+            keep = list(map(is_not, sizes, repeat(None)))
+            cols = [list(compress(c, keep)) for c in cols]
+            if not cols[0]:
+                return
+        self.lines(cols)
+
+    def dirs(self, pids, fids, tails, sizes):
+        i = -1
+        add_dir = self.tree.add
+        for _d in range(sizes.count(None)):
+            i = sizes.index(None, i + 1)
+            pid, tail = pids[i], tails[i]
+            if not pid:
+                continue                # the namespace root
+            name = None
+            if tail is not None:
+                if self.cms:
+                    if tail.count(b'|') >= 3:
+                        name = tail.rsplit(b'|', 3)[0]
                 else:
                     name = tail[:-1]
-                if name:
-                    add_dir(fid, pid, name)
-                else:
-                    self.unnamed.append(fid)
-            rows = list(compress(rows, [k == S_IFREG for k in kinds]))
-            if not rows:
-                return
-        pids, _k, fids, tails, csums, sizes = zip(*rows)
-        self.tails(pids, fids, tails, csums, sizes, len(rows))
+            if name:
+                add_dir(fids[i], pid, _text(name))
+            else:
+                self.unnamed.append(fids[i])
 
-    def tails(self, pids, fids, tails, csums, sizes, n):
-        heads = list(map(self.tree.state.get, pids))
-        keep = n - heads.count(None) - heads.count(0) - heads.count('')
-        if keep != n:
-            # files under no root, outside strip_prefix, or waiting for their directory
+    def lines(self, cols):
+        """cols: the columns of file rows (lists or tuples)."""
+        heads = list(map(self.tree.state.get, cols[0]))
+        if not all(heads):
+            # files under no root (0), outside strip_prefix (b''), waiting for their directory
+            # (None), or in a directory only the row path may write (_ROW_PATH)
             if None in heads and self.pending is not None:
-                self.pending.extend([(p, S_IFREG, f, t, c, s) for p, f, t, c, s, h
-                                     in zip(pids, fids, tails, csums, sizes, heads) if h is None])
-            self.sink.c['outside'] += heads.count('')
-            pids, fids, tails, csums, sizes = (list(compress(c, heads)) for c in (pids, fids, tails, csums, sizes))
+                self.pending.extend([r for r, h in zip(zip(*cols), heads) if h is None])
+            self.sink.c['outside'] += heads.count(b'')
+            if _ROW_PATH in heads:
+                self.again.extend([f for f, h in zip(cols[1], heads) if h == _ROW_PATH])
+            cols = [list(compress(c, heads)) for c in cols]
             heads = list(filter(None, heads))
-            n = keep
-            if not n:
+            if not heads:
                 return
-        if None in tails or tails[0].__class__ is not str:
-            return self.sort_rows(pids, fids, tails, csums, sizes, heads)
-        seps = ''.join(tails).encode('utf-8', 'surrogateescape').translate(None, _NOT_SEP)
+        n = len(heads)
+        tails = cols[2]
+        try:
+            data = b''.join(tails)
+            if self.cms:
+                csums = cols[3]
+                cdata = b''.join(csums)
+        except TypeError:               # a NULL
+            return self.sort_rows(cols, heads)
+        seps = data.translate(None, _NOT_SEP)
         if self.cms:
             # three separators and no line break in every tail; every checksum is 8 lowercase hex
-            # digits or N/A, plus a line end (the database sent only those 8 characters long)
-            if seps != b'|||' * n or None in csums:
-                return self.sort_rows(pids, fids, tails, csums, sizes, heads)
-            rest = ''.join(csums).encode('ascii', 'replace').translate(None, _HEX_NL)
-            if len(rest) != 3 * csums.count('N/A\n'):
-                return self.sort_rows(pids, fids, tails, csums, sizes, heads)
+            # digits or N/A, plus one line end (the database sent only those 8 characters long)
+            if (seps != b'|||' * n or cdata.count(b'\n') != n
+                    or len(cdata.translate(None, _HEX_NL)) != 3 * csums.count(b'N/A\n')):
+                return self.sort_rows(cols, heads)
         elif seps != b'\n' * n:
-            return self.sort_rows(pids, fids, tails, csums, sizes, heads)
-        self.write(pids, tails, csums, sizes, heads, n)
+            return self.sort_rows(cols, heads)
+        if not data.isascii():
+            try:
+                data.decode('utf-8')
+            except UnicodeDecodeError:
+                return self.sort_rows(cols, heads)
+        self.write(cols, heads, n)
 
-    def write(self, pids, tails, csums, sizes, heads, n):
+    def write(self, cols, heads, n):
         sink = self.sink
-        cms = self.cms
+        rest = cols[2:-1]
+        sizes = cols[-1]
         if self.nroots == 1:
-            text = ''.join(chain.from_iterable(zip(heads, tails, csums)) if cms else map(add, heads, tails))
-            sink.add_text(0, text, n, sum(filter(None, sizes)))
+            sink.add_text(0, b''.join(chain.from_iterable(zip(heads, *rest))), n, sum(sizes))
             return
         where = self.tree.where
-        idxs = [where[p][1] for p in pids]
+        idxs = [where[p][1] for p in cols[0]]
         for i in range(self.nroots):
             sel = [j == i for j in idxs]
             k = sel.count(True)
             if k:
-                h, t, c = compress(heads, sel), compress(tails, sel), compress(csums, sel)
-                text = ''.join(chain.from_iterable(zip(h, t, c)) if cms else map(add, h, t))
-                sink.add_text(i, text, k, sum(filter(None, compress(sizes, sel))))
+                parts = [compress(heads, sel)] + [compress(c, sel) for c in rest]
+                sink.add_text(i, b''.join(chain.from_iterable(zip(*parts))), k, sum(compress(sizes, sel)))
 
-    def sort_rows(self, pids, fids, tails, csums, sizes, heads):
+    def sort_rows(self, cols, heads):
         """A chunk that failed the check: write the rows that pass it one by one, keep the others'
         fileids for the row path."""
         if self.cms:
-            good, csum_ok = _CMS_TAIL, _CMS_CSUM
-            ok = [t.__class__ is str and good(t) is not None and c.__class__ is str and csum_ok(c) is not None
-                  for t, c in zip(tails, csums)]
+            tail_ok, csum_ok = _CMS_TAIL, _CMS_CSUM
+            ok = [t.__class__ is bytes and tail_ok(t) is not None and _utf8(t)
+                  and c.__class__ is bytes and csum_ok(c) is not None
+                  for t, c in zip(cols[2], cols[3])]
         else:
-            good = _TEXT_TAIL
-            ok = [t.__class__ is str and good(t) is not None for t in tails]
-        self.again.extend(list(compress(fids, [not x for x in ok])))
+            ok = [t.__class__ is bytes and _TEXT_TAIL(t) is not None and _utf8(t) for t in cols[2]]
+        self.again.extend(list(compress(cols[1], [not x for x in ok])))
         k = ok.count(True)
         if k:
-            self.write(*[list(compress(c, ok)) for c in (pids, tails, csums, sizes, heads)], n=k)
+            self.write([list(compress(c, ok)) for c in cols], list(compress(heads, ok)), k)
 
     def finish(self, cur):
         waiting, self.pending = self.pending, None
@@ -561,10 +652,10 @@ class _DpmTails(_DpmRows):
             for fid, pid, name in cur.fetchall():
                 self.tree.add(fid, pid, _text(name))
         for rows in waiting.chunks():
-            pids, _k, fids, tails, csums, sizes = zip(*rows)
-            self.tails(pids, fids, tails, csums, sizes, len(rows))
+            self.lines(list(zip(*rows)))
         # the rows that need the row path, read again by fileid (the directories are all known now)
-        rows_path = _DpmRows(self.sink, self.tree, self.nroots, self.has_xattr)
+        rows_path = _DpmRows(self.sink, self.nroots, self.has_xattr)
+        rows_path.tree = self.tree
         rows_path.pending = None
         cols = rows_path.row_columns()
         for chunk in self.again.chunks():
@@ -582,10 +673,23 @@ def _batches(items, size):
 
 _NOT_SEP = bytes(bytearray(c for c in range(256) if c not in b'|\n\r'))      # deleted: all but '|', LF, CR
 _HEX_NL = b'0123456789abcdef\n'
-_SECOND = itemgetter(1)
-_CMS_TAIL = re.compile('[^|\n\r]*\\|[0-9]+\\|-?[0-9]+\\|').fullmatch
-_CMS_CSUM = re.compile('(?:[0-9a-f]{8}|N/A)\n').fullmatch
-_TEXT_TAIL = re.compile('[^\n\r]*\n').fullmatch
+_CMS_TAIL = re.compile(b'[^|\n\r]*\\|[0-9]+\\|-?[0-9]+\\|').fullmatch
+_CMS_CSUM = re.compile(b'(?:[0-9a-f]{8}|N/A)\n').fullmatch
+_TEXT_TAIL = re.compile(b'[^\n\r]*\n').fullmatch
+
+
+def _bytes(v):
+    if v.__class__ is str:
+        return v.encode('utf-8', 'surrogateescape')
+    return v
+
+
+def _utf8(b):
+    try:
+        b.decode('utf-8')
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _xattr_adler32(text):

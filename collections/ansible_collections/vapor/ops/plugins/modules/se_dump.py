@@ -192,9 +192,10 @@ notes:
     directory whose row comes later in the table (a directory moved under a newer one) wait until it arrives;
     beyond 100,000 such rows they wait in an anonymous temporary file, so memory stays bounded. For O(format=cms)
     and O(format=text) without O(ignore), O(min_age) or a same-day digest, MariaDB/MySQL formats each record and
-    the module checks whole chunks at once; any record it cannot vouch for (a checksum that is not 8 lowercase
-    hex digits, NULL fields, a checksum only in the DOME xattr, names a format cannot carry) is read again by
-    C(fileid) and normalised one by one, so the dump is the same either way.
+    the module takes it as raw bytes and checks whole chunks at once; any record it cannot vouch for (a checksum
+    that is not 8 lowercase hex digits, NULL fields, a checksum only in the DOME xattr, names or directory names
+    a format cannot carry, bytes that are not UTF-8) is read again by C(fileid) and normalised one by one, so the
+    dump is the same either way.
   - Use C(async) for long scans run from AWX so the job is not cut by a connection timeout.
 seealso:
   - name: Rucio auditor dump location
