@@ -129,21 +129,6 @@ def test_fast_path_normalises_and_excludes_like_the_rows(tmp_path, namespace, mo
     assert res["bytes"] == sum(1000 + i for i in range(60)) + sum(range(1, 19)) - (8 + 9 + 10 + 13 + 14) - 15 - 16
 
 
-def test_the_size_column_stays_an_integer(namespace):
-    """A 0 of the other signedness would make MariaDB send filesize as DECIMAL (slow, and
-    unmarshallable when rows wait for their directory)."""
-    conn, _cls, _settings = _scan_db.connect_mysql(dict(namespace))
-    try:
-        cur = conn.cursor()
-        expr = _scan_db._size_or_zero(cur)
-        cur.execute("SELECT %s FROM Cns_file_metadata WHERE name IN ('upper', 'no-size') ORDER BY name" % expr)
-        assert cur.description[0][1] in _scan_db._INT_TYPES
-        assert not expr.startswith("CAST")          # the cast is the slow last resort
-        assert [type(r[0]) for r in cur.fetchall()] == [int, int]
-    finally:
-        conn.close()
-
-
 def test_the_scan_runs_without_the_cyclic_collector_and_restores_it(tmp_path, namespace, monkeypatch):
     seen = []
     real = _scan_db._DpmLines.feed

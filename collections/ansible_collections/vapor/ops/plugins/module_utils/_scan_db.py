@@ -26,7 +26,7 @@ import tempfile
 import time
 import traceback
 from itertools import chain, compress, repeat
-from operator import is_, is_not
+from operator import eq, is_
 
 from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError, normalise_path
 from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import normalise_adler32
@@ -348,7 +348,7 @@ def scan_dpm(sink, db, roots, durations=None):
         _dpm_root_ids(cur, root_id, roots, settings)
         fmt = sink.preformat()
         if fmt is not None:
-            handle = _DpmLines(sink, fmt, len(roots), 'xattr' in cols, _size_or_zero(cur))
+            handle = _DpmLines(sink, fmt, len(roots), 'xattr' in cols)
         else:
             handle = _DpmRows(sink, len(roots), 'xattr' in cols)
         cur.close()
@@ -382,18 +382,6 @@ def _no_cyclic_gc():
             gc.enable()
 
 
-def _size_or_zero(cur):
-    """An integer expression for filesize, 0 when NULL: the 0 must have the column's signedness,
-    or MariaDB widens the result to DECIMAL."""
-    for zero in ('CAST(0 AS UNSIGNED)', '0'):
-        expr = 'IFNULL(filesize, %s)' % zero
-        cur.execute("SELECT %s FROM Cns_file_metadata LIMIT 0" % expr)
-        if cur.description[0][1] in _INT_TYPES:
-            return expr
-    return 'CAST(IFNULL(filesize, 0) AS SIGNED)'
-
-
-_INT_TYPES = (1, 2, 3, 8, 9)      # TINY, SHORT, LONG, LONGLONG, INT24
 _KIND = "filemode & %d" % S_IFMT
 _IS_DIR = "(filemode & %d) = %d" % (S_IFMT, S_IFDIR)
 _REFETCH = 1000
@@ -480,17 +468,16 @@ class _DpmLines(_DpmRows):
     encoded) path and writes each fetched chunk in one piece, after checking the whole chunk at
     once with byte operations.
 
-    Rows (one per directory and per file): (parent_fileid, fileid, tail, checksum (cms only),
-    size: NULL for a directory). A chunk that fails the check (a name holding a line break, or '|'
+    Rows (one per table row): (parent_fileid, fileid, tail, checksum (cms only), filesize,
+    filemode & S_IFMT). A chunk that fails the check (a name holding a line break, or '|'
     in cms; not UTF-8; an adler32 that is not 8 lowercase hex digits; NULL fields; a checksum only
     in the DOME xattr) is sorted row by row: the rows that pass are written, the others are read
     again by fileid at the end and go through the row path (_DpmRows), which normalises
     everything. So are the files of a directory whose path the format cannot carry.
     """
 
-    def __init__(self, sink, fmt, nroots, has_xattr, size='IFNULL(filesize, CAST(0 AS UNSIGNED))'):
+    def __init__(self, sink, fmt, nroots, has_xattr):
         super(_DpmLines, self).__init__(sink, nroots, has_xattr)
-        self.size = size
         self.cms = fmt == 'cms'
         self.unsafe = re.compile('[|\n\r]' if self.cms else '[\n\r]').search
         self.encode = False             # the driver hands out str (PyMySQL): encode before checking
@@ -529,35 +516,35 @@ class _DpmLines(_DpmRows):
             conv.update(saved)
 
     def query(self):
+        # no WHERE and no conditional size: each expression costs the server as much as a column
         if self.cms:
             # NULL (the row path then reads the row again) for an adler32 that is not 8 characters
             # long and for a file whose checksum is only in the xattr
-            other = "IF(xattr LIKE '%adler32%', NULL, 'N/A\\n')" if self.has_xattr else "'N/A\\n'"
+            other = "IF(xattr LIKE '%adler32%', NULL, 'N/A')" if self.has_xattr else "'N/A'"
             cols = ("CONCAT(name, '|', filesize, '|', mtime, '|'), "
-                    "IF(csumtype = 'AD', IF(LENGTH(csumvalue) = 8, CONCAT(csumvalue, '\\n'), NULL), %s)" % other)
+                    "IF(csumtype = 'AD', IF(LENGTH(csumvalue) = 8, csumvalue, NULL), %s)" % other)
         else:
             cols = "CONCAT(name, '\\n')"
-        return ("SELECT parent_fileid, fileid, %s, IF(%s, NULL, %s) FROM Cns_file_metadata "
-                "WHERE %s IN (%d, %d)" % (cols, _IS_DIR, self.size, _KIND, S_IFREG, S_IFDIR))
+        return "SELECT parent_fileid, fileid, %s, filesize, %s FROM Cns_file_metadata" % (cols, _KIND)
 
     def feed(self, rows):
         cols = list(zip(*rows))
+        kinds = cols.pop()
         if self.encode:
             cols[2:-1] = [[_bytes(v) for v in c] for c in cols[2:-1]]
-        sizes = cols[-1]
-        if None in sizes:
-            self.dirs(cols[0], cols[1], cols[2], sizes)
-            keep = list(map(is_not, sizes, repeat(None)))
+        if kinds.count(S_IFREG) != len(kinds):
+            self.dirs(cols[0], cols[1], cols[2], kinds)
+            keep = list(map(eq, kinds, repeat(S_IFREG)))
             cols = [list(compress(c, keep)) for c in cols]
             if not cols[0]:
                 return
         self.lines(cols)
 
-    def dirs(self, pids, fids, tails, sizes):
+    def dirs(self, pids, fids, tails, kinds):
         i = -1
         add_dir = self.tree.add
-        for _d in range(sizes.count(None)):
-            i = sizes.index(None, i + 1)
+        for _d in range(kinds.count(S_IFDIR)):
+            i = kinds.index(S_IFDIR, i + 1)
             pid, tail = pids[i], tails[i]
             if not pid:
                 continue                # the namespace root
@@ -600,9 +587,8 @@ class _DpmLines(_DpmRows):
         seps = data.translate(None, _NOT_SEP)
         if self.cms:
             # three separators and no line break in every tail; every checksum is 8 lowercase hex
-            # digits or N/A, plus one line end (the database sent only those 8 characters long)
-            if (seps != b'|||' * n or cdata.count(b'\n') != n
-                    or len(cdata.translate(None, _HEX_NL)) != 3 * csums.count(b'N/A\n')):
+            # digits or N/A (the database sent only those 8 characters long)
+            if seps != b'|||' * n or cdata.translate(None, _HEX) != b'N/A' * csums.count(b'N/A'):
                 return self.sort_rows(cols, heads)
         elif seps != b'\n' * n:
             return self.sort_rows(cols, heads)
@@ -616,9 +602,11 @@ class _DpmLines(_DpmRows):
     def write(self, cols, heads, n):
         sink = self.sink
         rest = cols[2:-1]
-        sizes = cols[-1]
+        sizes = cols[-1]            # NULL filesize: 0 bytes (only text records may have one)
+        if self.cms:
+            rest.append(repeat(b'\n'))
         if self.nroots == 1:
-            sink.add_text(0, b''.join(chain.from_iterable(zip(heads, *rest))), n, sum(sizes))
+            sink.add_text(0, b''.join(chain.from_iterable(zip(heads, *rest))), n, sum(filter(None, sizes)))
             return
         where = self.tree.where
         idxs = [where[p][1] for p in cols[0]]
@@ -626,8 +614,8 @@ class _DpmLines(_DpmRows):
             sel = [j == i for j in idxs]
             k = sel.count(True)
             if k:
-                parts = [compress(heads, sel)] + [compress(c, sel) for c in rest]
-                sink.add_text(i, b''.join(chain.from_iterable(zip(*parts))), k, sum(compress(sizes, sel)))
+                parts = [compress(heads, sel)] + [compress(c, sel) for c in rest[:2]] + rest[2:]
+                sink.add_text(i, b''.join(chain.from_iterable(zip(*parts))), k, sum(filter(None, compress(sizes, sel))))
 
     def sort_rows(self, cols, heads):
         """A chunk that failed the check: write the rows that pass it one by one, keep the others'
@@ -672,9 +660,9 @@ def _batches(items, size):
 
 
 _NOT_SEP = bytes(bytearray(c for c in range(256) if c not in b'|\n\r'))      # deleted: all but '|', LF, CR
-_HEX_NL = b'0123456789abcdef\n'
+_HEX = b'0123456789abcdef'
 _CMS_TAIL = re.compile(b'[^|\n\r]*\\|[0-9]+\\|-?[0-9]+\\|').fullmatch
-_CMS_CSUM = re.compile(b'(?:[0-9a-f]{8}|N/A)\n').fullmatch
+_CMS_CSUM = re.compile(b'[0-9a-f]{8}|N/A').fullmatch
 _TEXT_TAIL = re.compile(b'[^\n\r]*\n').fullmatch
 
 
