@@ -53,6 +53,7 @@ for _p in (HERE, COLLECTIONS):
         sys.path.insert(0, _p)
 
 import gen_consistency  # noqa: E402
+from benchutil import log, vm_hwm_kb  # noqa: E402
 
 TARGET_RATIO = 0.6
 TIMES = {  # the three dumps bracket each other; the run is an hour after the storage dump
@@ -104,21 +105,6 @@ def compressed_copy(data, compression):
             subprocess.run(tool + [os.path.join(data, name)], stdout=out, check=True)
         os.replace(target + ".tmp", target)
     return sub, sfx
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
-
-
-def vm_hwm_kb():
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
 
 
 # ------------------------------------------------------------------------------------------

@@ -46,6 +46,8 @@ for _p in (HERE, TESTS, COLLECTIONS):
     if _p not in sys.path:
         sys.path.insert(0, _p)
 
+from benchutil import log, vm_hwm_kb  # noqa: E402
+
 TARGETS = {"posix": 1.5, "xrootd": 1.0, "dpm": 1.5}
 FULL = {"posix": 200_000, "xrootd": 200_000, "dpm": 1_000_000}
 QUICK = {"posix": 5_000, "xrootd": 3_000, "dpm": 20_000}
@@ -55,24 +57,8 @@ DPM_QUERY = ("SELECT parent_fileid, name, filesize, mtime, csumtype, csumvalue F
              "WHERE (filemode & 61440) = 32768")
 
 
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
-
-
 # ------------------------------------------------------------------------------------------
 # the child: one run() of the core, timed inside the process
-
-def vm_hwm_kb():
-    """Peak resident set of this process (VmHWM: since exec, so untouched by the parent's size)."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
 
 def child_main(spec, collections=None):
     params = json.loads(spec)
