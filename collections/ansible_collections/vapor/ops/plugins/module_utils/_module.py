@@ -39,3 +39,17 @@ def run_core(module, what, fn, *args, **kwargs):
     if diff is not None and module._diff:
         result['diff'] = diff
     return result
+
+
+def warn_kept(module, items, where, total=None, why='', limit=10):
+    """One warning per path kept because of an error (the first ``limit``), then one for the rest.
+
+    ``items``: the result's 'kept' entries with this reason (dicts with 'path' and 'detail');
+    ``where``: where the paths were left ('in the catalog', 'on the storage'); ``total``: how many
+    there were, when ``items`` may be a sample; ``why``: the cause named in the summary line.
+    """
+    for item in items[:limit]:
+        module.warn("The path '%s' was left %s: %s" % (item['path'], where, item['detail']))
+    total = len(items) if total is None else total
+    if total > limit:
+        module.warn("%d more paths were left %s because %s (see kept)." % (total - limit, where, why))

@@ -201,7 +201,7 @@ duration:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.vapor.ops.plugins.module_utils._module import run_core
+from ansible_collections.vapor.ops.plugins.module_utils._module import run_core, warn_kept
 from ansible_collections.vapor.ops.plugins.module_utils._catalog import (
     catalog_argument_spec, run_catalog_cleanup, storage_element_argument_spec)
 
@@ -228,12 +228,8 @@ def main():
         supports_check_mode=True,
     )
     result = run_core(module, 'The catalog cleanup', run_catalog_cleanup, module.params, check_mode=module.check_mode)
-    errors = [item for item in result['kept'] if item['reason'] == 'storage_error']
-    for item in errors[:10]:
-        module.warn("The path '%s' was left in the catalog: %s" % (item['path'], item['detail']))
-    if len(errors) > 10:
-        module.warn("%d more paths were left in the catalog because the storage could not tell whether they exist "
-                    "(see kept)." % (len(errors) - 10))
+    warn_kept(module, [item for item in result['kept'] if item['reason'] == 'storage_error'], 'in the catalog',
+              why='the storage could not tell whether they exist')
     module.exit_json(**result)
 
 

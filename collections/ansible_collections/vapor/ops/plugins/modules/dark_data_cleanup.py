@@ -288,7 +288,7 @@ duration:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.vapor.ops.plugins.module_utils._module import run_core
+from ansible_collections.vapor.ops.plugins.module_utils._module import run_core, warn_kept
 from ansible_collections.vapor.ops.plugins.module_utils._catalog import (
     catalog_argument_spec, storage_element_argument_spec)
 from ansible_collections.vapor.ops.plugins.module_utils._dark_cleanup import run_dark_cleanup
@@ -321,12 +321,8 @@ def main():
         supports_check_mode=True,
     )
     result = run_core(module, 'The dark data cleanup', run_dark_cleanup, module.params, check_mode=module.check_mode)
-    errors = [item for item in result['kept'] if item['reason'] == 'error']
-    for item in errors[:10]:
-        module.warn("The path '%s' was left on the storage: %s" % (item['path'], item['detail']))
-    if result['counts']['error'] > 10:
-        module.warn("%d more paths were left on the storage because of storage errors (see kept)."
-                    % (result['counts']['error'] - 10))
+    warn_kept(module, [item for item in result['kept'] if item['reason'] == 'error'], 'on the storage',
+              total=result['counts']['error'], why='of storage errors')
     if result['aborted']:
         module.fail_json(msg=result['aborted'], **result)
     module.exit_json(**result)

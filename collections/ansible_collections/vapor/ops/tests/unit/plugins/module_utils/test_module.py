@@ -1,0 +1,81 @@
+# -*- coding: utf-8 -*-
+# Copyright: vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import pytest
+
+from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._module import run_core, warn_kept
+
+
+class Exit(Exception):
+    """What FakeModule.fail_json raises, as AnsibleModule.fail_json ends the module."""
+
+
+class FakeModule:
+    def __init__(self, diff=False):
+        self._diff = diff
+        self.warnings = []
+        self.failed = None
+
+    def warn(self, msg):
+        self.warnings.append(msg)
+
+    def fail_json(self, **kw):
+        self.failed = kw
+        raise Exit()
+
+
+def _kept(n):
+    return [{'path': '/store/f%02d' % i, 'detail': 'timeout %d' % i, 'reason': 'error'} for i in range(n)]
+
+
+def test_warn_kept_names_the_first_ten_and_counts_the_rest():
+    m = FakeModule()
+    warn_kept(m, _kept(13), 'on the storage', why='of storage errors')
+    assert m.warnings[0] == "The path '/store/f00' was left on the storage: timeout 0"
+    assert len(m.warnings) == 11
+    assert m.warnings[-1] == "3 more paths were left on the storage because of storage errors (see kept)."
+
+
+def test_warn_kept_counts_beyond_a_sample_and_stays_quiet_when_nothing_was_kept():
+    m = FakeModule()
+    warn_kept(m, _kept(10), 'in the catalog', total=25, why='the storage could not tell')
+    assert m.warnings[-1] == "15 more paths were left in the catalog because the storage could not tell (see kept)."
+    m = FakeModule()
+    warn_kept(m, [], 'in the catalog')
+    assert m.warnings == []
+
+
+def test_run_core_fails_with_the_sentence_and_the_partial_result():
+    def core():
+        raise VaporError("The dump is empty.", result={'files': 0, 'diff': {'before': ''}}, dump='/x')
+    m = FakeModule()
+    with pytest.raises(Exit):
+        run_core(m, 'The thing', core)
+    assert m.failed == {'msg': "The dump is empty.", 'files': 0, 'dump': '/x'}
+
+
+def test_run_core_passes_warnings_on_and_keeps_the_diff_only_in_diff_mode():
+    def core():
+        return {'changed': True, 'warnings': ['careful'], 'diff': {'before': 'a', 'after': 'b'}}
+    m = FakeModule()
+    assert run_core(m, 'The thing', core) == {'changed': True}
+    assert m.warnings == ['careful']
+    m = FakeModule(diff=True)
+    assert run_core(m, 'The thing', core)['diff'] == {'before': 'a', 'after': 'b'}
+
+
+def test_run_core_turns_an_unexpected_exception_into_one_sentence():
+    def core():
+        raise KeyError('boom')
+    m = FakeModule()
+    with pytest.raises(Exit):
+        run_core(m, 'The thing', core)
+    assert m.failed['msg'] == "The thing failed unexpectedly: 'boom'."
+    assert 'Traceback' in m.failed['exception']
