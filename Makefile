@@ -4,15 +4,17 @@ SHELL := /bin/bash
 SYSPY ?= /usr/bin/python3
 VENV := .venv
 PY := $(VENV)/bin/python
+COMPAT := .venv-compat
 COLL := collections/ansible_collections/vapor/ops
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help deps venv demo test unit sanity integration build bench clean
+.PHONY: help deps venv compat-venv demo test unit sanity integration compat build bench clean
 
 help:
 	@echo "make demo   set up and run the main job on the embedded demo inventory"
-	@echo "make test   set up and run every test (unit, ansible-test sanity, integration)"
+	@echo "make test   set up and run every test (unit, ansible-test sanity, integration; then the"
+	@echo "            compat-marked integration tests again with the oldest supported ansible-core)"
 	@echo "make bench  run the benchmarks and print the figures (see benchmarks/RESULTS.md)"
 
 deps:
@@ -28,6 +30,16 @@ $(VENV)/.installed: requirements.txt requirements-test.txt
 
 venv: deps $(VENV)/.installed
 
+# The oldest supported ansible-core, for the controller side of the tests marked `compat`
+# (modules still run with the project's venv Python, as targets do).
+$(COMPAT)/.installed: requirements-compat.txt
+	@[ -x $(COMPAT)/bin/python ] || $(SYSPY) -m venv --system-site-packages $(COMPAT)
+	$(COMPAT)/bin/python -m pip install -q --upgrade 'pip>=23'
+	$(COMPAT)/bin/python -m pip install -q -r requirements-compat.txt
+	@touch $@
+
+compat-venv: venv $(COMPAT)/.installed
+
 demo: venv
 	$(PY) scripts/demo.py
 
@@ -38,12 +50,16 @@ sanity: venv
 	scripts/run-sanity.sh
 
 integration: venv
-	$(PY) -m pytest -q tests
+	VAPOR_ANSIBLE_EXPECT=2.19 $(PY) -m pytest -q tests
 
-test: venv
+compat: compat-venv
+	VAPOR_ANSIBLE_BIN=$(CURDIR)/$(COMPAT)/bin VAPOR_ANSIBLE_EXPECT=2.18 $(PY) -m pytest -q -m compat tests
+
+test: compat-venv
 	$(PY) -m pytest -q $(COLL)/tests/unit
 	scripts/run-sanity.sh
-	$(PY) -m pytest -q tests
+	VAPOR_ANSIBLE_EXPECT=2.19 $(PY) -m pytest -q tests
+	VAPOR_ANSIBLE_BIN=$(CURDIR)/$(COMPAT)/bin VAPOR_ANSIBLE_EXPECT=2.18 $(PY) -m pytest -q -m compat tests
 
 build: venv
 	mkdir -p dist && cd $(COLL) && ansible-galaxy collection build --force --output-path $(CURDIR)/dist
@@ -52,4 +68,4 @@ bench: venv
 	$(PY) benchmarks/run.py
 
 clean:
-	rm -rf dist demo-output benchmarks/work $(COLL)/tests/output
+	rm -rf dist demo-output benchmarks/work $(COLL)/tests/output $(COMPAT)

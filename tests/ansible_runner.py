@@ -30,14 +30,29 @@ CALLBACK_DIR = TESTS_DIR / "callback_plugins"
 STDOUT_CALLBACK = "vapor_json"
 
 
-def ansible_playbook_bin() -> str:
-    cand = REPO / ".venv" / "bin" / "ansible-playbook"
+def ansible_tool(name: str) -> str:
+    """Path of an ansible CLI (``ansible-playbook``, ``ansible``, ``ansible-doc``, ``ansible-galaxy``).
+
+    ``VAPOR_ANSIBLE_BIN`` (a bin directory, such as the ``.venv-compat/bin`` with the oldest supported
+    ansible-core that ``make test`` builds) wins; then the repository's ``.venv/bin``; then PATH.
+    """
+    chosen = os.environ.get("VAPOR_ANSIBLE_BIN")
+    if chosen:
+        cand = Path(chosen) / name
+        if not cand.exists():
+            raise FileNotFoundError(f"VAPOR_ANSIBLE_BIN is {chosen}, which has no {name}")
+        return str(cand)
+    cand = REPO / ".venv" / "bin" / name
     if cand.exists():
         return str(cand)
-    found = shutil.which("ansible-playbook")
+    found = shutil.which(name)
     if not found:
-        raise FileNotFoundError(f"ansible-playbook not found in {cand.parent} or on PATH")
+        raise FileNotFoundError(f"{name} not found in {cand.parent} or on PATH")
     return found
+
+
+def ansible_playbook_bin() -> str:
+    return ansible_tool("ansible-playbook")
 
 
 def local_python() -> str:

@@ -26,6 +26,12 @@ from servers import MariaDB, PostgreSQL, XRootD, stop_all  # noqa: E402
 _counter = itertools.count(1)
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "compat: also run with the oldest supported ansible-core (make test: VAPOR_ANSIBLE_BIN="
+        ".venv-compat/bin pytest -m compat)")
+
+
 def pytest_sessionfinish(session, exitstatus):
     stop_all()
 

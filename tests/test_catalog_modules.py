@@ -198,6 +198,7 @@ def test_catalog_dump_wrong_se_publishes_nothing(tmp_path, run_playbook, backend
 # catalog_entries_info
 
 
+@pytest.mark.compat
 def test_entries_info(tmp_path, run_playbook, backend):
     _kind, spec, _srv, _db = backend
     fill(spec)
@@ -267,6 +268,7 @@ def lost_setup(spec, storage, tmp_path):
     return lost
 
 
+@pytest.mark.compat
 def test_catalog_cleanup_cycle(tmp_path, run_playbook, backend, storage):
     _kind, spec, _srv, _db = backend
     fill(spec)

@@ -8,7 +8,6 @@ accident.
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -17,21 +16,19 @@ from pathlib import Path
 import pytest
 import yaml
 
+import ansible_runner
+
 REPO = Path(__file__).resolve().parent.parent
 COLLECTION = REPO / "collections" / "ansible_collections" / "vapor" / "ops"
-BIN = Path(sys.executable).parent
 TIMEOUT = 300
+pytestmark = pytest.mark.compat      # build, install and run with every supported ansible-core
 
 
 def _tool(name):
-    """The ansible CLI next to the running Python (the project's venv), else the one on PATH."""
-    candidate = BIN / name
-    if candidate.exists():
-        return str(candidate)
-    found = shutil.which(name)
-    if not found:
-        pytest.fail(f"{name} not found next to {sys.executable} or on PATH")
-    return found
+    try:
+        return ansible_runner.ansible_tool(name)
+    except FileNotFoundError as exc:
+        pytest.fail(str(exc))
 
 
 def _run(argv, env, cwd):

@@ -103,6 +103,7 @@ def slash(rels):
     return ["/" + r for r in rels]
 
 
+@pytest.mark.compat
 def test_full_flow_removes_exactly_the_dark_files_and_the_lost_entries(world, run_playbook):
     extra, inv = world["extra"], world["inv"]
     storage0, catalog0 = storage_listing(world), catalog_listing(world)

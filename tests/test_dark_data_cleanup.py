@@ -94,6 +94,7 @@ def site(tmp_path, mariadb, cns_db, xrootd, xrootd_dir):
             "storage_url": f"{xrootd.url}//{base}", "xrootd": xrootd}
 
 
+@pytest.mark.compat
 def test_check_real_again_through_ansible(tmp_path, run_playbook, site):
     args = {"dark": str(site["dark"]), "catalog": site["spec"], "se": SE, "strip_prefix": TOP,
             "storage_url": site["storage_url"], "ignore": ["^/user/"], "concurrency": 2}

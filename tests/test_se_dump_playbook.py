@@ -80,6 +80,7 @@ def check_dump(res, with_checksums=True):
 # ------------------------------------------------------------------------------------------------
 # the four sources
 
+@pytest.mark.compat
 def test_posix(tmp_path, run_playbook):
     root = tmp_path / "storage" / "vo"
     for rel, (size, mtime, _c) in FILES.items():
@@ -101,6 +102,7 @@ def seed_xrootd(xrootd, top, files=FILES):
                 mtime={"%s/%s" % (top.strip("/"), rel): m for rel, (_s, m, _c) in files.items()})
 
 
+@pytest.mark.compat
 def test_xrootd(tmp_path, run_playbook, xrootd, xrootd_dir):
     seed_xrootd(xrootd, xrootd_dir)
     dest = tmp_path / "dumps"
@@ -146,6 +148,7 @@ def dpm_db(mariadb, name):
             "database": name}
 
 
+@pytest.mark.compat
 def test_dpm(tmp_path, run_playbook, mariadb, cns_db):
     # a directory moved under a newer parent: its fileid is larger than its children's
     seed.seed_dpm(mariadb, cns_db, [("%s/%s" % (DPM_TOP, rel), s, m, "AD", c) for rel, (s, m, c) in FILES.items()],
@@ -201,6 +204,7 @@ def dest(tmp_path):
     assert os.listdir(d) == [], "a failed run left something in the dump directory"
 
 
+@pytest.mark.compat
 def test_dpm_wrong_password(tmp_path, run_playbook, mariadb, cns_db, dest):
     db = dict(dpm_db(mariadb, cns_db), password="wrong")
     msg = fail_once(run_playbook, tmp_path, dict(storage_dump_source="dpm", storage_dump_db=db,

@@ -32,14 +32,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+import ansible_runner
+
 REPO = Path(__file__).resolve().parent.parent
 COLLECTION = REPO / "collections" / "ansible_collections" / "vapor" / "ops"
 ROLE = COLLECTION / "roles" / "storage_dump"
 CORE = COLLECTION / "plugins" / "module_utils"
 PLAYBOOK = REPO / "playbooks" / "storage_dump_schedule.yml"
 CALLBACKS = REPO / "tests" / "callback_plugins"
-BIN = Path(sys.executable).parent
-VENV_PYTHON = "/work/main/.venv/bin/python"
+VENV_PYTHON = str(REPO / ".venv" / "bin" / "python")
 TIMEOUT = 300
 SECRET = "S3cr3t-vapor-pw-4711"
 IS_ROOT = os.geteuid() == 0
@@ -48,13 +49,10 @@ NODE_PYTHON = "/usr/bin/python3" if Path("/usr/bin/python3").exists() else sys.e
 
 
 def _tool(name):
-    candidate = BIN / name
-    if candidate.exists():
-        return str(candidate)
-    found = shutil.which(name)
-    if not found:
-        pytest.fail(f"{name} not found next to {sys.executable} or on PATH")
-    return found
+    try:
+        return ansible_runner.ansible_tool(name)
+    except FileNotFoundError as exc:
+        pytest.fail(str(exc))
 
 
 def _env():
@@ -293,7 +291,7 @@ def test_core_file_list_is_closed_under_imports():
 # ------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("scheduler", ["cron", "systemd"])
+@pytest.mark.parametrize("scheduler", ["cron", pytest.param("systemd", marks=pytest.mark.compat)])
 def test_storage_dump_role_lifecycle(scheduler, tmp_path, inventory):
     paths = node_paths(tmp_path)
     nfiles = seed(paths["storage"])
@@ -498,6 +496,7 @@ def test_storage_dump_role_lifecycle(scheduler, tmp_path, inventory):
     assert (paths["dest"] / dump_name).is_file()
 
 
+@pytest.mark.compat
 def test_bad_settings_fail_clearly(tmp_path, inventory):
     paths = node_paths(tmp_path)
     run = playbook(inventory, role_vars(paths, "cron", storage_dump_instance="bad name"), tmp_path, expect_ok=False)

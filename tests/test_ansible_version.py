@@ -1,0 +1,27 @@
+"""The ansible-core the integration tests drive is the one ``make test`` meant: the project's venv
+(2.19) in the main run, ``.venv-compat`` (2.18, the oldest supported) in the compat run."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+
+import pytest
+
+import ansible_runner
+
+SUPPORTED = ("2.18", "2.19")     # requirements.txt: ansible-core>=2.18,<2.20; meta/runtime.yml: >=2.18.0
+
+
+@pytest.mark.compat
+@pytest.mark.parametrize("tool", ["ansible-playbook", "ansible", "ansible-doc", "ansible-galaxy"])
+def test_the_ansible_core_under_test(tool):
+    path = ansible_runner.ansible_tool(tool)
+    out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=120, check=True).stdout
+    m = re.search(r"\[core (\d+\.\d+)\.\d+", out)
+    assert m, out
+    assert m.group(1) in SUPPORTED, out
+    expected = os.environ.get("VAPOR_ANSIBLE_EXPECT")
+    if expected:
+        assert m.group(1) == expected, "%s is ansible-core %s, the run expects %s" % (path, m.group(1), expected)
