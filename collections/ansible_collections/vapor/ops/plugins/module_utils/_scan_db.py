@@ -463,10 +463,10 @@ class _DpmRows(object):
 
 
 class _DpmLines(_DpmRows):
-    """The database formats each record's tail ('name|size|mtime|' plus 'adler32' and a line end
-    in cms, 'name' plus a line end in text), as bytes; Python prepends each directory's (mapped,
-    encoded) path and writes each fetched chunk in one piece, after checking the whole chunk at
-    once with byte operations.
+    """The database formats each record's tail ('name|size|mtime|' and the adler32 in cms, 'name'
+    plus a line end in text), as bytes; Python prepends each directory's (mapped, encoded) path,
+    adds the cms line end and writes each fetched chunk in one piece, after checking the whole
+    chunk at once with byte operations.
 
     Rows (one per table row): (parent_fileid, fileid, tail, checksum (cms only), filesize,
     filemode & S_IFMT). A chunk that fails the check (a name holding a line break, or '|'
@@ -601,12 +601,11 @@ class _DpmLines(_DpmRows):
 
     def write(self, cols, heads, n):
         sink = self.sink
-        rest = cols[2:-1]
-        sizes = cols[-1]            # NULL filesize: 0 bytes (only text records may have one)
-        if self.cms:
-            rest.append(repeat(b'\n'))
+        fields, sizes = cols[2:-1], cols[-1]        # NULL filesize: 0 bytes (only text records have one)
+        line_end = [repeat(b'\n')] if self.cms else []
         if self.nroots == 1:
-            sink.add_text(0, b''.join(chain.from_iterable(zip(heads, *rest))), n, sum(filter(None, sizes)))
+            data = b''.join(chain.from_iterable(zip(heads, *(fields + line_end))))
+            sink.add_text(0, data, n, sum(filter(None, sizes)))
             return
         where = self.tree.where
         idxs = [where[p][1] for p in cols[0]]
@@ -614,7 +613,7 @@ class _DpmLines(_DpmRows):
             sel = [j == i for j in idxs]
             k = sel.count(True)
             if k:
-                parts = [compress(heads, sel)] + [compress(c, sel) for c in rest[:2]] + rest[2:]
+                parts = [compress(c, sel) for c in [heads] + fields] + line_end
                 sink.add_text(i, b''.join(chain.from_iterable(zip(*parts))), k, sum(filter(None, compress(sizes, sel))))
 
     def sort_rows(self, cols, heads):
