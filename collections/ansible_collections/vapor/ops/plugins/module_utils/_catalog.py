@@ -46,7 +46,7 @@ from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import (
 from ansible_collections.vapor.ops.plugins.module_utils._gfal import Storage, join_url
 from ansible_collections.vapor.ops.plugins.module_utils._journal import DONE, Journal
 from ansible_collections.vapor.ops.plugins.module_utils._publish import (
-    check_output_options, commit, discard, ensure_dest, name_regex, new_temp, update_link)
+    apply_mode, check_output_options, commit, discard, ensure_dest, name_regex, new_temp, update_link)
 from ansible_collections.vapor.ops.plugins.module_utils._scan_db import _exc_text, connect_mysql
 
 S_IFMT = 0o170000
@@ -1157,6 +1157,8 @@ def run_catalog_dump(params, check_mode=False, now=None):
             if (_digest_state(newest, p['format']) == writer.digest.state()
                     and _digest_state(companion_path(newest), 'text') == side.digest.state()):
                 same_as = newest
+        # a kept dump and its companion still get the mode the site asks for now
+        mode_changed = same_as is not None and apply_mode([same_as, companion_path(same_as)], mode, check_mode)
         if tmp is not None:
             if same_as is not None:
                 discard(tmp)
@@ -1192,7 +1194,7 @@ def run_catalog_dump(params, check_mode=False, now=None):
         warnings.append("%d replicas were left out because the %s format cannot carry their paths."
                         % (counts['unrepresentable'], p['format']))
     return {
-        'changed': bool(published or link_changed or pruned),
+        'changed': bool(published or mode_changed or link_changed or pruned),
         'diff': {'before': {'dumps': sorted(n for _w, n in before)}, 'after': {'dumps': after_names}},
         'dump': dump,
         'inactive_list': companion_path(dump),

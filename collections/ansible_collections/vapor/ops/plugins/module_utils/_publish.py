@@ -12,12 +12,20 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import binascii
 import datetime
+import errno
 import os
 import re
-import tempfile
 
-from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError, parse_mode
+
+# Published files keep the mode the site sets (the ``mode`` option), checked here once for every writer.
+# Temporary files are created 0600 and get that mode only just before their rename, so a dump is never
+# readable by others while it is being written. Companion files (the catalog dump's inactive list)
+# follow their dump's mode. Bits beyond rwx for user, group and others (setuid, setgid, sticky) are
+# refused, and so is a mode that hides the dump from its owner (the next run compares against it).
+MODE_MAX = 0o777
 
 _STRFTIME_RE = {
     'Y': r'\d{4}', 'y': r'\d{2}', 'm': r'\d{2}', 'd': r'\d{2}', 'H': r'\d{2}', 'M': r'\d{2}',
@@ -54,8 +62,39 @@ def check_name_pattern(pattern):
     name_regex(pattern, ())
 
 
+def check_file_mode(value):
+    """The permissions of published files as an int; one sentence when they are not plain rwx bits."""
+    mode = parse_mode(value)
+    if isinstance(value, bool) or mode < 0 or mode > MODE_MAX:
+        hint = (" (an unquoted %d is read as a decimal number; quote it, as in '0%d')" % (value, value)
+                if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 777 else '')
+        raise VaporError("The file mode %s is not a permission between 0000 and 0777%s." % (_mode_text(value), hint))
+    if not mode & 0o400:
+        raise VaporError("The file mode %s leaves the published dump unreadable to its owner, so the next run "
+                         "could not compare with it; give the owner read permission (such as '0640')."
+                         % _mode_text(value))
+    return mode
+
+
+def _mode_text(value):
+    if isinstance(value, int) and not isinstance(value, bool):
+        return "%d (octal %o)" % (value, value) if value >= 0 else str(value)
+    return "'%s'" % value
+
+
+def check_link_name(link_name, dest):
+    """The latest link lives next to the dumps: a plain file name, no directory part."""
+    if not link_name:
+        return
+    if '/' in link_name or link_name in ('.', '..') or '\0' in link_name:
+        raise VaporError("The latest link name '%s' is not a plain file name in the dump directory '%s' "
+                         "(no '/', not '.' or '..'); the link must be next to the dumps it points at."
+                         % (link_name, dest))
+
+
 def check_output_options(p, formats, compressions, counts=()):
-    """The options every dump writer shares: format, compression, dest, name pattern, non-negative counts."""
+    """The options every dump writer shares: format, compression, dest, name pattern, latest link, mode,
+    non-negative counts. ``p['mode']`` becomes the checked int."""
     if p['format'] not in formats:
         raise VaporError("The dump format '%s' is not supported; use text, cms or syncat." % p['format'])
     if p['compression'] not in compressions:
@@ -63,22 +102,95 @@ def check_output_options(p, formats, compressions, counts=()):
     if not p['dest']:
         raise VaporError("No dump directory given (dest).")
     check_name_pattern(p['name'])
+    check_link_name(p.get('latest_link'), p['dest'])
+    p['mode'] = check_file_mode(p['mode'])
     for key in counts:
         if int(p[key]) < 0:
             raise VaporError("The option %s is %s; it must be zero or more." % (key, p[key]))
 
 
 def ensure_dest(dest, check_mode):
-    """The destination must be an existing writable directory (it is not created here: the role does it)."""
+    """The destination must be an existing writable directory (it is not created here: the role does it).
+
+    Check mode asks the same, so it fails where the real run would.
+    """
+    try:
+        st = os.stat(dest)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            raise VaporError("The dump directory '%s' does not exist; create it first (the storage_dump role does)."
+                             % dest)
+        raise VaporError("The dump directory '%s' cannot be reached: %s." % (dest, exc.strerror or exc))
     if not os.path.isdir(dest):
-        raise VaporError("The dump directory '%s' does not exist; create it first (the storage_dump role does)." % dest)
-    if not check_mode and not os.access(dest, os.W_OK | os.X_OK):
-        raise VaporError("The dump directory '%s' is not writable by this user." % dest)
+        raise VaporError("The dump directory '%s' is not a directory (it is %s); give the directory the dumps are "
+                         "published in." % (dest, _kind(st.st_mode)))
+    if not os.access(dest, os.W_OK | os.X_OK):
+        raise VaporError("The dump directory '%s' is not writable by this user (uid %d)." % (dest, os.geteuid()))
+
+
+def _kind(mode):
+    import stat
+    if stat.S_ISREG(mode):
+        return 'a file'
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return 'a device'
+    if stat.S_ISFIFO(mode):
+        return 'a named pipe'
+    if stat.S_ISSOCK(mode):
+        return 'a socket'
+    return 'not a directory'
+
+
+TEMP_SUFFIX = '.tmp'
+
+
+def new_token():
+    return binascii.hexlify(os.urandom(8)).decode('ascii')
 
 
 def new_temp(dest, name):
-    fd, tmp = tempfile.mkstemp(prefix='.%s.' % name, suffix='.tmp', dir=dest)
-    return os.fdopen(fd, 'wb'), tmp
+    """A new temporary file ``dest/.<name>.<token>.tmp``, mode 0600, opened for writing.
+
+    The 16 hex digits of the token name this run's file uniquely; temp_marker() gives the bytes a scan
+    finds in its own output when the dump directory is inside the scanned namespace.
+    """
+    for _attempt in range(100):
+        tmp = os.path.join(dest, '.%s.%s%s' % (name, new_token(), TEMP_SUFFIX))
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_NOFOLLOW', 0), 0o600)
+        except OSError as exc:
+            if exc.errno == errno.EEXIST:
+                continue
+            raise VaporError("A temporary file cannot be created in the dump directory '%s': %s."
+                             % (dest, exc.strerror or exc))
+        return os.fdopen(fd, 'wb'), tmp
+    raise VaporError("No unused temporary file name could be found in the dump directory '%s'." % dest)
+
+
+def temp_marker(tmp):
+    """The unique bytes of a temporary file's name (its token and suffix)."""
+    base = os.path.basename(tmp)
+    return base[base.rindex('.', 0, len(base) - len(TEMP_SUFFIX)) + 1:].encode('ascii')
+
+
+def apply_mode(paths, mode, check_mode):
+    """Give already published files the requested mode; True when any had another one."""
+    changed = False
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            continue
+        if (st.st_mode & 0o7777) == mode:
+            continue
+        changed = True
+        if not check_mode:
+            try:
+                os.chmod(path, mode)
+            except OSError as exc:
+                raise VaporError("The mode of the published dump '%s' cannot be set to %04o: %s."
+                                 % (path, mode, exc.strerror or exc))
+    return changed
 
 
 def discard(tmp):
@@ -125,8 +237,7 @@ def update_link(dest, link_name, target_name, check_mode):
     if check_mode:
         return True
     path = os.path.join(dest, link_name)
-    tmp = os.path.join(dest, '.%s.%d.tmp' % (link_name, os.getpid()))
-    discard(tmp)
+    tmp = os.path.join(dest, '.%s.%s%s' % (link_name, new_token(), TEMP_SUFFIX))
     os.symlink(target_name, tmp)
     os.rename(tmp, path)
     return True
@@ -160,6 +271,8 @@ def prune(dest, pattern, suffixes, keep, current, check_mode):
         for name in removed:
             try:
                 os.unlink(os.path.join(dest, name))
+            except FileNotFoundError:      # a concurrent run removed it first
+                pass
             except OSError as exc:
                 raise VaporError("The old dump '%s' cannot be removed: %s." % (os.path.join(dest, name), exc.strerror))
     return sorted(removed)

@@ -26,6 +26,7 @@ from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import (
 
 SAMPLE_LIMIT = 10
 COUNTERS = ('young', 'ignored', 'outside', 'unrepresentable', 'symlinks', 'special', 'vanished')
+NO_SKIP = frozenset()
 
 
 class EntrySink:
@@ -214,8 +215,11 @@ def _checksum_of(path, how, xattrs):
     return None
 
 
-def _walk(sink, root_idx, top, checksum, xattrs, max_depth=None, pending=None):
-    """Depth-first walk of ``top``; with max_depth, directories at that depth go to ``pending``."""
+def _walk(sink, root_idx, top, checksum, xattrs, max_depth=None, pending=None, skip=NO_SKIP):
+    """Depth-first walk of ``top``; with max_depth, directories at that depth go to ``pending``.
+
+    Directories whose path is in ``skip`` (the dump directory, when it is inside a root) are not entered.
+    """
     stack = [(top, 0)]
     add_many = sink.add_many
     c = sink.c
@@ -237,7 +241,8 @@ def _walk(sink, root_idx, top, checksum, xattrs, max_depth=None, pending=None):
                 for e in it:
                     try:
                         if e.is_dir(follow_symlinks=False):
-                            subdirs.append(e.path)
+                            if not skip or e.path not in skip:
+                                subdirs.append(e.path)
                         elif e.is_file(follow_symlinks=False):
                             st = e.stat(follow_symlinks=False)
                             files.append((e.path, st.st_size, int(st.st_mtime),
@@ -278,7 +283,7 @@ def _worker_task(task):
         part_path, stream = None, None
     try:
         sink = EntrySink(w['fmt'], w['mapper'], w['efilter'], stream, w['nroots'], digest=w['digest'])
-        _walk(sink, root_idx, top, w['checksum'], w['xattrs'])
+        _walk(sink, root_idx, top, w['checksum'], w['xattrs'], skip=w['skip'])
     finally:
         if stream is not None:
             stream.close()
@@ -289,6 +294,9 @@ def check_posix_root(root):
     try:
         st = os.stat(root)
     except OSError as exc:
+        if exc.errno == errno.ENOENT and os.path.islink(root):
+            raise VaporError("The root '%s' is a symbolic link to '%s', which does not exist."
+                             % (root, os.readlink(root)))
         raise VaporError("The root '%s' cannot be read: %s." % (root, exc.strerror or exc))
     if not os.path.isdir(root):
         raise VaporError("The root '%s' is not a directory." % root)
@@ -301,7 +309,7 @@ def check_posix_root(root):
 
 
 def scan_posix(sink, roots, workers=2, checksum='none', xattrs=STORM_XATTRS, partdir=None, durations=None,
-               fmt=None):
+               fmt=None, skip=()):
     """Scan POSIX roots into ``sink``.
 
     With more than one worker, the top of each root is listed here until there are enough
@@ -311,12 +319,13 @@ def scan_posix(sink, roots, workers=2, checksum='none', xattrs=STORM_XATTRS, par
     """
     for root in roots:
         check_posix_root(root)
+    skip = frozenset(skip or ())
     workers = max(1, int(workers or 1))
     forkable = workers > 1 and hasattr(os, 'fork') and 'fork' in multiprocessing.get_all_start_methods()
     for root_idx, root in enumerate(roots):
         t0 = time.time()
         if not forkable:
-            _walk(sink, root_idx, root, checksum, xattrs)
+            _walk(sink, root_idx, root, checksum, xattrs, skip=skip)
         else:
             # breadth-first until there is work for every worker, then fan out
             frontier = [root]
@@ -324,23 +333,23 @@ def scan_posix(sink, roots, workers=2, checksum='none', xattrs=STORM_XATTRS, par
             while frontier and len(frontier) < workers * 8 and depth < 6:
                 pending = []
                 for d in frontier:
-                    _walk(sink, root_idx, d, checksum, xattrs, max_depth=1, pending=pending)
+                    _walk(sink, root_idx, d, checksum, xattrs, max_depth=1, pending=pending, skip=skip)
                 frontier = pending
                 depth += 1
             if frontier:
-                _fan_out(sink, root_idx, frontier, workers, checksum, xattrs, partdir, fmt)
+                _fan_out(sink, root_idx, frontier, workers, checksum, xattrs, partdir, fmt, skip)
         if durations is not None:
             durations.append(round(time.time() - t0, 3))
 
 
-def _fan_out(sink, root_idx, dirs, workers, checksum, xattrs, partdir, fmt):
+def _fan_out(sink, root_idx, dirs, workers, checksum, xattrs, partdir, fmt, skip=NO_SKIP):
     own_partdir = None
     if sink.stream is not None:
         own_partdir = tempfile.mkdtemp(prefix='.vapor-scan-', dir=partdir)
     _WORKER.clear()
     _WORKER.update(fmt=fmt, mapper=sink.mapper, efilter=_FilterProxy(sink), nroots=len(sink.root_files),
                    checksum=checksum, xattrs=xattrs, partdir=own_partdir,
-                   digest=sink.want_digest)
+                   digest=sink.want_digest, skip=skip)
     ctx = multiprocessing.get_context('fork')
     tasks = [(i, root_idx, d) for i, d in enumerate(dirs)]
     try:

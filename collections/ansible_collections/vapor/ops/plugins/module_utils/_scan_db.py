@@ -126,8 +126,7 @@ def connect_mysql(db):
             conn = pymysql.connect(**kw)
             return conn, pymysql.cursors.SSCursor, db
     except Exception as exc:  # each driver has its own exception tree
-        raise VaporError("The database %s refused the connection of user '%s': %s."
-                         % (_where(db), db['user'], _exc_text(exc)))
+        raise connect_error(exc, db)
     raise VaporError("No MySQL driver is importable; install python3-mysqlclient (EL), python3-mysqldb (Debian) "
                      "or PyMySQL.")
 
@@ -142,16 +141,68 @@ def connect_pg(db):
         if HAS_PSYCOPG2:
             return psycopg2.connect(**kw), db
     except Exception as exc:
-        raise VaporError("The database %s refused the connection of user '%s': %s."
-                         % (_where(db), db['user'], _exc_text(exc)))
+        raise connect_error(exc, db)
     raise VaporError("No PostgreSQL driver is importable; install python3-psycopg2 or psycopg.")
 
 
+# Why a connection failed, from the MySQL client error codes and the PostgreSQL SQLSTATEs, with the
+# server's own words as the fallback (libpq reports a failed connection with no SQLSTATE).
+_MYSQL_UNREACHABLE = (2002, 2003, 2005, 2006, 2013, 2026, 2055)
+_MYSQL_AUTH = (1045, 1698, 1251, 2059, 2061)
+_MYSQL_NO_DB_ACCESS = (1044,)
+_MYSQL_UNKNOWN_DB = (1049,)
+_PG_UNREACHABLE = ('could not connect', 'connection refused', 'could not translate host name', 'timeout expired',
+                   'no route to host', 'network is unreachable', 'no such file or directory',
+                   'server closed the connection', 'the database system is starting up',
+                   'the database system is shutting down', 'name or service not known')
+_PG_AUTH = ('password authentication failed', 'authentication failed', 'no pg_hba.conf entry', 'no password supplied',
+            'password is required')
+
+
+def _server(db):
+    if db.get('unix_socket'):
+        return 'on the socket %s' % db['unix_socket']
+    return 'at %s:%s' % (db['host'], db['port'])
+
+
+def connect_error(exc, db):
+    """One sentence for a failed connection: server unreachable, login refused, unknown database, or no
+    access to it. Never shows the password."""
+    text = _exc_text(exc)
+    low = text.lower()
+    code = exc.args[0] if getattr(exc, 'args', None) and isinstance(exc.args[0], int) else None
+    sqlstate = getattr(exc, 'sqlstate', None) or getattr(exc, 'pgcode', None)
+    user, name, server = db['user'], db['database'], _server(db)
+    if code in _MYSQL_UNREACHABLE or (code is None and sqlstate is None and any(k in low for k in _PG_UNREACHABLE)):
+        return VaporError("The database server %s cannot be reached (is it running, and are host and port right?): "
+                          "%s." % (server, text))
+    if code in _MYSQL_UNKNOWN_DB or sqlstate == '3D000' or ('database "%s" does not exist' % name) in low:
+        return VaporError("The database '%s' does not exist on the server %s." % (name, server))
+    if code in _MYSQL_NO_DB_ACCESS or (sqlstate == '42501' and 'database' in low) or \
+            ('permission denied for database' in low):
+        return VaporError("The user '%s' may not use the database '%s' on the server %s: %s."
+                          % (user, name, server, text))
+    if code in _MYSQL_AUTH or sqlstate in ('28P01', '28000') or any(k in low for k in _PG_AUTH) or \
+            ('role "%s" does not exist' % user.lower()) in low:
+        return VaporError("The database server %s refused the login of user '%s' (check db.user and db.password): "
+                          "%s." % (server, user, text))
+    return VaporError("The connection to the database %s as user '%s' failed: %s." % (_where(db), user, text))
+
+
 def _exc_text(exc):
-    text = str(exc).strip().replace('\n', ' ')
+    """The driver's message on one line: MySQL's (code, message) message, or a PostgreSQL message without
+    its LINE/HINT/caret continuation lines."""
     if isinstance(getattr(exc, 'args', None), tuple) and len(exc.args) == 2 and isinstance(exc.args[1], str):
         text = exc.args[1]
-    return text.rstrip('.')
+    else:
+        lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+        kept = []
+        for ln in lines:
+            if ln.startswith(('LINE ', '^', 'HINT:', 'DETAIL:', 'CONTEXT:')):
+                break
+            kept.append(ln)
+        text = ' '.join(kept) or str(exc).strip()
+    return ' '.join(text.split()).rstrip('.')
 
 
 @contextlib.contextmanager

@@ -19,16 +19,18 @@ import os
 import time
 
 from ansible_collections.vapor.ops.plugins.module_utils._common import (
-    EntryFilter, PathMapper, VaporError, normalise_path, parse_duration, parse_mode)
+    EntryFilter, PathMapper, VaporError, normalise_path, parse_duration)
 from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import (
     COMPRESSIONS, FORMATS, SUFFIXES, DumpWriter, dump_digest, open_compressed_writer)
 from ansible_collections.vapor.ops.plugins.module_utils._publish import (
-    check_output_options, commit, discard, ensure_dest, name_regex, new_temp, prune, update_link)
+    apply_mode, check_output_options, commit, discard, ensure_dest, name_regex, new_temp, prune, temp_marker,
+    update_link)
 from ansible_collections.vapor.ops.plugins.module_utils._scan import COUNTERS, EntrySink, scan_posix
 from ansible_collections.vapor.ops.plugins.module_utils._scan_db import scan_dcache, scan_dpm
 from ansible_collections.vapor.ops.plugins.module_utils._scan_xrootd import scan_xrootd
 
 SOURCES = ('posix', 'xrootd', 'dpm', 'dcache')
+MAX_WORKERS = 256
 
 # parameter defaults, shared by the module's argument spec and the runner
 DEFAULTS = {
@@ -59,7 +61,9 @@ def validate(params):
     if p['source'] in ('dpm', 'dcache') and not p['db']:
         raise VaporError("The %s source needs the database connection settings (db)." % p['source'])
     p['min_age'] = parse_duration(p['min_age'], 'min_age')
-    p['mode'] = parse_mode(p['mode'])
+    if p['workers'] is not None and not 1 <= int(p['workers']) <= MAX_WORKERS:
+        raise VaporError("The option workers is %s; it must be between 1 and %d (processes for posix, listings in "
+                         "flight for xrootd)." % (p['workers'], MAX_WORKERS))
     if p['workers'] is None:
         p['workers'] = {'posix': min(4, os.cpu_count() or 1), 'xrootd': 8}.get(p['source'], 1)
     return p
@@ -88,11 +92,54 @@ def dump_name(p, when):
     return name
 
 
-def _scan(p, sink, durations, partdir):
+def dest_inside_roots(dest, roots):
+    """The paths, as the posix scan walks them, at which ``dest`` lies inside a root (empty when it is outside).
+
+    The walk never follows a symbolic link below a root, so it reaches ``dest`` only at the root's path
+    plus the part of dest's real path below the root's real path. A dest that is a root itself is refused:
+    the scan would hold nothing but the dumps.
+    """
+    real_dest = os.path.realpath(dest)
+    inside = []
+    for root in roots:
+        real_root = os.path.realpath(root)
+        if real_dest == real_root:
+            raise VaporError("The dump directory '%s' is the root '%s' itself, so the dump would list its own files; "
+                             "publish into a directory outside the roots." % (dest, root))
+        head = real_root.rstrip('/') + '/'
+        if real_dest.startswith(head):
+            inside.append((root, root.rstrip('/') + '/' + real_dest[len(head):]))
+    return inside
+
+
+class OwnFileWatch:
+    """The sink's output stream, watched for the unique name of this run's own temporary file.
+
+    Seeing it means the dump directory is inside the scanned namespace (an XRootD export or an NFS
+    mount of the namespace that holds dest): the dump would list its own files, which would later look
+    dark. Records may be split across writes, so the end of the previous write is kept.
+    """
+
+    def __init__(self, stream, marker):
+        self.stream = stream
+        self.marker = marker
+        self.keep = len(marker) - 1
+        self.tail = b''
+        self.seen = False
+
+    def write(self, data):
+        if not self.seen:
+            if self.marker in data or (self.tail and self.marker in self.tail + data[:self.keep]):
+                self.seen = True
+            self.tail = data[-self.keep:] if len(data) >= self.keep else (self.tail + data)[-self.keep:]
+        return self.stream.write(data)
+
+
+def _scan(p, sink, durations, partdir, skip=()):
     src = p['source']
     if src == 'posix':
         scan_posix(sink, p['roots'], workers=p['workers'], checksum=p['checksum'], partdir=partdir,
-                   durations=durations, fmt=p['format'])
+                   durations=durations, fmt=p['format'], skip=skip)
     elif src == 'xrootd':
         scan_xrootd(sink, p['url'], p['roots'], workers=p['workers'], timeout=p['timeout'], retries=p['retries'],
                     checksum=p['checksum'], durations=durations, budget=int(p['listing_budget']))
@@ -122,6 +169,7 @@ def run(params, check_mode=False, now=None):
     when = datetime.datetime.fromtimestamp(now, tz=datetime.timezone.utc)
     dest = p['dest']
     ensure_dest(dest, check_mode)
+    left_out = dest_inside_roots(dest, p['roots']) if p['source'] == 'posix' else []
     name = dump_name(p, when)
     target = os.path.join(dest, name)
     roots = scanned_roots(p)
@@ -131,7 +179,7 @@ def run(params, check_mode=False, now=None):
     suffixes = list(SUFFIXES.values()) if p['compression_suffix'] else ['']
     before = {'dumps': list_dumps(dest, p['name'], suffixes), 'latest': _link(dest, p['latest_link'])}
 
-    raw = tmp = stream = None
+    raw = tmp = stream = watch = None
     if not check_mode:
         raw, tmp = new_temp(dest, name)
     try:
@@ -139,10 +187,16 @@ def run(params, check_mode=False, now=None):
         if raw is not None:
             stream = open_compressed_writer(raw, p['compression'])
             writer = DumpWriter(stream, p['format'], recorded=when.strftime('%Y-%m-%dT%H:%M:%SZ'), vo=p['vo'])
+            watch = OwnFileWatch(stream, temp_marker(tmp))
         # the content digest is needed only to compare with a dump already published under this name
-        sink = EntrySink(p['format'], mapper, efilter, stream, len(roots), digest=os.path.isfile(target))
+        sink = EntrySink(p['format'], mapper, efilter, watch, len(roots), digest=os.path.isfile(target))
         durations = []
-        _scan(p, sink, durations, dest)
+        _scan(p, sink, durations, dest, skip=[walked for _root, walked in left_out])
+        if watch is not None and watch.seen:
+            raise VaporError("The dump directory '%s' is inside the scanned namespace (the scan listed this run's "
+                             "own temporary file '%s'), so the dump would list its own files; nothing was "
+                             "published. Publish outside the roots, or leave the directory out with ignore."
+                             % (dest, os.path.basename(tmp)))
         if writer is not None:
             writer.close()
             if stream is not raw:
@@ -166,6 +220,8 @@ def run(params, check_mode=False, now=None):
             same = old is not None and old.state() == sink.digest.state()
             before['today'] = {'name': name, 'files': old.count if old is not None else None}
         changed = not same
+        # an unchanged dump still gets the mode the site asks for now
+        mode_changed = same and apply_mode([target], p['mode'], check_mode)
         if tmp is not None:
             if same:
                 discard(tmp)
@@ -188,13 +244,16 @@ def run(params, check_mode=False, now=None):
         warnings.append("%d entries were left out because the %s format cannot carry their names (first: %s)."
                         % (sink.c['unrepresentable'], p['format'],
                            '; '.join('%r: %s' % (path, why) for why, path in sink.samples[:3])))
+    for root, walked in left_out:
+        warnings.append("The dump directory '%s' is inside the root '%s'; it was left out of the scan (as '%s'), so "
+                        "the dump does not list its own files." % (dest, root, walked))
     for e in sink.errors:
         warnings.append(e)
     after_dumps = sorted((set(before['dumps']) | set([name])) - set(pruned))
     after = {'dumps': after_dumps, 'latest': name if p['latest_link'] else None,
              'today': {'name': name, 'files': sink.files}}
     return {
-        'changed': bool(changed or link_changed or pruned),
+        'changed': bool(changed or mode_changed or link_changed or pruned),
         'diff': {'before': before, 'after': after},
         'dump': target,
         'name': name,
@@ -211,6 +270,8 @@ def run(params, check_mode=False, now=None):
         'errors': list(sink.errors),
         'latest': os.path.join(dest, p['latest_link']) if p['latest_link'] else None,
         'pruned': pruned,
+        'mode': '%04o' % p['mode'],
+        'left_out': [walked for _root, walked in left_out],
         'duration': round(time.time() - started, 3),
         'warnings': warnings,
     }
