@@ -1094,7 +1094,7 @@ def run_catalog_dump(params, check_mode=False, now=None):
     now = started if now is None else now
     when = datetime.datetime.fromtimestamp(now, tz=datetime.timezone.utc)
     dest = p['dest']
-    ensure_dest(dest, check_mode)
+    ensure_dest(dest, check_mode, p['latest_link'])
     suffix = SUFFIXES[p['compression']] if p['compression_suffix'] else ''
     suffixes = list(SUFFIXES.values()) if p['compression_suffix'] else ['']
     name = when.strftime(p['name']) + suffix

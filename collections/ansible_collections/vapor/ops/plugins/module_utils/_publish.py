@@ -109,10 +109,10 @@ def check_output_options(p, formats, compressions, counts=()):
             raise VaporError("The option %s is %s; it must be zero or more." % (key, p[key]))
 
 
-def ensure_dest(dest, check_mode):
-    """The destination must be an existing writable directory (it is not created here: the role does it).
-
-    Check mode asks the same, so it fails where the real run would.
+def ensure_dest(dest, check_mode, link_name=None):
+    """The destination must be an existing writable directory (it is not created here: the role does it), and
+    the latest link, if any, must be replaceable: checked before anything is written, so a run never publishes
+    a dump and then fails on its link. Check mode asks the same, so it fails where the real run would.
     """
     try:
         st = os.stat(dest)
@@ -126,6 +126,8 @@ def ensure_dest(dest, check_mode):
                          "published in." % (dest, _kind(st.st_mode)))
     if not os.access(dest, os.W_OK | os.X_OK):
         raise VaporError("The dump directory '%s' is not writable by this user (uid %d)." % (dest, os.geteuid()))
+    if link_name:
+        link_state(dest, link_name)
 
 
 def _kind(mode):

@@ -178,14 +178,15 @@ def connect_error(exc, db):
                           "%s." % (server, text))
     if code in _MYSQL_UNKNOWN_DB or sqlstate == '3D000' or ('database "%s" does not exist' % name) in low:
         return VaporError("The database '%s' does not exist on the server %s." % (name, server))
-    if code in _MYSQL_NO_DB_ACCESS or (sqlstate == '42501' and 'database' in low) or \
-            ('permission denied for database' in low):
+    if code in _MYSQL_NO_DB_ACCESS:      # MySQL says the same of a database that does not exist
+        return VaporError("The database '%s' on the server %s does not exist, or the user '%s' may not use it: %s."
+                          % (name, server, user, text))
+    if (sqlstate == '42501' and 'database' in low) or 'permission denied for database' in low:
         return VaporError("The user '%s' may not use the database '%s' on the server %s: %s."
                           % (user, name, server, text))
     if code in _MYSQL_AUTH or sqlstate in ('28P01', '28000') or any(k in low for k in _PG_AUTH) or \
             ('role "%s" does not exist' % user.lower()) in low:
-        return VaporError("The database server %s refused the login of user '%s' (check db.user and db.password): "
-                          "%s." % (server, user, text))
+        return VaporError("The database %s refused the connection of user '%s': %s." % (_where(db), user, text))
     return VaporError("The connection to the database %s as user '%s' failed: %s." % (_where(db), user, text))
 
 
@@ -196,13 +197,18 @@ def _exc_text(exc):
         text = exc.args[1]
     else:
         lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
-        kept = []
-        for ln in lines:
-            if ln.startswith(('LINE ', '^', 'HINT:', 'DETAIL:', 'CONTEXT:')):
-                break
-            kept.append(ln)
-        text = ' '.join(kept) or str(exc).strip()
+        text = lines[0] if lines else repr(exc)
+        m = _PG_CONNECT_HEAD.match(text)
+        if m:
+            text = m.group(1)
+        if text.startswith('FATAL:'):
+            text = text[len('FATAL:'):]
     return ' '.join(text.split()).rstrip('.')
+
+
+# libpq: 'connection failed: connection to server at "HOST", port N failed: CAUSE' (psycopg 3) and
+# 'connection to server at ... failed: CAUSE' (psycopg2); the server address is in the sentence already
+_PG_CONNECT_HEAD = re.compile(r'^(?:connection failed: )?connection to server (?:at|on) .*? failed: (.+)$')
 
 
 @contextlib.contextmanager

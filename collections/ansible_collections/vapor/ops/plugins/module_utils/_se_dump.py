@@ -168,7 +168,7 @@ def run(params, check_mode=False, now=None):
     now = started if now is None else now
     when = datetime.datetime.fromtimestamp(now, tz=datetime.timezone.utc)
     dest = p['dest']
-    ensure_dest(dest, check_mode)
+    ensure_dest(dest, check_mode, p['latest_link'])
     left_out = dest_inside_roots(dest, p['roots']) if p['source'] == 'posix' else []
     name = dump_name(p, when)
     target = os.path.join(dest, name)
