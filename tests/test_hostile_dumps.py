@@ -348,13 +348,13 @@ def mode_applied_to_unchanged_dump(env):
     assert not third["changed"]
 
 
-def temp_file_private_while_written(env):
-    """Killed in the middle of the scan: the temporary file is 0600, nothing is published, the earlier dump and
-    latest link stay; the next run publishes the whole dump."""
+def killed_mid_run(env):
+    """SIGKILLed in the middle of the scan: the temporary file is 0600, nothing is published, the earlier dump
+    and latest link stay; the next run publishes the whole dump; what the killed run left is removed once it
+    is two days old."""
     before = snapshot(env.dest)
     out = core("se_dump", env.params(mode="0644"), kill=True)
     assert out["rc"] == -signal.SIGKILL
-    left = [n for n in os.listdir(env.dest) if n not in before and os.path.join(env.dest, n) not in before]
     left = [n for n in os.listdir(env.dest) if str(env.dest / n) not in before]
     assert left and all(n.startswith(".dump_") and n.endswith(".tmp") for n in left), left
     for n in left:
@@ -364,6 +364,25 @@ def temp_file_private_while_written(env):
     res = core("se_dump", env.params())["result"]
     assert res["published"] and dump_paths(res) == env.expected()
     assert os.readlink(env.dest / "latest") == res["name"]
+    # the killed run's temporary file stays while it might belong to a live run; once two days old it goes
+    assert res["stale_removed"] == [] and all((env.dest / n).exists() for n in left)
+    for n in left:
+        os.utime(env.dest / n, (NOW - 3 * 86400, NOW - 3 * 86400))
+    scratch = env.dest / ".vapor-scan-dead1234"      # a killed parallel scan's part files
+    scratch.mkdir()
+    (scratch / "part.000001").write_bytes(b"/half/written\n")
+    os.utime(scratch / "part.000001", (NOW - 3 * 86400, NOW - 3 * 86400))
+    os.utime(scratch, (NOW - 3 * 86400, NOW - 3 * 86400))
+    unrelated = env.dest / ".other.0123456789abcdef.tmp"     # not a dump of this name pattern: kept
+    unrelated.write_text("x")
+    os.utime(unrelated, (NOW - 3 * 86400, NOW - 3 * 86400))
+    check = core("se_dump", env.params(), check=True)["result"]
+    assert check["changed"] and check["stale_removed"] == sorted(left + [scratch.name])
+    assert scratch.exists() and all((env.dest / n).exists() for n in left)
+    again = core("se_dump", env.params())["result"]
+    assert again["changed"] and not again["published"] and again["stale_removed"] == sorted(left + [scratch.name])
+    assert sorted(os.listdir(env.dest)) == sorted([OLD_DUMP, "latest", res["name"], unrelated.name])
+    assert not core("se_dump", env.params())["result"]["changed"]
 
 
 def repeated_runs_are_stable(env):
@@ -743,7 +762,7 @@ CASES = [
     bad("min_age_not_duration", r"^The min_age 'soon' is not a duration", min_age="soon"),
     bad("keep_negative", r"^The option keep is -2; it must be zero or more\.$", keep=-2),
     bad("source_unknown", r"^The source 'gpfs' is not supported; use one of posix, xrootd, dpm, dcache\.$", source="gpfs"),
-    mode_applied_to_unchanged_dump, temp_file_private_while_written, repeated_runs_are_stable,
+    mode_applied_to_unchanged_dump, killed_mid_run, repeated_runs_are_stable,
     concurrent_runs_same_dest,
     # se_dump other sources
     xrootd_dest_inside_export, xrootd_server_down, xrootd_missing_root, xrootd_bad_url,

@@ -17,6 +17,8 @@ import datetime
 import errno
 import os
 import re
+import shutil
+import stat
 
 from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError, parse_mode
 
@@ -131,7 +133,6 @@ def ensure_dest(dest, check_mode, link_name=None):
 
 
 def _kind(mode):
-    import stat
     if stat.S_ISREG(mode):
         return 'a file'
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
@@ -167,6 +168,59 @@ def new_temp(dest, name):
                              % (dest, exc.strerror or exc))
         return os.fdopen(fd, 'wb'), tmp
     raise VaporError("No unused temporary file name could be found in the dump directory '%s'." % dest)
+
+
+STALE_AFTER = 2 * 86400
+_TEMP_RE = re.compile(r'^\.(.+)\.[0-9a-f]{16}\.tmp$')
+
+
+def remove_stale_temps(dest, regex, check_mode, now, extra_dirs=(), age=STALE_AFTER):
+    """Remove what runs killed mid-way left in ``dest``: temporary files of dumps named by ``regex`` and the
+    scratch directories whose name starts with one of ``extra_dirs``, untouched for ``age`` seconds (a live
+    run writes to its files all the time). Never follows a symbolic link. The removed names, sorted."""
+    removed = []
+    try:
+        names = os.listdir(dest)
+    except OSError:
+        return removed
+    for name in names:
+        m = _TEMP_RE.match(name)
+        is_temp = m is not None and regex.match(m.group(1)) is not None
+        is_dir = any(name.startswith(prefix) for prefix in extra_dirs)
+        if not (is_temp or is_dir):
+            continue
+        full = os.path.join(dest, name)
+        try:
+            st = os.lstat(full)
+        except OSError:
+            continue
+        if stat.S_ISLNK(st.st_mode) or now - _newest_mtime(full, st) < age:
+            continue
+        if is_temp and not stat.S_ISREG(st.st_mode) or is_dir and not stat.S_ISDIR(st.st_mode):
+            continue
+        removed.append(name)
+        if not check_mode:
+            if is_dir:
+                shutil.rmtree(full, ignore_errors=True)
+            else:
+                discard(full)
+    return sorted(removed)
+
+
+def _newest_mtime(path, st):
+    """The newest modification time of a file, or of a directory and the files directly in it."""
+    newest = st.st_mtime
+    if stat.S_ISDIR(st.st_mode):
+        try:
+            with os.scandir(path) as it:
+                for e in it:
+                    try:
+                        newest = max(newest, e.stat(follow_symlinks=False).st_mtime)
+                    except OSError:
+                        continue
+        except OSError:
+            pass
+    return newest
 
 
 def temp_marker(tmp):

@@ -27,6 +27,7 @@ from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import (
 SAMPLE_LIMIT = 10
 COUNTERS = ('young', 'ignored', 'outside', 'unrepresentable', 'symlinks', 'special', 'vanished')
 NO_SKIP = frozenset()
+SCRATCH_PREFIX = '.vapor-scan-'      # the parallel scan's part files live in dest/.vapor-scan-XXXX/
 
 
 class EntrySink:
@@ -345,7 +346,7 @@ def scan_posix(sink, roots, workers=2, checksum='none', xattrs=STORM_XATTRS, par
 def _fan_out(sink, root_idx, dirs, workers, checksum, xattrs, partdir, fmt, skip=NO_SKIP):
     own_partdir = None
     if sink.stream is not None:
-        own_partdir = tempfile.mkdtemp(prefix='.vapor-scan-', dir=partdir)
+        own_partdir = tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=partdir)
     _WORKER.clear()
     _WORKER.update(fmt=fmt, mapper=sink.mapper, efilter=_FilterProxy(sink), nroots=len(sink.root_files),
                    checksum=checksum, xattrs=xattrs, partdir=own_partdir,

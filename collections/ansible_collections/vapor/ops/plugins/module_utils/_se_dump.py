@@ -23,9 +23,9 @@ from ansible_collections.vapor.ops.plugins.module_utils._common import (
 from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import (
     COMPRESSIONS, FORMATS, SUFFIXES, DumpWriter, dump_digest, open_compressed_writer)
 from ansible_collections.vapor.ops.plugins.module_utils._publish import (
-    apply_mode, check_output_options, commit, discard, ensure_dest, name_regex, new_temp, prune, temp_marker,
-    update_link)
-from ansible_collections.vapor.ops.plugins.module_utils._scan import COUNTERS, EntrySink, scan_posix
+    apply_mode, check_output_options, commit, discard, ensure_dest, name_regex, new_temp, prune,
+    remove_stale_temps, temp_marker, update_link)
+from ansible_collections.vapor.ops.plugins.module_utils._scan import COUNTERS, SCRATCH_PREFIX, EntrySink, scan_posix
 from ansible_collections.vapor.ops.plugins.module_utils._scan_db import scan_dcache, scan_dpm
 from ansible_collections.vapor.ops.plugins.module_utils._scan_xrootd import scan_xrootd
 
@@ -230,6 +230,8 @@ def run(params, check_mode=False, now=None):
             tmp = None
         link_changed = update_link(dest, p['latest_link'], name, check_mode)
         pruned = prune(dest, p['name'], suffixes, int(p['keep']), name, check_mode)
+        stale = remove_stale_temps(dest, name_regex(p['name'], suffixes), check_mode, time.time(),
+                                   extra_dirs=(SCRATCH_PREFIX,))
     finally:
         if tmp is not None:
             try:
@@ -253,7 +255,7 @@ def run(params, check_mode=False, now=None):
     after = {'dumps': after_dumps, 'latest': name if p['latest_link'] else None,
              'today': {'name': name, 'files': sink.files}}
     return {
-        'changed': bool(changed or mode_changed or link_changed or pruned),
+        'changed': bool(changed or mode_changed or link_changed or pruned or stale),
         'diff': {'before': before, 'after': after},
         'dump': target,
         'name': name,
@@ -272,6 +274,7 @@ def run(params, check_mode=False, now=None):
         'pruned': pruned,
         'mode': '%04o' % p['mode'],
         'left_out': [walked for _root, walked in left_out],
+        'stale_removed': stale,
         'duration': round(time.time() - started, 3),
         'warnings': warnings,
     }

@@ -272,3 +272,134 @@ def test_checksum_from_adler32_and_xattr(site):
     r = run(params(root, dest, format='cms', checksum='xattr'), now=NOW)
     sums = dict((e.path, e.checksum) for e in read_dump(r['dump']))
     assert sums['/top.root'] == '000012ab' and sums['/store/mc/a.root'] is None
+
+
+# -- the dump directory inside a root, the own-file watch, modes, stale leftovers (issue 8) ---------------
+
+from ansible_collections.vapor.ops.plugins.module_utils import _publish  # noqa: E402
+from ansible_collections.vapor.ops.plugins.module_utils._scan_db import connect_error  # noqa: E402
+from ansible_collections.vapor.ops.plugins.module_utils._se_dump import OwnFileWatch, dest_inside_roots  # noqa: E402
+
+
+def test_dest_inside_roots_maps_to_the_walked_path(tmp_path):
+    real = tmp_path / 'real'
+    (real / 'vo' / 'dumps').mkdir(parents=True)
+    link = tmp_path / 'link'
+    link.symlink_to(real)
+    assert dest_inside_roots(str(real / 'vo' / 'dumps'), [str(link)]) == [(str(link), str(link) + '/vo/dumps')]
+    assert dest_inside_roots(str(link / 'vo' / 'dumps'), [str(real)]) == [(str(real), str(real) + '/vo/dumps')]
+    assert dest_inside_roots(str(tmp_path / 'realx'), [str(real)]) == []      # a sibling with a common prefix
+    assert dest_inside_roots(str(tmp_path), [str(real)]) == []                # the root inside dest is fine
+    with pytest.raises(VaporError, match="is the root '.*/link' itself"):
+        dest_inside_roots(str(real), [str(link)])
+
+
+def test_dest_inside_root_is_left_out_in_check_mode_too(site):
+    root, _dest = site
+    dest = root / 'store' / 'dumps'
+    dest.mkdir()
+    (dest / 'dump_20000101').write_bytes(b'/x\n')
+    r = run(params(root, dest), now=NOW, check_mode=True)
+    assert r['files'] == 5 and r['left_out'] == [str(root) + '/store/dumps']
+    r = run(params(root, dest), now=NOW)
+    assert '/store/dumps/dump_20000101' not in [e.path for e in read_dump(r['dump'])] and r['files'] == 5
+
+
+class _Sink(object):
+    def __init__(self):
+        self.data = b''
+
+    def write(self, data):
+        self.data += data
+
+
+@pytest.mark.parametrize('cut', range(0, 21))
+def test_own_file_watch_sees_the_marker_across_writes(cut):
+    marker = b'0123456789abcdef.tmp'
+    record = b'/store/dumps/.dump_20270115.' + marker + b'\n'
+    start = len(b'/store/dumps/.dump_20270115.')
+    out = _Sink()
+    w = OwnFileWatch(out, marker)
+    w.write(b'/a\n' * 3)
+    w.write(record[:start + cut])
+    w.write(record[start + cut:])
+    w.write(b'/b\n')
+    assert w.seen and out.data == b'/a\n' * 3 + record + b'/b\n'
+    clean = OwnFileWatch(_Sink(), marker)
+    for chunk in (b'/store/0123456789abcdef', b'.tm', b'p0\n', marker[:-1], b'\n'):
+        clean.write(chunk)
+    assert clean.seen == (b'0123456789abcdef.tmp' in b'/store/0123456789abcdef.tmp0\n')
+
+
+@pytest.mark.parametrize('value,result', [
+    ('0644', 0o644), (420, 0o644), ('0600', 0o600), ('640', 0o640),
+    (644, "The file mode 644 (octal 1204) is not a permission between 0000 and 0777 (an unquoted 644 is read as a "
+          "decimal number; quote it, as in '0644')."),
+    ('04755', "The file mode '04755' is not a permission between 0000 and 0777."),
+    (-1, 'The file mode -1 is not a permission between 0000 and 0777.'),
+    ('0044', "The file mode '0044' leaves the published dump unreadable to its owner"),
+    ('u+rw', "The file mode 'u+rw' is not an octal number such as '0644'.")])
+def test_file_mode_rule(value, result):
+    if isinstance(result, int):
+        assert _publish.check_file_mode(value) == result
+    else:
+        with pytest.raises(VaporError) as exc:
+            _publish.check_file_mode(value)
+        assert exc.value.msg.startswith(result)
+
+
+def test_temp_files_are_private_and_carry_a_unique_marker(tmp_path):
+    f, tmp = _publish.new_temp(str(tmp_path), 'dump_20270115.gz')
+    f.close()
+    assert os.stat(tmp).st_mode & 0o777 == 0o600
+    marker = _publish.temp_marker(tmp)
+    assert len(marker) == 20 and marker.endswith(b'.tmp') and os.path.basename(tmp).endswith(marker.decode())
+
+
+def test_stale_leftovers_only(tmp_path):
+    import time
+    now = time.time()
+    regex = _publish.name_regex('dump_%Y%m%d', ['', '.gz'])
+    old = now - 3 * 86400
+    names = {'.dump_20270101.0123456789abcdef.tmp': old, '.dump_20270101.gz.0123456789abcdef.tmp': old,
+             '.dump_20270102.fedcba9876543210.tmp': now - 60, '.other.0123456789abcdef.tmp': old,
+             'dump_20270101': old, '.dump_20270101.xyz.tmp': old}
+    for n, t in names.items():
+        (tmp_path / n).write_bytes(b'x')
+        os.utime(str(tmp_path / n), (t, t))
+    (tmp_path / '.vapor-scan-live').mkdir()
+    (tmp_path / '.vapor-scan-live' / 'part.000000').write_bytes(b'x')        # written just now
+    os.utime(str(tmp_path / '.vapor-scan-live'), (old, old))
+    (tmp_path / '.dump_20270103.0123456789abcdef.tmp').symlink_to('/etc/passwd')
+    got = _publish.remove_stale_temps(str(tmp_path), regex, False, now, extra_dirs=('.vapor-scan-',))
+    assert got == ['.dump_20270101.0123456789abcdef.tmp', '.dump_20270101.gz.0123456789abcdef.tmp']
+    assert os.path.exists('/etc/passwd') and (tmp_path / '.vapor-scan-live').is_dir()
+
+
+class _DriverError(Exception):
+    pass
+
+
+@pytest.mark.parametrize('args,sqlstate,starts', [
+    ((2003, "Can't connect to MySQL server on '10.0.0.1' (111)"), None, 'The database server at h:1 cannot be reached'),
+    ((1045, "Access denied for user 'u'@'x' (using password: YES)"), None,
+     "The database 'd' on h:1 refused the connection of user 'u': Access denied"),
+    ((1049, "Unknown database 'd'"), None, "The database 'd' does not exist on the server at h:1."),
+    ((1044, "Access denied for user 'u'@'%' to database 'd'"), None,
+     "The database 'd' on the server at h:1 does not exist, or the user 'u' may not use it"),
+    (('connection failed: connection to server at "h", port 1 failed: Connection refused\n\tIs the server running?',),
+     None, 'The database server at h:1 cannot be reached (is it running, and are host and port right?): '
+           'Connection refused.'),
+    (('connection failed: connection to server at "h", port 1 failed: FATAL:  password authentication failed for '
+      'user "u"',), None,
+     "The database 'd' on h:1 refused the connection of user 'u': password authentication failed for user \"u\"."),
+    (('connection failed: connection to server at "h", port 1 failed: FATAL:  database "d" does not exist',), None,
+     "The database 'd' does not exist on the server at h:1."),
+    (('something odd',), None, "The connection to the database 'd' on h:1 as user 'u' failed: something odd."),
+])
+def test_connection_failures_are_told_apart(args, sqlstate, starts):
+    exc = _DriverError(*args)
+    exc.sqlstate = sqlstate
+    msg = connect_error(exc, {'host': 'h', 'port': 1, 'user': 'u', 'database': 'd', 'password': 'pw'}).msg
+    assert msg.startswith(starts), msg
+    assert '\n' not in msg and 'pw' not in msg and msg.endswith('.')
