@@ -1045,7 +1045,7 @@ def open_catalog(spec):
 DUMP_DEFAULTS = {
     'catalog': None, 'se': None, 'sfn_prefix': None, 'strip_prefix': None, 'add_prefix': None, 'format': 'text',
     'compression': 'none', 'compression_suffix': True, 'dest': None, 'name': 'catalog_%Y%m%d_%H%M%S', 'keep': 0,
-    'latest_link': '', 'min_files': 1, 'mode': '0644', 'vo': None, 'force': False,
+    'latest_link': '', 'min_files': 1, 'mode': '0640', 'vo': None, 'force': False,
 }
 
 

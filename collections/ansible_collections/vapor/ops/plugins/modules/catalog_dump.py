@@ -27,6 +27,9 @@ description:
   - When the content (dump and companion) equals the newest dump already published with this name pattern, that
     dump is kept and the module reports no change, unless O(force=true).
   - The replicas are streamed from the database; memory does not grow with the number of files.
+  - "File modes: the dump and its companion get O(mode), also when an unchanged dump is kept (that is a change,
+    reported once); while they are written the temporary files are C(0600). The default C(0640) keeps the list of
+    the VO's paths (which can name users) from other users of the host."
 author:
   - vapor.ops developers (@vapor-ops)
 extends_documentation_fragment:
@@ -66,7 +69,7 @@ options:
     type: bool
     default: true
   dest:
-    description: The directory the dumps are published in. It must exist.
+    description: The directory the dumps are published in. It must exist, be a directory and be writable (checked in check mode too).
     type: path
     required: true
   name:
@@ -78,7 +81,10 @@ options:
     type: int
     default: 0
   latest_link:
-    description: Name of a symbolic link in O(dest) pointing at the newest dump; empty (the default) for none.
+    description:
+      - Name of a symbolic link in O(dest) pointing at the newest dump; empty (the default) for none.
+      - A plain file name (no C(/), not C(.) or C(..)); an existing file or directory of that name is refused before
+        anything is published.
     type: str
     default: ''
   min_files:
@@ -92,9 +98,12 @@ options:
     type: bool
     default: false
   mode:
-    description: Permissions of the published files.
+    description:
+      - Permissions of the published dump and its companion, as a quoted octal string. A kept unchanged dump is
+        given this mode too.
+      - At most V('0777'), with read permission for the owner.
     type: raw
-    default: '0644'
+    default: '0640'
   vo:
     description: VO name written as C(<for>vo:NAME</for>) in the syncat format.
     type: str
@@ -259,7 +268,7 @@ def argument_spec():
         latest_link=dict(type='str', default=''),
         min_files=dict(type='int', default=1),
         force=dict(type='bool', default=False),
-        mode=dict(type='raw', default='0644'),
+        mode=dict(type='raw', default='0640'),
         vo=dict(type='str'),
     )
     return spec

@@ -26,6 +26,20 @@ description:
     control characters other than tab, line feed and carriage return in V(syncat) (which writes those three as
     character references); and, in every format, names that are not valid UTF-8."
   - Dates in file names and in the syncat C(recorded) attribute are in UTC.
+  - "File modes: the published dump gets O(mode), the mode the site sets, also when an unchanged dump is kept
+    (that is a change, reported once). While it is written, the temporary file is C(0600), so a dump is never
+    readable by others before it is published. Modes beyond C(0777) (setuid, setgid, sticky) and modes without
+    read permission for the owner are refused."
+  - "A dump never lists its own files. With O(source=posix), a O(dest) inside a root is left out of the scan and
+    said so in RV(left_out) and a warning; a O(dest) that is a root itself is refused. With the other sources
+    O(dest) is a local directory, which can still be inside the scanned namespace (a directory the XRootD server
+    exports, a dCache NFS mount): a real run that finds its own temporary file in the scan refuses and publishes
+    nothing (leave the directory out with O(ignore)). Check mode cannot see this for those sources, as it writes
+    no temporary file."
+  - Runs at the same time on the same O(dest) both succeed; the last to finish publishes a complete dump. The
+    role's scheduled runner also holds a lock, so a second scheduled run is refused while one is going.
+  - A run killed mid-way publishes nothing; the temporary file and the scratch directory of the parallel scan it
+    leaves in O(dest) are removed by a later run once they have not changed for two days (RV(stale_removed)).
 author:
   - vapor.ops developers (@vapor-ops)
 extends_documentation_fragment:
@@ -111,8 +125,10 @@ options:
     default: true
   dest:
     description:
-      - The directory dumps are published in. It must exist; the role C(vapor.ops.storage_dump) creates it with the
-        right owner and permissions.
+      - The directory dumps are published in. It must exist, be a directory and be writable by the user the module
+        runs as (checked in check mode too); the role C(vapor.ops.storage_dump) creates it with the right owner and
+        permissions.
+      - It may be inside a O(roots) directory of a V(posix) scan (it is then left out of the scan), but not be one.
       - To be found by the Rucio auditor without configuration, this is the C(dumps) directory next to the VO's
         C(rucio) directory on the storage (C(<prefix without rucio/>/dumps)).
     type: path
@@ -133,13 +149,17 @@ options:
     type: int
     default: 1
   latest_link:
-    description: Name of the symbolic link in O(dest) that points at the newest dump; an empty string disables it.
+    description:
+      - Name of the symbolic link in O(dest) that points at the newest dump; an empty string disables it.
+      - A plain file name (no C(/), not C(.) or C(..)): the link lives next to the dumps. An existing file or
+        directory of that name is refused before anything is published.
     type: str
     default: latest
   workers:
     description:
       - Parallelism of the scan. Processes across directories for V(posix) (default the number of CPUs, at most 4);
         directory listings in flight for V(xrootd) (default 8). The database scanners use one connection.
+      - From 1 to 256.
     type: int
   timeout:
     description: Seconds one XRootD directory listing may take before it is retried.
@@ -174,7 +194,10 @@ options:
     choices: [none, xattr, adler32, server]
     default: none
   mode:
-    description: Permissions of the published dump file.
+    description:
+      - Permissions of the published dump file, as a quoted octal string (V('0644')); the site decides who may read
+        its dumps. An unchanged dump kept from an earlier run is given this mode too.
+      - At most V('0777'), with read permission for the owner (the next run compares with the published dump).
     type: raw
     default: '0644'
   vo:
@@ -329,6 +352,25 @@ pruned:
   type: list
   elements: str
   sample: [dump_20261101.gz]
+mode:
+  description: The permissions of the published dump, in octal.
+  returned: success
+  type: str
+  sample: '0644'
+left_out:
+  description: Paths, as the scan walks them, of the dump directory inside a root, left out of the V(posix) scan.
+  returned: success
+  type: list
+  elements: str
+  sample: [/storage/atlas/atlasdatadisk/dumps]
+stale_removed:
+  description:
+    - Names of what killed runs left in O(dest) (temporary files of this name pattern, scratch directories of the
+      parallel scan), removed (or, in check mode, that would be) because they had not changed for two days.
+  returned: success
+  type: list
+  elements: str
+  sample: [.dump_20261120.0123456789abcdef.tmp]
 duration:
   description: Seconds the module took.
   returned: success
