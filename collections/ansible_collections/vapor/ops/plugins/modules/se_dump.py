@@ -151,7 +151,7 @@ options:
   latest_link:
     description:
       - Name of the symbolic link in O(dest) that points at the newest dump; an empty string disables it.
-      - A plain file name (no C(/), not C(.) or C(..)): the link lives next to the dumps. An existing file or
+      - A plain file name (no C(/), not C(.) or C(..)), so the link lives next to the dumps. An existing file or
         directory of that name is refused before anything is published.
     type: str
     default: latest
