@@ -290,6 +290,18 @@ def root_empty_mount_point(env):
                 params=env.params(roots=[str(mnt)], strip_prefix=None), watch=[mnt])
 
 
+def one_of_two_roots_unmounted(env):
+    """Two roots, one an empty mount point: the total passes min_files, yet every file of the second root would
+    look lost, so nothing is published; min_files=0 lets a site publish a dump with an empty root on purpose."""
+    mnt = env.base / "mnt"
+    mnt.mkdir()
+    env.refused(r"^The root '.*/mnt' is an empty directory \(an unmounted mount point looks like this\), so all its "
+                r"files would look lost; nothing was published\. Set min_files to 0 to publish a dump with an empty "
+                r"root\.$", params=env.params(roots=[str(env.root), str(mnt)], strip_prefix=None), watch=[mnt])
+    out = core("se_dump", env.params(roots=[str(env.root), str(mnt)], strip_prefix=None, min_files=0))
+    assert out["ok"] and out["result"]["files"] == len(STORAGE)
+
+
 def subdirectory_unreadable_nonroot(env):
     for d in [env.root, *env.root.rglob("*")]:
         os.chmod(d, 0o755 if d.is_dir() else 0o644)
@@ -745,7 +757,7 @@ CASES = [
     # se_dump posix: dest and roots
     dest_equals_root, dest_inside_root, dest_inside_root_parallel_scan, dest_inside_root_through_symlinked_root,
     dest_is_a_file, dest_missing, dest_unwritable_nonroot, root_missing, root_is_a_file, root_dangling_symlink,
-    root_unreadable_nonroot, root_empty_mount_point, subdirectory_unreadable_nonroot,
+    root_unreadable_nonroot, root_empty_mount_point, one_of_two_roots_unmounted, subdirectory_unreadable_nonroot,
     # se_dump options
     latest_link_outside, latest_link_absolute, latest_link_is_a_directory,
     bad("workers_zero", r"^The option workers is 0; it must be between 1 and 256", workers=0),

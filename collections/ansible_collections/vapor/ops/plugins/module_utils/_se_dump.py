@@ -112,6 +112,19 @@ def dest_inside_roots(dest, roots):
     return inside
 
 
+def _empty_roots(roots):
+    """The roots that are empty directories, looked at before the scan (errors are the scan's to report)."""
+    empty = []
+    for root in roots:
+        try:
+            with os.scandir(root) as it:
+                if next(it, None) is None:
+                    empty.append(root)
+        except OSError:
+            continue
+    return empty
+
+
 class OwnFileWatch:
     """The sink's output stream, watched for the unique name of this run's own temporary file.
 
@@ -191,6 +204,7 @@ def run(params, check_mode=False, now=None):
         # the content digest is needed only to compare with a dump already published under this name
         sink = EntrySink(p['format'], mapper, efilter, watch, len(roots), digest=os.path.isfile(target))
         durations = []
+        empty = _empty_roots(p['roots']) if p['source'] == 'posix' and int(p['min_files']) > 0 else []
         _scan(p, sink, durations, dest, skip=[walked for _root, walked in left_out])
         if watch is not None and watch.seen:
             raise VaporError("The dump directory '%s' is inside the scanned namespace (the scan listed this run's "
@@ -213,6 +227,10 @@ def run(params, check_mode=False, now=None):
                              "(an unmounted or emptied storage area must not publish an empty dump)."
                              % (', '.join(roots), sink.files, ' (left out: %s)' % left_out if left_out else '',
                                 p['min_files']))
+        if empty:
+            raise VaporError("The root '%s' is an empty directory (an unmounted mount point looks like this), so all "
+                             "its files would look lost; nothing was published. Set min_files to 0 to publish a dump "
+                             "with an empty root." % empty[0])
         same = False
         before['today'] = None
         if os.path.isfile(target):

@@ -146,6 +146,8 @@ options:
     description:
       - Fail, and publish nothing, when fewer files than this were found, so an unmounted or emptied area never
         publishes an empty dump.
+      - With V(posix), a root that is an empty directory (as an unmounted mount point is) also fails the run, even
+        when the other roots hold enough files, since all its files would look lost. V(0) allows both.
     type: int
     default: 1
   latest_link:
