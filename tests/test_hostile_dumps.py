@@ -620,6 +620,33 @@ def catalog_mode_applied_to_unchanged_dump(env):
     assert not third["changed"]
 
 
+def catalog_dest_unwritable_nonroot(env):
+    os.chmod(env.dest, 0o755)
+    env.refused(r"^The dump directory '.*/dumps' is not writable by this user \(uid \d+\)\.$", kind="catalog_dump",
+                params=cat_params(env), user="nobody")
+
+
+def catalog_concurrent_runs_same_dest(env):
+    """Two catalog dumps at once into one directory: both succeed, every published dump is complete and has its
+    companion, nothing temporary is left."""
+    params = cat_params(env, latest_link="latest")
+    procs = [subprocess.Popen(core_cmd("catalog_dump", params), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    outs = []
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=300)
+        assert p.returncode == 0, stderr
+        outs.append(json.loads(stdout.strip().splitlines()[-1]))
+    assert all(o["ok"] for o in outs), outs
+    names = sorted(n for n in os.listdir(env.dest) if n.startswith("catalog_") and not n.endswith(".inactive"))
+    assert names and not [n for n in os.listdir(env.dest) if n.endswith(".tmp")]
+    for n in names:
+        assert sorted(e.path for e in read_dump(str(env.dest / n))) == ["/f0.root", "/f1.root", "/f2.root"]
+        assert [e.path for e in read_dump(str(env.dest / (n + ".inactive")))] == ["/p.root"]
+    assert os.readlink(env.dest / "latest") in names
+    assert (env.dest / OLD_DUMP).read_text() == "/old/dump/line\n"
+
+
 def catalog_mysql_down(env):
     port = free_port()
     env.refused(r"^The database server at 127\.0\.0\.1:%d cannot be reached" % port, kind="catalog_dump",
@@ -785,7 +812,8 @@ CASES = [
     dpm_missing_tables, dcache_missing_tables, dpm_dest_inside_namespace_is_not_a_thing,
     # catalog_dump output
     catalog_dest_is_a_file, catalog_dest_missing, catalog_latest_link_outside, catalog_mode_decimal,
-    catalog_mode_applied_to_unchanged_dump, catalog_mysql_down, catalog_mysql_unknown_database,
+    catalog_mode_applied_to_unchanged_dump, catalog_dest_unwritable_nonroot, catalog_concurrent_runs_same_dest,
+    catalog_mysql_down, catalog_mysql_unknown_database,
     # the playbook and the role
     playbook_dest_inside_root, playbook_workers_zero, playbook_mode_change,
     role_runner_dest_is_a_file, role_runner_dest_inside_root, role_runner_concurrent_run_refused,
