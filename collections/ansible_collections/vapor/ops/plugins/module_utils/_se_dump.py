@@ -222,10 +222,10 @@ def run(params, check_mode=False, now=None):
             raise VaporError("The scan failed, nothing was published: %s%s" % (errors[0].rstrip('.'), more + '.'),
                              errors=errors)
         if sink.files < p['min_files']:
-            left_out = ', '.join('%d %s' % (v, k) for k, v in sorted(sink.c.items()) if v)
+            skipped = ', '.join('%d %s' % (v, k) for k, v in sorted(sink.c.items()) if v)
             raise VaporError("The scan of %s found %d files%s, fewer than min_files=%d; nothing was published "
                              "(an unmounted or emptied storage area must not publish an empty dump)."
-                             % (', '.join(roots), sink.files, ' (left out: %s)' % left_out if left_out else '',
+                             % (', '.join(roots), sink.files, ' (left out: %s)' % skipped if skipped else '',
                                 p['min_files']))
         if empty:
             raise VaporError("The root '%s' is an empty directory (an unmounted mount point looks like this), so all "
@@ -236,7 +236,8 @@ def run(params, check_mode=False, now=None):
         if os.path.isfile(target):
             old = dump_digest(target, p['format'])
             same = old is not None and old.state() == sink.digest.state()
-            before['today'] = {'name': name, 'files': old.count if old is not None else None}
+            before['today'] = {'name': name, 'files': old.count if old is not None else None,
+                               'mode': '%04o' % (os.stat(target).st_mode & 0o7777)}
         changed = not same
         # an unchanged dump still gets the mode the site asks for now
         mode_changed = same and apply_mode([target], p['mode'], check_mode)
@@ -271,7 +272,7 @@ def run(params, check_mode=False, now=None):
         warnings.append(e)
     after_dumps = sorted((set(before['dumps']) | set([name])) - set(pruned))
     after = {'dumps': after_dumps, 'latest': name if p['latest_link'] else None,
-             'today': {'name': name, 'files': sink.files}}
+             'today': {'name': name, 'files': sink.files, 'mode': '%04o' % p['mode']}}
     return {
         'changed': bool(changed or mode_changed or link_changed or pruned or stale),
         'diff': {'before': before, 'after': after},

@@ -55,8 +55,8 @@ attributes:
   diff_mode:
     support: full
     details:
-      - The diff shows the dumps present in O(dest), the target of the C(latest) link, and the number of files of
-        today's dump, before and after.
+      - The diff shows the dumps present in O(dest), the target of the C(latest) link, and the number of files and
+        the mode of today's dump, before and after.
   idempotent:
     support: full
     details:
