@@ -34,6 +34,7 @@ class World:
         cat.create_sqlite_catalog(self.db)
         self.url = 'file://' + str(self.root)
         self.register('/catalogued/anchor')          # the storage element has replicas in the catalog
+        self.put('/catalogued/anchor')               # ... and the storage shows them (it can see)
 
     def put(self, rel, mtime=OLD, data=b'x'):
         p = self.root / rel.lstrip('/')
@@ -419,7 +420,7 @@ def test_journal_of_another_list_is_refused(world):
         dc.run_dark_cleanup(world.params(dark, journal=jpath))
     dark2 = world.write_list(['/data/a'])
     with pytest.raises(VaporError, match='belongs to another run'):
-        dc.run_dark_cleanup(world.params(dark2, journal=jpath, storage_url=world.url + '/'[:0] + '/sub'))
+        dc.run_dark_cleanup(world.params(dark2, journal=jpath, quarantine=str(world.tmp / 'quarantine')))
 
 
 def test_sfn_prefix_selection(world):
