@@ -1000,12 +1000,14 @@ class Catalog:
                "WHEN INSTR(sfn, '://') > 0 THEN "
                "SUBSTR(sfn, 1, INSTR(sfn, '://') + 3 + INSTR(SUBSTR(sfn, INSTR(sfn, '://') + 3), '/')) "
                "ELSE SUBSTR(sfn, 1, INSTR(sfn, ':')) END")
-        sql = 'SELECT MIN(sfn) FROM (SELECT sfn, %s AS k FROM Cns_file_replica WHERE %s) t GROUP BY k' % (key, where)
+        sql = ('SELECT MIN(sfn), MAX(sfn) FROM (SELECT sfn, %s AS k FROM Cns_file_replica WHERE %s) t GROUP BY k'
+               % (key, where))
         heads = []
         for row in self.all(sql, params):
-            parts = parse_sfn(_text(row[0]))
-            if parts is not None and parts.head not in heads:
-                heads.append(parts.head)
+            for sfn in row:                  # one of the two may be in no known form ('..' above the root)
+                parts = parse_sfn(_text(sfn))
+                if parts is not None and parts.head not in heads:
+                    heads.append(parts.head)
         mapping.heads = sorted(heads)
         return mapping.heads
 
