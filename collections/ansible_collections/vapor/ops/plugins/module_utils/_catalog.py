@@ -167,6 +167,8 @@ def parse_sfn(sfn):
     if not sfn:
         return None
     m = _URL_RE.match(sfn)
+    if m and '.' in m.group(1) and _DPM_RE.match(sfn):
+        m = None                      # 'disk.example.org://fs/f': DPM's host:/path with a doubled slash
     if m:
         scheme = m.group(1).lower()
         authority = m.group(2)
