@@ -960,8 +960,13 @@ class Catalog:
         """WHERE clause (index-friendly: host =, or an sfn range) selecting one storage element's replicas."""
         conds, params = [], []
         if mapping.se:
-            conds.append('%shost = %%s' % alias)
-            params.append(mapping.se)
+            # the host column in the usual spellings (index lookups); selects() compares without case anyway
+            hosts = []
+            for h in (mapping.se, mapping.se.lower(), mapping.se.upper()):
+                if h not in hosts:
+                    hosts.append(h)
+            conds.append('%shost IN (%s)' % (alias, ', '.join(['%s'] * len(hosts))))
+            params.extend(hosts)
         if mapping.sfn_prefix:
             ranges = []
             for prefix in _prefix_variants(mapping.sfn_prefix):

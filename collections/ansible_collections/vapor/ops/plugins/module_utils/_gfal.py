@@ -196,6 +196,12 @@ class LocalStorage:
 
     def _open_dir(self, url, root, comps, create=False):
         """An fd of the directory root/comps..., every component opened without following links."""
+        if create and not os.path.isdir(root):
+            try:
+                os.makedirs(root, 0o755)     # the quarantine root: the site's own path
+            except OSError as exc:
+                if exc.errno != errno.EEXIST:
+                    raise VaporError("The storage cannot create the directory '%s': %s." % (root, exc.strerror))
         try:
             fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
         except OSError as exc:

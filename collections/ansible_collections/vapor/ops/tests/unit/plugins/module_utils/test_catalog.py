@@ -521,3 +521,54 @@ def test_cleanup_resumes_an_interrupted_run(catalog, db, tmp_path, storage_dir, 
     journal = (tmp_path / 'lost.list.catalog_cleanup.journal').read_text().splitlines()
     # k1 was removed but the crash came before its "done": the re-run found it absent and closed it
     assert [line.count('"state": "started"') for line in journal[1:]].count(1) == 4
+
+
+# ------------------------------------------------------------------------------------------------
+# issue 8: one SFN mapping, lenient selection, the run's replica index
+
+@pytest.mark.parametrize('sfn,expected', [
+    (SRM + '/vo//store/f', ('/store/f', None)),
+    (SRM + '/vo/./store/f', ('/store/f', None)),
+    (SRM + '/vo/x/../store/f/', ('/store/f', None)),
+    ('srm://SE.EXAMPLE.ORG/vo/store/f', ('/store/f', None)),
+    ('root://se.example.org:1094///vo//store/f', ('/store/f', None)),
+    ('disk01.example.org://vo/store/f', ('/store/f', None)),        # DPM host:/path with a doubled slash
+    (SRM + '/vo/../../store/f', (None, 'unparsable')),               # '..' above the root
+    (SRM + '/other/store/f', (None, 'outside')),
+])
+def test_dump_path_is_the_one_mapping(sfn, expected):
+    assert cat.SfnMapping(SE, '/vo').dump_path(sfn) == expected
+
+
+def test_selects_is_lenient_about_spellings_of_the_same_place():
+    m = cat.SfnMapping(None, None, None, SRM + '/vo/')
+    for sfn in (SRM + '/vo/f', 'srm://SE.Example.Org:8446/srm/managerv2?SFN=/vo/f', 'srm://se.example.org/vo/f',
+                'srm://se.example.org:8446//vo/./f'):
+        assert m.selects('h', sfn), sfn
+    for sfn in ('srm://se.example.org:8447/vo/f', 'srm://other.example.org/vo/f', SRM + '/vox/f',
+                'root://se.example.org//vo/f'):
+        assert not m.selects('h', sfn), sfn
+    assert cat.SfnMapping('SE.example.org').selects('se.EXAMPLE.org', 'x')
+    assert not cat.SfnMapping('se.example.org').selects('se.example.com', 'x')
+
+
+def test_prefix_variants_are_index_ranges_of_the_same_place():
+    v = cat._prefix_variants(SRM + '/vo/')
+    assert v[0] == SRM + '/vo/'
+    assert 'srm://se.example.org/srm/managerv2?SFN=/vo/' in v and 'srm://se.example.org:8446/vo/' in v
+
+
+def test_replica_index_finds_unusual_forms_and_rows_registered_later(catalog):
+    catalog.register_file('/grid/a', 1, OLD, None, [(SE, SRM + '/vo/d/a', '-')])
+    catalog.register_file('/grid/b', 1, OLD, None, [(SE, SRM + '/vo//d/b', '-')])
+    catalog.register_file('/grid/c', 1, OLD, None, [(SE, SRM + '/../vo/d/c', '-')])
+    m = cat.SfnMapping(SE, '/vo')
+    index = cat.ReplicaIndex(m).build(catalog)
+    assert index.describe() == {'scanned': 3, 'unusual_forms': 1, 'unparsable': 1}
+    assert [r.sfn for r in catalog.find_replicas('/d/a', m, index)[0]] == [SRM + '/vo/d/a']
+    assert [r.sfn for r in catalog.find_replicas('/d/b', m, index)[0]] == [SRM + '/vo//d/b']
+    found, doubtful = catalog.find_replicas('/d/c', m, index)
+    assert found == [] and [r.sfn for r in doubtful] == [SRM + '/../vo/d/c']
+    assert catalog.find_replicas('/d/e', m, index) == ([], [])
+    catalog.register_file('/grid/e', 1, OLD, None, [(SE.upper(), SRM + '/vo/d/./e', '-')])   # after the build
+    assert [r.sfn for r in catalog.find_replicas('/d/e', m, index)[0]] == [SRM + '/vo/d/./e']

@@ -482,3 +482,40 @@ def test_empty_list_is_no_change_without_asking_anything(world):
     dark = world.write_list([])
     r = dc.run_dark_cleanup(world.params(dark, se='no-replica.example.org'))
     assert not r['changed'] and r['counts']['listed'] == 0 and r['journal'] is None
+
+
+# ------------------------------------------------------------------------------------------------
+# issue 8: file:// natively, never through a symbolic link
+
+def test_local_storage_never_acts_through_a_link(tmp_path):
+    from ansible_collections.vapor.ops.plugins.module_utils._gfal import LocalStorage, ThroughSymlink
+    root, outside = tmp_path / 'root', tmp_path / 'outside'
+    (root / 'd').mkdir(parents=True)
+    outside.mkdir()
+    (outside / 'precious').write_text('p')
+    (root / 'd' / 'f').write_text('f')
+    os.symlink(str(outside), str(root / 'link'))
+    os.symlink(str(outside / 'precious'), str(root / 'd' / 'alias'))
+    (root / 'plain').write_text('not a directory')
+    s = LocalStorage([str(root), str(tmp_path / 'q')])
+    url = 'file://' + str(root)
+    with pytest.raises(ThroughSymlink, match=r"goes through the symbolic link '.*/root/link'"):
+        s.stat(url + '/link/precious')
+    with pytest.raises(ThroughSymlink):
+        s.unlink(url + '/link/precious')
+    with pytest.raises(ThroughSymlink):
+        s.rename(url + '/link/precious', 'file://' + str(tmp_path / 'q') + '/precious')
+    st = s.stat(url + '/d/alias')
+    assert st.exists and st.is_link and not st.is_dir
+    with pytest.raises(VaporError, match='is not a regular file \\(a symbolic link\\)'):
+        s.unlink(url + '/d/alias')
+    with pytest.raises(VaporError, match='Not a directory'):
+        s.stat(url + '/plain/x')
+    assert s.stat(url + '/d/none') == (False, None, None, False, False)
+    assert s.stat(url).is_dir
+    assert s.rename(url + '/d/f', 'file://' + str(tmp_path / 'q') + '/d/f') == 'renamed'
+    assert (tmp_path / 'q' / 'd' / 'f').read_text() == 'f'
+    assert s.unlink(url + '/d/f') == 'missing'
+    assert (outside / 'precious').read_text() == 'p' and os.path.islink(str(root / 'd' / 'alias'))
+    with pytest.raises(VaporError, match='not under the storage or quarantine root'):
+        s.stat('file:///etc/passwd')
