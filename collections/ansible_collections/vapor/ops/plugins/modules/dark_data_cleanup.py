@@ -360,6 +360,8 @@ def main():
     result = run_core(module, 'The dark data cleanup', run_dark_cleanup, module.params, check_mode=module.check_mode)
     warn_kept(module, [item for item in result['kept'] if item['reason'] == 'error'], 'on the storage',
               total=result['counts']['error'], why='of storage errors')
+    warn_kept(module, [item for item in result['kept'] if item['reason'] == 'symlink'], 'on the storage',
+              total=result['counts']['symlink'], why='they are symbolic links or reached through one')
     if result['aborted']:
         module.fail_json(msg=result['aborted'], **result)
     module.exit_json(**result)
