@@ -51,7 +51,7 @@ from ansible_collections.vapor.ops.plugins.module_utils._catalog import (
     ReplicaIndex, SfnMapping, _upper_bound, open_catalog, verify_storage_sees)
 from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import read_dump
 from ansible_collections.vapor.ops.plugins.module_utils._gfal import (
-    RenameUnsupported, Storage, ThroughSymlink, join_url, open_storage)  # noqa: F401 (Storage: for callers)
+    RenameUnsupported, ThroughSymlink, join_url, open_storage)
 from ansible_collections.vapor.ops.plugins.module_utils._journal import DONE, STARTED, Journal, RunLock
 
 DEFAULTS = {

@@ -15,6 +15,7 @@ from ansible_collections.vapor.ops.plugins.module_utils import _catalog as cat
 from ansible_collections.vapor.ops.plugins.module_utils import _dark_cleanup as dc
 from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError, file_sha256
 from ansible_collections.vapor.ops.plugins.module_utils._journal import Journal
+from ansible_collections.vapor.ops.plugins.module_utils._gfal import Storage
 
 NOW = int(time.time())
 OLD = NOW - 60 * 86400
@@ -74,7 +75,7 @@ def world(tmp_path):
     return World(tmp_path)
 
 
-class CountingStorage(dc.Storage):
+class CountingStorage(Storage):
     """The real gfal2 Storage, counting the deletions and renames it is asked for."""
 
     def __init__(self, *a, **kw):
@@ -270,7 +271,7 @@ def test_paths_inside_the_quarantine_are_ignored(world):
     assert r['kept'] == [{'path': '/q/old/f', 'reason': 'ignored', 'detail': 'inside the quarantine'}]
 
 
-class NoRename(dc.Storage):
+class NoRename(Storage):
     """gfal2 answers every rename with EPROTONOSUPPORT, as a protocol plugin without rename does."""
 
     def _call(self, what, url, fn, *args):
@@ -303,7 +304,7 @@ def test_storage_errors_abort_after_max_errors(world):
     assert (world.root / 'data' / 'z').exists()
 
 
-class FailingUnlink(dc.Storage):
+class FailingUnlink(Storage):
     def __init__(self, fail):
         super(FailingUnlink, self).__init__()
         self.fail = fail
