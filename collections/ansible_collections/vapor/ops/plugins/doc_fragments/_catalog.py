@@ -72,9 +72,9 @@ options:
   sfn_prefix:
     description:
       - Select the replicas whose SFN starts with this text, such as C(srm://se.example.org:8446/srm/managerv2?SFN=/dpm/example.org/home/vo/).
-      - Other spellings of the same place are selected too, so that no replica escapes by its spelling: the host in
+      - "Other spellings of the same place are selected too, so that no replica escapes by its spelling: the host in
         any case, the scheme's default port given or left out (srm 8446, root 1094, https/davs 443, http 80, gsiftp
-        2811), SRM's C(?SFN=) or plain form, and a path with repeated slashes, C(.) or C(..) components.
+        2811), SRM's C(?SFN=) or plain form, and a path with repeated slashes, C(.) or C(..) components."
     type: str
   strip_prefix:
     description:

@@ -560,8 +560,8 @@ def run_dark_cleanup(params, check_mode=False, storage=None, now=None, limiter=N
     result['catalog_index'] = index.describe()
     if run.fatal is None and run.aborted is None and run.examined and run.unchecked == run.examined:
         run.fatal = VaporError("The dark data cleanup could check none of the %d paths it looked at on '%s' (the "
-                               "first error: %s); nothing was deleted." % (run.examined, p['storage_url'],
-                                                                             run.first_error.rstrip('.')))
+                               "first error: %s); nothing was deleted."
+                               % (run.examined, p['storage_url'], run.first_error.rstrip('.')))
     if run.fatal is not None:
         # what was done before the stop goes with the error (the module returns it next to the message)
         run.fatal.context['result'] = result

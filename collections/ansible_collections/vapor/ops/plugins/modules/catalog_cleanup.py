@@ -21,13 +21,13 @@ description:
     path) must answer that the file does not exist. A file found on the storage, or a storage answer other than
     \"not found\" (a path through a symbolic link on C(file://) storage among them), skips that path and reports
     it: nothing is removed on doubt."
-  - "\"Absent\" is only believed from a storage that proves it can see. Before anything is removed, the base of
+  - A file is only taken as absent from a storage that proves it can see. Before anything is removed, the base of
     O(storage_url) must exist and be a directory, and for every directory of the list up to 3 files the catalog
     holds there and that are not on the list (available replicas on the storage element) are looked at until one
     shows as a file. A directory where none shows (an unmounted area, a wrong URL or prefix, a typo) stops the run
     with one sentence and nothing is removed. When no directory of the list has such a file, up to 5 other files of
     the storage element are tried and one must show; a list that holds every file the catalog has on the storage
-    element is refused, because nothing could show that the storage is seen."
+    element is refused, because nothing could show that the storage is seen.
   - A run in which the storage could not be asked about any path it looked at (every stat failed) fails with one
     sentence.
   - Each removal runs in one database transaction that locks the entry and the replica row, checks them once more,
