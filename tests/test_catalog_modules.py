@@ -458,3 +458,20 @@ def test_mysql_catalog_from_an_nsconfig_file(tmp_path, mariadb, cns_db):
         assert c.version == (3, 2, 0) and c.lookup("/grid/vo/n.root").filesize == 5
     with pytest.raises(cat.VaporError, match="has no user; set catalog.user or catalog.config_file"):
         cat.open_catalog({"backend": "mysql", "host": mariadb.host})
+
+
+def test_lenient_selection_stays_an_index_lookup(mariadb, cns_db):
+    """se (host IN the usual spellings) and sfn_prefix (a range per spelling of the prefix) use the indexes."""
+    seed.seed_dpm(mariadb, cns_db, [(f"{TOP}/sel/f{i}", 1, OLD) for i in range(3000)],
+                  replica=(SE, "/srv/fs01", "pool1"))
+    spec = mysql_spec(mariadb, cns_db)
+    with cat.open_catalog(spec) as c:
+        cols = [d[0] for d in c.execute("EXPLAIN SELECT 1").description]
+        for mapping in (cat.SfnMapping(SE), cat.SfnMapping(None, None, None, SRM + TOP + "/sel/")):
+            where, params = c._selection(mapping)
+            plan = dict(zip(cols, c.all("EXPLAIN SELECT rowid FROM Cns_file_replica WHERE " + where, params)[0]))
+            # every row here is on SE, so the optimizer may scan the host index whole; it must be able to use it
+            wanted = "host" if mapping.se else "sfn"
+            assert plan["type"] != "ALL" and wanted in (plan["possible_keys"] or ""), (where, plan)
+            if not mapping.se:
+                assert plan["type"] == "range", (where, plan)
