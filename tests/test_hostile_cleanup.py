@@ -375,6 +375,29 @@ def case_dark_files_are_private(s):
         assert stat.S_IMODE(os.stat(p).st_mode) == 0o600, p
 
 
+def case_dark_mtime_in_the_future(s):
+    """A file whose modification time is ahead of the clock (a back-dated run, a skewed server) is too young."""
+    s.put(ORPHAN, mtime=NOW + 86400)
+    before = s.snapshot()
+    r = dc.run_dark_cleanup(s.dark_params([ORPHAN], min_age="30d"))
+    assert r["deleted"] == [] and [k["reason"] for k in r["kept"]] == ["too_young"]
+    assert s.snapshot() == before
+
+
+def case_dark_torn_journal_resumes(s):
+    """A journal whose last record was torn by a kill is read up to it; the run then finishes the list."""
+    s.put(ORPHAN)
+    params = s.dark_params([ORPHAN])
+    jpath = params["dark"] + ".dark_data_cleanup.journal"
+    r = dc.run_dark_cleanup(params)
+    with open(jpath, "a") as f:
+        f.write('{"item": "/store/mc/run1/x.root", "sta')                   # killed mid-write
+    before = s.snapshot()
+    again = dc.run_dark_cleanup(params)
+    assert r["deleted"] == [ORPHAN] and not again["changed"] and again["counts"]["already_done"] == 1
+    assert s.snapshot() == before
+
+
 def case_dark_check_mode_writes_nothing(s):
     s.put(ORPHAN)
     params = s.dark_params([ORPHAN])
