@@ -314,8 +314,8 @@ def test_cleanup_recheck_on_xrootd(tmp_path, mariadb, cns_db, xrootd, xrootd_dir
     seed.seed_dpm(mariadb, cns_db, [])
     spec = mysql_spec(mariadb, cns_db)
     fill(spec, {f"/grid/vo/x/{n}": (1, None, BOB, [(SE, f"root://{SE}:1094/{TOP}/x/{n}", "-")])
-                for n in ("gone.root", "back.root")})
-    xrootd.seed({f"{xrootd_dir.strip('/')}/x/back.root": b"back"})
+                for n in ("gone.root", "back.root", "here.root")})
+    xrootd.seed({f"{xrootd_dir.strip('/')}/x/back.root": b"back", f"{xrootd_dir.strip('/')}/x/here.root": b"h"})
     lost = tmp_path / "lost.list"
     lost.write_text("/x/back.root\n/x/gone.root\n")
     r = cat.run_catalog_cleanup({"catalog": spec, "se": SE, "strip_prefix": TOP, "lost": str(lost),
@@ -386,6 +386,9 @@ print(json.dumps(cat.run_catalog_cleanup(params), default=str))
 """
 
 
+ANCHOR = {"/grid/vo/keep/anchor.root": (1, None, BOB, [(SE, SRM + TOP + "/keep/anchor.root", "-")])}
+
+
 def audit(backend_kind, spec, srv, dbname):
     if backend_kind == "mysql":
         for stmt in AUDIT["mysql"]:
@@ -411,6 +414,9 @@ def test_cleanup_killed_mid_run_resumes_exactly_once(tmp_path, backend, where):
     storage.mkdir()
     names = [f"k{i:02d}.root" for i in range(8)]
     fill(spec, {f"/grid/vo/kill/{n}": (1, None, BOB, [(SE, SRM + TOP + f"/kill/{n}", "-")]) for n in names})
+    fill(spec, ANCHOR)                     # a good file, so the storage can show that it sees
+    (storage / "keep").mkdir()
+    (storage / "keep" / "anchor.root").write_bytes(b"a")
     audit(kind, spec, srv, dbname)
     lost = tmp_path / "lost.list"
     lost.write_text("".join(f"/kill/{n}\n" for n in names))
@@ -437,7 +443,7 @@ def test_cleanup_killed_mid_run_resumes_exactly_once(tmp_path, backend, where):
     entries, replicas = snapshot(spec)
     assert entries == [(p, 0 if p == "/grid/vo/kill" else n) for p, n in before[0]
                        if not p.startswith("/grid/vo/kill/")]
-    assert replicas == []
+    assert replicas == [(SRM + TOP + "/keep/anchor.root", SE, "-")]
     again = cat.run_catalog_cleanup(params)
     assert not again["changed"] and again["counts"]["already_done"] == 8
 
@@ -452,3 +458,20 @@ def test_mysql_catalog_from_an_nsconfig_file(tmp_path, mariadb, cns_db):
         assert c.version == (3, 2, 0) and c.lookup("/grid/vo/n.root").filesize == 5
     with pytest.raises(cat.VaporError, match="has no user; set catalog.user or catalog.config_file"):
         cat.open_catalog({"backend": "mysql", "host": mariadb.host})
+
+
+def test_lenient_selection_stays_an_index_lookup(mariadb, cns_db):
+    """se (host IN the usual spellings) and sfn_prefix (a range per spelling of the prefix) use the indexes."""
+    seed.seed_dpm(mariadb, cns_db, [(f"{TOP}/sel/f{i}", 1, OLD) for i in range(3000)],
+                  replica=(SE, "/srv/fs01", "pool1"))
+    spec = mysql_spec(mariadb, cns_db)
+    with cat.open_catalog(spec) as c:
+        cols = [d[0] for d in c.execute("EXPLAIN SELECT 1").description]
+        for mapping in (cat.SfnMapping(SE), cat.SfnMapping(None, None, None, SRM + TOP + "/sel/")):
+            where, params = c._selection(mapping)
+            plan = dict(zip(cols, c.all("EXPLAIN SELECT rowid FROM Cns_file_replica WHERE " + where, params)[0]))
+            # every row here is on SE, so the optimizer may scan the host index whole; it must be able to use it
+            wanted = "host" if mapping.se else "sfn"
+            assert plan["type"] != "ALL" and wanted in (plan["possible_keys"] or ""), (where, plan)
+            if not mapping.se:
+                assert plan["type"] == "range", (where, plan)

@@ -284,8 +284,8 @@ def test_rate_limit_on_xrootd(tmp_path, mariadb, cns_db, xrootd, xrootd_dir):
     spec = mysql_spec(mariadb, cns_db)
     base = xrootd_dir.strip("/")
     names = [f"/rate/f{i}" for i in range(6)]
-    xrootd.seed({f"{base}{n}": b"x" for n in names}, mtime=OLD)
-    register(spec, ["/rate/anchor"])
+    xrootd.seed({f"{base}{n}": b"x" for n in names + ["/rate/anchor"]}, mtime=OLD)
+    register(spec, ["/rate/anchor"])          # catalogued and on the storage: the storage shows what it holds
     lst = tmp_path / "dark.list"
     lst.write_text("".join(n + "\n" for n in names))
     t0 = time.monotonic()

@@ -66,12 +66,15 @@ options:
   se:
     description:
       - The storage element whose replicas are meant, as the replica's C(host) column holds it (the SE host name in
-        an LFC; the disk server in DPM).
+        an LFC; the disk server in DPM). Compared without case (host names are case-insensitive).
       - At least one of O(se) and O(sfn_prefix) is needed; when both are set a replica must match both.
     type: str
   sfn_prefix:
     description:
       - Select the replicas whose SFN starts with this text, such as C(srm://se.example.org:8446/srm/managerv2?SFN=/dpm/example.org/home/vo/).
+      - "Other spellings of the same place are selected too, so that no replica escapes by its spelling: the host in
+        any case, the scheme's default port given or left out (srm 8446, root 1094, https/davs 443, http 80, gsiftp
+        2811), SRM's C(?SFN=) or plain form, and a path with repeated slashes, C(.) or C(..) components."
     type: str
   strip_prefix:
     description:
@@ -80,6 +83,9 @@ options:
       - "The storage path of an SFN is the path after the host: C(srm://h/srm/managerv2?SFN=/p), C(srm://h/p),
         C(root://h//p), C(davs://h/p), C(https://h/p), C(gsiftp://h/p), C(file:///p), and DPM's C(diskserver:/p)
         all give C(/p)."
+      - Repeated slashes and C(.) components are dropped and C(..) is resolved; an SFN whose C(..) climbs above the
+        root is in no known form (left out of a catalog dump and counted; it protects the files whose name it holds
+        from M(vapor.ops.dark_data_cleanup)).
     type: str
   add_prefix:
     description: A prefix put in front of every path after O(strip_prefix) was removed.

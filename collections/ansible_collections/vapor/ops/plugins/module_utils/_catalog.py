@@ -33,18 +33,20 @@ import json
 import os
 import re
 import sqlite3
+import threading
 import time
 import uuid
 from collections import namedtuple
 from contextlib import contextmanager
 
 from ansible_collections.vapor.ops.plugins.module_utils._common import (
-    PathMapper, VaporError, file_sha256, normalise_path, parse_duration, parse_mode, path_components)
+    DEFAULT_PORTS, PathMapper, VaporError, file_sha256, normalise_path, parse_duration, parse_mode, path_components,
+    resolve_path, same_host)
 from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import (
     COMPRESSIONS, FORMATS, SUFFIXES, DumpWriter, companion_path, dump_digest, normalise_adler32,
     open_compressed_writer, read_dump)
-from ansible_collections.vapor.ops.plugins.module_utils._gfal import Storage, join_url
-from ansible_collections.vapor.ops.plugins.module_utils._journal import DONE, Journal
+from ansible_collections.vapor.ops.plugins.module_utils._gfal import join_url, open_storage
+from ansible_collections.vapor.ops.plugins.module_utils._journal import DONE, Journal, RunLock
 from ansible_collections.vapor.ops.plugins.module_utils._publish import (
     apply_mode, check_output_options, commit, discard, ensure_dest, name_regex, new_temp, update_link)
 from ansible_collections.vapor.ops.plugins.module_utils._scan_db import _exc_text, connect_mysql
@@ -165,6 +167,8 @@ def parse_sfn(sfn):
     if not sfn:
         return None
     m = _URL_RE.match(sfn)
+    if m and '.' in m.group(1) and _DPM_RE.match(sfn):
+        m = None                      # 'disk.example.org://fs/f': DPM's host:/path with a doubled slash
     if m:
         scheme = m.group(1).lower()
         authority = m.group(2)
@@ -186,9 +190,81 @@ def parse_sfn(sfn):
         start = len(sfn) - len(rest)
     if not rest.startswith('/'):
         return None
+    path = resolve_path(rest)
+    if path is None:                 # a '..' above the root names no file of the storage: no known form
+        return None
     extra = len(rest) - len(rest.lstrip('/')) - 1
     start += extra
-    return SfnParts(scheme, host, port, normalise_path(rest), sfn[:start])
+    return SfnParts(scheme, host, port, path, sfn[:start])
+
+
+def endpoint_key(parts):
+    """What names the same storage endpoint whatever the SFN's spelling: (scheme, host without case, port).
+
+    xroot:// is root://; a port left out is the scheme's default port (srm 8446, root 1094, https/davs 443,
+    http 80, gsiftp 2811).
+    """
+    scheme = 'root' if parts.scheme == 'xroot' else parts.scheme
+    port = parts.port if parts.port is not None else DEFAULT_PORTS.get(scheme)
+    return scheme, (parts.host or '').rstrip('.').lower(), port
+
+
+def _prefix_key(prefix):
+    """(endpoint_key, path prefix) of an sfn_prefix, or None when it does not name an endpoint and a path start."""
+    m = _URL_RE.match(prefix)
+    if m:
+        scheme, rest = m.group(1).lower(), m.group(3)
+        if scheme == 'srm' and _SFN_QUERY in rest:
+            rest = rest[rest.find(_SFN_QUERY) + len(_SFN_QUERY):]
+        host, port = _split_authority(m.group(2))
+        if not host and scheme != 'file':
+            return None
+    else:
+        m = _DPM_RE.match(prefix)
+        if not m:
+            return None
+        scheme, host, port, rest = None, m.group(1), None, m.group(2)
+    if not rest:
+        path = '/'
+    elif not rest.startswith('/'):
+        return None
+    else:
+        path = resolve_path(rest)
+        if path is None:
+            return None
+        if rest.endswith('/') and path != '/':
+            path += '/'
+    return endpoint_key(SfnParts(scheme, host, port, path, '')), path
+
+
+def _prefix_variants(prefix):
+    """Spellings of an sfn_prefix that name the same place: host in lower case, the default port given or not,
+    and for srm the ?SFN= and the plain form. Each is an index range of the catalog's selection."""
+    out = [prefix]
+    m = _URL_RE.match(prefix)
+    if not m:
+        return out
+    scheme, authority, rest = m.group(1), m.group(2), m.group(3)
+    host, _port = _split_authority(authority)
+    key = _prefix_key(prefix)
+    if key is None or not host or '@' in authority or host.startswith('['):
+        return out
+    port = key[0][2]
+    auths = [host, host.lower()]
+    if port is not None:
+        auths += ['%s:%d' % (host, port), '%s:%d' % (host.lower(), port)]
+    rests = [rest]
+    if scheme.lower() == 'srm':
+        if _SFN_QUERY in rest:
+            rests.append(rest[rest.find(_SFN_QUERY) + len(_SFN_QUERY):])
+        elif rest.startswith('/'):
+            rests.append('/srm/managerv2' + _SFN_QUERY + rest)
+    for a in auths:
+        for r in rests:
+            v = '%s://%s%s' % (scheme, a, r)
+            if v not in out:
+                out.append(v)
+    return out
 
 
 def _upper_bound(prefix):
@@ -219,6 +295,7 @@ class SfnMapping:
         self.strip = '/' + '/'.join(comps) if comps else ''
         self.add = (add_prefix or '').rstrip('/')
         self.heads = None
+        self.prefix_key = _prefix_key(self.sfn_prefix) if self.sfn_prefix else None
         if self.sfn_prefix:
             parts = parse_sfn(self.sfn_prefix)
             # a prefix that reaches into the path tells the head for sure; a bare 'srm://host' does not
@@ -233,15 +310,30 @@ class SfnMapping:
             sel.append("SFN prefix '%s'" % self.sfn_prefix)
         return ' and '.join(sel)
 
-    def selects(self, host, sfn):
-        if self.se and host != self.se:
+    def selects(self, host, sfn, parts=None):
+        """Is this replica on the selected storage element? Lenient where spellings differ for the same place:
+        the host without case, the SFN prefix also by endpoint (host without case, default port given or not,
+        srm's ?SFN= or plain form) and normalised path. catalog_dump and the cleanups' re-checks both use it."""
+        if self.se and not same_host(host, self.se):
             return False
         if self.sfn_prefix and not sfn.startswith(self.sfn_prefix):
-            return False
+            if self.prefix_key is None:
+                return False
+            parts = parse_sfn(sfn) if parts is None else parts
+            if parts is None or endpoint_key(parts) != self.prefix_key[0]:
+                return False
+            want = self.prefix_key[1]
+            if want != '/' and not parts.path.startswith(want) and parts.path + '/' != want:
+                return False
         return True
 
     def dump_path(self, sfn):
-        """(dump path or None, reason) for an SFN: reason is None, 'unparsable' or 'outside'."""
+        """(dump path or None, reason) for an SFN: reason is None, 'unparsable' or 'outside'.
+
+        THE mapping from a catalog SFN to a storage-dump path: catalog_dump writes what it returns, and the
+        re-checks of catalog_cleanup and dark_data_cleanup look for every replica it maps to their path.
+        Repeated slashes and '.' are dropped and '..' resolved; a '..' above the root makes the SFN unparsable.
+        """
         parts = parse_sfn(sfn)
         if parts is None:
             return None, 'unparsable'
@@ -276,6 +368,98 @@ class SfnMapping:
             if sfn not in out:
                 out.append(sfn)
         return out
+
+
+class ReplicaIndex:
+    """What a run's re-check needs beyond the index lookup of the usual SFN forms, learnt once per run.
+
+    ``build`` reads the replica table once (rowid, host, sfn; streamed) and keeps, for the replicas the mapping
+    selects: the dump paths of those whose SFN the index lookup of ``Catalog._exact_replicas`` would not find (any
+    other spelling: host case, port, repeated slashes, '.', '..', an unusual head, a host column in another case),
+    and the rowids of those whose SFN is in no known form. ``refresh`` adds the rows registered since (rowid above
+    the high-water mark read before the pass). Memory grows with the number of SFNs in unusual forms only.
+    Shared by the threads of a run.
+
+    Why not a LIKE '%/<name>%' scan per path (complete by construction, since normalisation only removes
+    components): it reads the whole replica table for every path, about 1.0-1.3 s a path at 1,000,000 replicas on
+    MariaDB, against one pass of about 6 s per run and 0.4 ms a path here (benchmarks/bench_recheck.py). What this
+    index does not see: an SFN rewritten in place (UPDATE of an existing row, as lfc_modreplica could do) during
+    the run into an unusual spelling of another path; LFC and DPM register a new SFN as a new row.
+    """
+
+    def __init__(self, mapping):
+        self.mapping = mapping
+        self.paths = {}          # dump path -> [rowid] of replicas in an unusual form
+        self.unparsable = {}     # rowid -> sfn of selected replicas in no known form
+        self.high = 0
+        self.scanned = 0
+        self._lock = threading.Lock()
+
+    def _add(self, rowid, host, sfn, heads):
+        m = self.mapping
+        parts = parse_sfn(sfn)
+        if not m.selects(host, sfn, parts):
+            return
+        if parts is None:
+            self.unparsable[rowid] = sfn
+            return
+        path = m.mapper.map(parts.path)
+        if path is None:
+            return
+        if (not m.se or host == m.se) and sfn in m.candidates(path, heads):
+            return                          # found by the index lookup
+        self.paths.setdefault(path, []).append(rowid)
+
+    def build(self, catalog):
+        heads = catalog.learn_heads(self.mapping)
+        row = catalog.one('SELECT MAX(rowid) FROM Cns_file_replica')
+        self.high = int(row[0]) if row and row[0] is not None else 0
+        for rowid, host, sfn in catalog.stream('SELECT rowid, host, sfn FROM Cns_file_replica WHERE rowid <= %s',
+                                               (self.high,)):
+            self.scanned += 1
+            self._add(int(rowid), _text(host), _text(sfn), heads)
+        return self
+
+    def refresh(self, catalog):
+        heads = catalog.learn_heads(self.mapping)
+        with self._lock:
+            high = self.high
+        rows = catalog.all('SELECT rowid, host, sfn FROM Cns_file_replica WHERE rowid > %s ORDER BY rowid', (high,))
+        if not rows:
+            return
+        with self._lock:
+            for rowid, host, sfn in rows:
+                rowid = int(rowid)
+                if rowid > self.high:
+                    self._add(rowid, _text(host), _text(sfn), heads)
+            self.high = max(self.high, int(rows[-1][0]))
+
+    def rowids_of(self, dump_path):
+        with self._lock:
+            return list(self.paths.get(dump_path, ()))
+
+    def doubtful_for(self, dump_path, mapping):
+        """Rowids of unparsable SFNs that hold the storage path's last component as a whole component."""
+        sp = mapping.storage_path(dump_path)
+        if sp is None or not self.unparsable:
+            return []
+        needle = '/' + sp.rsplit('/', 1)[1]
+        with self._lock:
+            items = list(self.unparsable.items())
+        out = []
+        for rowid, sfn in items:
+            i = sfn.find(needle)
+            while i >= 0:
+                end = i + len(needle)
+                if end == len(sfn) or sfn[end] in '/?&#':
+                    out.append(rowid)
+                    break
+                i = sfn.find(needle, i + 1)
+        return out
+
+    def describe(self):
+        return {'scanned': self.scanned, 'unusual_forms': sum(len(v) for v in self.paths.values()),
+                'unparsable': len(self.unparsable)}
 
 
 def normalise_group(name):
@@ -782,15 +966,24 @@ class Catalog:
         """WHERE clause (index-friendly: host =, or an sfn range) selecting one storage element's replicas."""
         conds, params = [], []
         if mapping.se:
-            conds.append('%shost = %%s' % alias)
-            params.append(mapping.se)
+            # the host column in the usual spellings (index lookups); selects() compares without case anyway
+            hosts = []
+            for h in (mapping.se, mapping.se.lower(), mapping.se.upper()):
+                if h not in hosts:
+                    hosts.append(h)
+            conds.append('%shost IN (%s)' % (alias, ', '.join(['%s'] * len(hosts))))
+            params.extend(hosts)
         if mapping.sfn_prefix:
-            upper = _upper_bound(mapping.sfn_prefix)
-            conds.append('%ssfn >= %%s' % alias)
-            params.append(mapping.sfn_prefix)
-            if upper is not None:
-                conds.append('%ssfn < %%s' % alias)
-                params.append(upper)
+            ranges = []
+            for prefix in _prefix_variants(mapping.sfn_prefix):
+                upper = _upper_bound(prefix)
+                if upper is None:
+                    ranges.append('%ssfn >= %%s' % alias)
+                    params.append(prefix)
+                else:
+                    ranges.append('(%ssfn >= %%s AND %ssfn < %%s)' % (alias, alias))
+                    params.extend([prefix, upper])
+            conds.append('(%s)' % ' OR '.join(ranges))
         return ' AND '.join(conds), params
 
     def se_replicas(self, mapping):
@@ -820,21 +1013,29 @@ class Catalog:
                "WHEN INSTR(sfn, '://') > 0 THEN "
                "SUBSTR(sfn, 1, INSTR(sfn, '://') + 3 + INSTR(SUBSTR(sfn, INSTR(sfn, '://') + 3), '/')) "
                "ELSE SUBSTR(sfn, 1, INSTR(sfn, ':')) END")
-        sql = 'SELECT MIN(sfn) FROM (SELECT sfn, %s AS k FROM Cns_file_replica WHERE %s) t GROUP BY k' % (key, where)
+        sql = ('SELECT MIN(sfn), MAX(sfn) FROM (SELECT sfn, %s AS k FROM Cns_file_replica WHERE %s) t GROUP BY k'
+               % (key, where))
         heads = []
         for row in self.all(sql, params):
-            parts = parse_sfn(_text(row[0]))
-            if parts is not None and parts.head not in heads:
-                heads.append(parts.head)
+            for sfn in row:                  # one of the two may be in no known form ('..' above the root)
+                parts = parse_sfn(_text(sfn))
+                if parts is not None and parts.head not in heads:
+                    heads.append(parts.head)
         mapping.heads = sorted(heads)
         return mapping.heads
 
-    def replicas_for_path(self, dump_path, mapping):
-        """The replicas (any status) of this storage element whose SFN maps to ``dump_path``.
+    def replicas_for_path(self, dump_path, mapping, index=None):
+        """The replicas (any status) of this storage element whose SFN maps to ``dump_path`` (SfnMapping.dump_path).
 
-        Index lookup: ``sfn IN (head + storage path, ...)`` over the SE's heads (learnt once), then the result is
-        checked again in Python (host, prefix, and that the SFN maps back to exactly this dump path).
+        Without ``index`` only the SFNs in the SE's usual forms are found (index lookup ``sfn IN (head + storage
+        path, ...)`` over the SE's heads, learnt once). With a ReplicaIndex of the run, every replica is found
+        whatever the form of its SFN: see ``find_replicas``.
         """
+        if index is not None:
+            return self.find_replicas(dump_path, mapping, index)[0]
+        return self._exact_replicas(dump_path, mapping)
+
+    def _exact_replicas(self, dump_path, mapping):
         cands = mapping.candidates(dump_path, self.learn_heads(mapping))
         if not cands:
             return []
@@ -850,10 +1051,46 @@ class Catalog:
                 out.append(rep)
         return out
 
+    def replicas_by_rowid(self, rowids):
+        out = []
+        ids = sorted(set(rowids))
+        for i in range(0, len(ids), IN_CHUNK):
+            chunk = ids[i:i + IN_CHUNK]
+            sql = 'SELECT %s FROM Cns_file_replica WHERE rowid IN (%s)' % (_REPLICA_COLS, ', '.join(['%s'] * len(chunk)))
+            out.extend(self._replica(row) for row in self.all(sql, chunk))
+        return out
+
+    def find_replicas(self, dump_path, mapping, index):
+        """(matches, doubtful) for a dump path: every replica now in the catalog that SfnMapping maps to it.
+
+        matches: the selected replicas whose SFN maps to exactly ``dump_path``, found by (1) the index lookup of
+        the SE's usual SFN forms, (2) the run's ReplicaIndex of the SFNs in any other form (host case, port,
+        repeated slashes, '.', '..', another head; learnt by one pass over the replica table when the run started)
+        and (3) the replicas registered since (rowid above the index's high-water mark, read at every call).
+        doubtful: selected replicas whose SFN is in no known form but holds the path's last component, so they may
+        name this file: a deletion treats them as protecting. Every row is read again, so its current SFN decides.
+        """
+        index.refresh(self)
+        out = self._exact_replicas(dump_path, mapping)
+        seen = set(r.rowid for r in out)
+        rowids = [i for i in index.rowids_of(dump_path) if i not in seen]
+        for rep in self.replicas_by_rowid(rowids):
+            if mapping.selects(rep.host, rep.sfn) and mapping.dump_path(rep.sfn)[0] == dump_path:
+                out.append(rep)
+                seen.add(rep.rowid)
+        doubtful = []
+        maybe = [i for i in index.doubtful_for(dump_path, mapping) if i not in seen]
+        for rep in self.replicas_by_rowid(maybe):
+            if mapping.selects(rep.host, rep.sfn) and mapping.dump_path(rep.sfn)[1] == 'unparsable':
+                doubtful.append(rep)
+        out.sort(key=lambda r: r.rowid)
+        return out, doubtful
+
     def usage_by_owner(self, mapping):
         """[(owner_uid, files, bytes)] of the files with a replica on one storage element.
 
-        The sfn range of ``_selection`` is exactly "starts with sfn_prefix" (UTF-8 byte order is code point order).
+        The sfn ranges of ``_selection`` are "starts with sfn_prefix or one of its spellings" (UTF-8 byte order is
+        code point order).
         """
         where, params = self._selection(mapping)
         sql = ('SELECT m.owner_uid, COUNT(*), SUM(m.filesize) FROM Cns_file_metadata m '
@@ -1314,6 +1551,112 @@ def entries_info(params, now=None):
 
 
 # ----------------------------------------------------------------------------------------------
+# "absent" only from a storage that proves it can see
+
+SIBLINGS_PER_DIR = 3      # catalogued files stat'ed per directory of the list, until one shows
+SIBLING_ROWS = 50         # rows read per head and directory to find them
+GLOBAL_SAMPLE = 5         # files of the storage element stat'ed when no directory of the list has any
+
+
+def _siblings(catalog, mapping, sdir, exclude, limit, rows=SIBLING_ROWS):
+    """Dump paths of available replicas the catalog holds at or below the storage directory ``sdir``."""
+    out = []
+    for head in catalog.learn_heads(mapping):
+        low = head + sdir + '/'
+        sql = 'SELECT host, sfn, status FROM Cns_file_replica WHERE sfn >= %s AND sfn < %s'
+        args = [low, _upper_bound(low)]
+        if mapping.se:
+            sql += ' AND host = %s'
+            args.append(mapping.se)
+        for host, sfn, status in catalog.all(sql + ' LIMIT %d' % rows, args):
+            host, sfn = _text(host), _text(sfn)
+            if _text(status) != AVAILABLE or not mapping.selects(host, sfn):
+                continue
+            path = mapping.dump_path(sfn)[0]
+            if path is None or path in exclude or path in out:
+                continue
+            out.append(path)
+            if len(out) >= limit:
+                return out
+    return out
+
+
+def verify_storage_sees(catalog, mapping, storage, storage_url, paths, exclude, nothing_done):
+    """Refuse (VaporError) a storage URL that cannot be shown to see the storage element's files.
+
+    The rule: the base of ``storage_url`` exists and is a directory; then, for every directory of the listed
+    ``paths`` (in the dump path form), up to SIBLINGS_PER_DIR files the catalog holds there or below (available
+    replicas on the selected storage element, not in ``exclude``) are stat'ed until one shows as a file; a
+    directory where none shows stops the run (an unmounted area, a wrong prefix). When no directory of the list
+    has any such file, up to GLOBAL_SAMPLE files of the storage element are tried instead, and one must show; a
+    storage element whose catalogued files are all on the list cannot prove anything and is refused.
+    ``nothing_done`` ends the sentences ('nothing was removed').
+    """
+    base = storage_url.rstrip('/') or storage_url
+    try:
+        st = storage.stat(base)
+    except VaporError as exc:
+        raise VaporError("The storage URL '%s' cannot be checked (%s), so no file could be looked at; %s."
+                         % (storage_url, exc.msg.rstrip('.'), nothing_done))
+    if not st.exists:
+        raise VaporError("The storage URL '%s' does not exist, so every file would look absent; check storage_url "
+                         "(%s)." % (storage_url, nothing_done))
+    if not st.is_dir:
+        raise VaporError("The storage URL '%s' is not a directory, so it cannot hold the files of the list; check "
+                         "storage_url (%s)." % (storage_url, nothing_done))
+
+    def shows(dump_path):
+        url = join_url(storage_url, dump_path)
+        try:
+            r = storage.stat(url)
+        except VaporError as exc:
+            return False, exc.msg.rstrip('.')
+        return r.exists and not r.is_dir, 'not found' if not r.exists else 'a directory'
+
+    dirs = []
+    seen_dirs = set()
+    for path in paths:
+        sp = mapping.storage_path(path)
+        if sp is None:
+            continue
+        sdir = sp.rsplit('/', 1)[0]
+        if sdir not in seen_dirs:
+            seen_dirs.add(sdir)
+            dirs.append(sdir)
+    proven = 0
+    for sdir in dirs:
+        sample = _siblings(catalog, mapping, sdir, exclude, SIBLINGS_PER_DIR)
+        if not sample:
+            continue
+        why = None
+        for dump_path in sample:
+            ok, why = shows(dump_path)
+            if ok:
+                proven += 1
+                break
+        else:
+            raise VaporError("The storage at '%s' does not show '%s', which the catalog holds next to the listed "
+                             "paths (%s), so it cannot be trusted to tell which files are absent (an unmounted area, "
+                             "a wrong storage_url or prefix); %s."
+                             % (storage_url, join_url(storage_url, sample[0]), why, nothing_done))
+    if proven:
+        return proven
+    sample = _siblings(catalog, mapping, mapping.strip, exclude, GLOBAL_SAMPLE, rows=500)
+    if not sample:
+        raise VaporError("The catalog holds no available replica on %s outside the list, so nothing can show that "
+                         "'%s' sees the storage; %s." % (mapping.describe(), storage_url, nothing_done))
+    why = None
+    for dump_path in sample:
+        ok, why = shows(dump_path)
+        if ok:
+            return 1
+    raise VaporError("The storage at '%s' shows none of %d files the catalog holds on %s (such as '%s': %s), so it "
+                     "cannot be trusted to tell which files are absent; check storage_url and the prefixes (%s)."
+                     % (storage_url, len(sample), mapping.describe(), join_url(storage_url, sample[0]), why,
+                        nothing_done))
+
+
+# ----------------------------------------------------------------------------------------------
 # catalog_cleanup
 
 CLEANUP_DEFAULTS = {
@@ -1371,25 +1714,32 @@ def run_catalog_cleanup(params, check_mode=False, storage=None, catalog=None):
            'sfn_prefix': mapping.sfn_prefix, 'strip_prefix': mapping.strip, 'add_prefix': mapping.add}
 
     if storage is None:
-        storage = Storage(timeout=p['timeout'], retries=p['retries'])
+        storage = open_storage(p['storage_url'], timeout=p['timeout'], retries=p['retries'])
     own_catalog = catalog is None
     if own_catalog:
         catalog = open_catalog(p['catalog'])
-    journal = None
+    journal = lock = None
     counts = {'listed': len(paths), 'already_done': 0, 'absent': 0, 'removed_replicas': 0, 'removed_entries': 0}
     for r in SKIP_REASONS:
         counts[r] = 0
     removed, kept = [], []
+    looked = 0               # paths stat'ed on the storage
+    first_error = None
     try:
-        journal = Journal(jpath, key, readonly=check_mode)
-        in_doubt = set(journal.in_doubt())
         catalog.learn_heads(mapping)
+        if paths:
+            verify_storage_sees(catalog, mapping, storage, p['storage_url'], paths, set(paths), 'nothing was removed')
+        index = ReplicaIndex(mapping).build(catalog)
+        if not check_mode:
+            lock = RunLock(jpath, 'catalog cleanup')
+        journal = Journal(jpath, key, readonly=check_mode, final=FINAL)
+        in_doubt = set(journal.in_doubt())
         planned_gone = {}        # check mode: fileid -> replicas it would lose
         for path in paths:
             if journal.state(path) == DONE and journal.outcome(path) in FINAL:
                 counts['already_done'] += 1
                 continue
-            reps = catalog.replicas_for_path(path, mapping)
+            reps = catalog.replicas_for_path(path, mapping, index)
             if not reps:
                 counts['absent'] += 1
                 if path in in_doubt and not check_mode:
@@ -1402,10 +1752,12 @@ def run_catalog_cleanup(params, check_mode=False, storage=None, catalog=None):
                              'detail': 'replica status %s' % ','.join(sorted(set(r.status or '?' for r in reps)))})
                 continue
             url = join_url(p['storage_url'], path)
+            looked += 1
             try:
                 st = storage.stat(url)
             except VaporError as exc:
                 counts['storage_error'] += 1
+                first_error = first_error or exc.msg
                 kept.append({'path': path, 'reason': 'storage_error', 'detail': exc.msg})
                 continue
             if st.exists:
@@ -1450,8 +1802,13 @@ def run_catalog_cleanup(params, check_mode=False, storage=None, catalog=None):
     finally:
         if journal is not None:
             journal.close()
+        if lock is not None:
+            lock.release()
         if own_catalog:
             catalog.close()
+    if looked and counts['storage_error'] == looked:
+        raise VaporError("The catalog cleanup could check none of the %d paths it looked at on '%s' (the first "
+                         "error: %s); nothing was removed." % (looked, p['storage_url'], first_error.rstrip('.')))
     before_lines = []
     for r in removed:
         before_lines.append('replica %s %s\n' % (r['lfn'], r['sfn']))

@@ -36,6 +36,39 @@ def normalise_path(path):
     return '/' + '/'.join(path_components(path))
 
 
+def resolve_path(path):
+    """normalise_path, and '..' resolved lexically ('/a/x/../b' -> '/a/b'); None when '..' climbs above the root.
+
+    The one path canonicalisation of catalog SFNs: a storage path never keeps a '..' component, so nothing that
+    comes from it (a catalog dump line, a re-check lookup) can name a place outside the storage path.
+    """
+    if '..' not in path:
+        return normalise_path(path)
+    out = []
+    for c in path.split('/'):
+        if not c or c == '.':
+            continue
+        if c == '..':
+            if not out:
+                return None
+            out.pop()
+        else:
+            out.append(c)
+    return '/' + '/'.join(out)
+
+
+# the ports a URL of each scheme has when it names none
+DEFAULT_PORTS = {'srm': 8446, 'root': 1094, 'xroot': 1094, 'https': 443, 'davs': 443, 'http': 80, 'dav': 80,
+                 'gsiftp': 2811}
+
+
+def same_host(a, b):
+    """Host names compare without case and without a trailing dot (DNS names are case-insensitive)."""
+    if a is None or b is None:
+        return a is b
+    return a.rstrip('.').lower() == b.rstrip('.').lower()
+
+
 class PathMapper:
     """Maps a full storage path to the path written in a dump.
 

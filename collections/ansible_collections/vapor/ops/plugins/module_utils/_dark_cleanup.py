@@ -23,7 +23,13 @@
 # Guards that stop a run before anything is deleted: a list path that is not a normalised absolute path or not
 # under add_prefix, a storage element selection (se, sfn_prefix) that matches no replica in the catalog or a
 # strip_prefix under which none lies (a typo would otherwise make the catalog re-check protect nothing), a
-# quarantine on another endpoint than the storage. During a run: more than max_errors storage errors, a catalog
+# quarantine on another endpoint than the storage, a storage URL that does not prove it sees the storage
+# (verify_storage_sees: its base is a directory and catalogued files next to the listed ones show), another run
+# holding the journal's lock. A run in which every path looked at ended in a storage error fails.
+#
+# The catalog re-check (step 2) finds every replica that catalog_dump maps to the path, whatever the spelling of
+# its SFN: Catalog.find_replicas with the run's ReplicaIndex. file:// storage is handled natively (LocalStorage):
+# nothing is deleted or renamed through a symbolic link (kept as 'symlink'). During a run: more than max_errors storage errors, a catalog
 # or journal failure, or a storage that cannot rename in quarantine mode, stop it cleanly.
 #
 # Threads: each worker has its own gfal2 context (Storage) and its own catalog connection; the journal is written
@@ -41,10 +47,12 @@ import time
 
 from ansible_collections.vapor.ops.plugins.module_utils._common import (
     EntryFilter, VaporError, file_sha256, normalise_path, parse_duration, path_components)
-from ansible_collections.vapor.ops.plugins.module_utils._catalog import SfnMapping, _upper_bound, open_catalog
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import (
+    ReplicaIndex, SfnMapping, _upper_bound, open_catalog, verify_storage_sees)
 from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import read_dump
-from ansible_collections.vapor.ops.plugins.module_utils._gfal import RenameUnsupported, Storage, join_url
-from ansible_collections.vapor.ops.plugins.module_utils._journal import DONE, STARTED, Journal
+from ansible_collections.vapor.ops.plugins.module_utils._gfal import (
+    RenameUnsupported, ThroughSymlink, join_url, open_storage)
+from ansible_collections.vapor.ops.plugins.module_utils._journal import DONE, STARTED, Journal, RunLock
 
 DEFAULTS = {
     'dark': None, 'catalog': None, 'se': None, 'sfn_prefix': None, 'strip_prefix': None, 'add_prefix': None,
@@ -53,7 +61,7 @@ DEFAULTS = {
 }
 # outcomes after which a path of the list is not looked at again by a later run over the same list
 FINAL = ('deleted', 'quarantined', 'already_gone')
-KEPT_REASONS = ('ignored', 'in_catalog', 'not_a_file', 'too_young', 'error')
+KEPT_REASONS = ('ignored', 'in_catalog', 'symlink', 'not_a_file', 'too_young', 'error')
 LIST_CAP = 100
 MAX_CONCURRENCY = 64
 
@@ -179,8 +187,9 @@ class RateLimiter:
 class _Run:
     """The state shared by the workers of one run: counts, lists, the action budget, the stop flags."""
 
-    def __init__(self, p, check_mode, storage, mapping, entry_filter, journal, limiter, qprefix, qcomps):
+    def __init__(self, p, check_mode, storage, mapping, entry_filter, journal, limiter, qprefix, qcomps, index=None):
         self.p = p
+        self.index = index
         self.check_mode = check_mode
         self.storage = storage
         self.mapping = mapping
@@ -195,6 +204,8 @@ class _Run:
         self.jlock = threading.Lock()
         self.reserved = 0
         self.errors = 0
+        self.unchecked = 0
+        self.first_error = None
         self.examined = 0
         self.aborted = None
         self.fatal = None
@@ -230,10 +241,14 @@ class _Run:
     def keep(self, idx, path, reason, detail):
         self.record(idx, reason, {'path': path, 'reason': reason, 'detail': detail})
 
-    def error(self, idx, path, msg):
+    def error(self, idx, path, msg, unchecked=False):
+        """A path kept because of a storage error; ``unchecked``: the storage could not even be asked about it."""
         self.keep(idx, path, 'error', msg)
         with self.lock:
             self.errors += 1
+            self.unchecked += 1 if unchecked else 0
+            if self.first_error is None:
+                self.first_error = msg
             if self.errors > self.max_errors and self.aborted is None:
                 self.aborted = ("The dark data cleanup stopped after %d storage errors (more than max_errors=%d); "
                                 "the last one: %s." % (self.errors, self.max_errors, msg.rstrip('.')))
@@ -268,6 +283,7 @@ class _Worker:
     def __init__(self, run, catalog):
         self.run = run
         self.catalog = catalog
+        self.why = 'error'
 
     def handle(self, idx, path):
         run = self.run
@@ -280,11 +296,16 @@ class _Worker:
             return _REMAINING
 
     def _stat(self, idx, path, url):
-        """The stat of url, or None after recording a storage error for the path."""
+        """The stat of url, or None after recording why the path is kept (self.why: 'symlink' or 'error')."""
         try:
             return self.run.storage.stat(url)
+        except ThroughSymlink as exc:
+            self.why = 'symlink'
+            self.run.keep(idx, path, 'symlink', exc.msg)
+            return None
         except VaporError as exc:
-            self.run.error(idx, path, exc.msg)
+            self.why = 'error'
+            self.run.error(idx, path, exc.msg, unchecked=True)
             return None
 
     def _handle(self, idx, path):
@@ -310,22 +331,27 @@ class _Worker:
         if run.qcomps and _url_components(url)[:len(run.qcomps)] == run.qcomps:
             run.keep(idx, path, 'ignored', 'inside the quarantine')
             return 'ignored'
-        # 2. the catalog, now (any replica status protects the file)
-        reps = self.catalog.replicas_for_path(path, run.mapping)
-        if reps:
-            detail = '; '.join('replica %s (status %s)' % (r.sfn, r.status or '?') for r in reps[:3])
+        # 2. the catalog, now (any replica status protects the file; so does an SFN in no known form naming it)
+        reps, doubtful = self.catalog.find_replicas(path, run.mapping, run.index)
+        if reps or doubtful:
+            detail = '; '.join(['replica %s (status %s)' % (r.sfn, r.status or '?') for r in reps[:3]] +
+                               ['replica %s (an SFN in no known form that may name this file)' % r.sfn
+                                for r in doubtful[:3]])
             run.keep(idx, path, 'in_catalog', detail)
             return 'in_catalog'
         # 3. the storage
         run.limiter.wait()
         st = self._stat(idx, path, url)
         if st is None:
-            return 'error'
+            return self.why
         if not st.exists:
             run.jfinish(path, 'already_gone')
             run.record(idx, 'already_gone', path)
             return 'already_gone'
-        # 4. a file, not a directory
+        # 4. a file, not a directory nor a symbolic link
+        if getattr(st, 'is_link', False):
+            run.keep(idx, path, 'symlink', 'a symbolic link on the storage; nothing is deleted through a link')
+            return 'symlink'
         if st.is_dir:
             run.keep(idx, path, 'not_a_file', 'a directory on the storage')
             return 'not_a_file'
@@ -338,7 +364,7 @@ class _Worker:
             dest = join_url(run.qprefix, path)
             dst = self._stat(idx, path, dest)
             if dst is None:
-                return 'error'
+                return self.why
             if dst.exists:
                 run.error(idx, path, "The quarantine already holds '%s'; the file was left in place." % dest)
                 return 'error'
@@ -403,14 +429,14 @@ class _Worker:
         run.limiter.wait()
         st = self._stat(idx, path, url)
         if st is None:
-            return 'error'
+            return self.why
         if st.exists:
             return None                      # still there: the full re-check again
         outcome = 'deleted'
         if rec.get('action') == 'quarantine' and rec.get('dest'):
             dst = self._stat(idx, path, rec['dest'])
             if dst is None:
-                return 'error'
+                return self.why
             outcome = 'quarantined' if dst.exists else 'already_gone'
         run.jfinish(path, outcome, note='settled after an interrupted run')
         run.record(idx, 'resolved', {'path': path, 'outcome': outcome})
@@ -508,23 +534,34 @@ def run_dark_cleanup(params, check_mode=False, storage=None, now=None, limiter=N
         run = _Run(p, check_mode, None, mapping, entry_filter, None, None, qprefix, qcomps)
         return _result(run, paths, 0, jpath, started, mapping)
     if storage is None:
-        storage = Storage(timeout=p['timeout'], retries=p['retries'])
+        storage = open_storage(p['storage_url'], qprefix, timeout=p['timeout'], retries=p['retries'])
     if limiter is None:
         limiter = RateLimiter(p['rate'])
 
     catalog = open_catalog(p['catalog'])
-    journal = None
+    journal = lock = None
     try:
         _check_selection(catalog, mapping)
         catalog.learn_heads(mapping)          # once; the workers' connections reuse mapping.heads
-        journal = Journal(jpath, key, readonly=check_mode)
-        run = _Run(p, check_mode, storage, mapping, entry_filter, journal, limiter, qprefix, qcomps)
+        verify_storage_sees(catalog, mapping, storage, p['storage_url'], paths, set(), 'nothing was deleted')
+        index = ReplicaIndex(mapping).build(catalog)
+        if not check_mode:
+            lock = RunLock(jpath, 'dark data cleanup')
+        journal = Journal(jpath, key, readonly=check_mode, final=FINAL)
+        run = _Run(p, check_mode, storage, mapping, entry_filter, journal, limiter, qprefix, qcomps, index)
         already_done = _process(run, paths, catalog, concurrency)
     finally:
         if journal is not None:
             journal.close()
+        if lock is not None:
+            lock.release()
         catalog.close()
     result = _result(run, paths, already_done, jpath, started, mapping)
+    result['catalog_index'] = index.describe()
+    if run.fatal is None and run.aborted is None and run.examined and run.unchecked == run.examined:
+        run.fatal = VaporError("The dark data cleanup could check none of the %d paths it looked at on '%s' (the "
+                               "first error: %s); nothing was deleted."
+                               % (run.examined, p['storage_url'], run.first_error.rstrip('.')))
     if run.fatal is not None:
         # what was done before the stop goes with the error (the module returns it next to the message)
         run.fatal.context['result'] = result

@@ -14,6 +14,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import errno
+import os
 import stat as stat_mod
 import sys
 import threading
@@ -32,11 +33,16 @@ except ImportError:
     HAS_GFAL2 = False
     GFAL2_IMP_ERR = traceback.format_exc()
 
-StatResult = namedtuple('StatResult', 'exists size mtime is_dir')
+StatResult = namedtuple('StatResult', 'exists size mtime is_dir is_link')
+StatResult.__new__.__defaults__ = (False,)
 
 
 class RenameUnsupported(VaporError):
     """The storage protocol cannot rename (so quarantine is impossible there)."""
+
+
+class ThroughSymlink(VaporError):
+    """A directory between the storage root and the path is a symbolic link: nothing is done through it."""
 
 
 MISSING = StatResult(False, None, None, False)
@@ -139,6 +145,210 @@ class Storage:
                                         "there; run without quarantine to delete them." % src)
             raise VaporError("The storage cannot rename '%s' to '%s': %s." % (src, dst, _msg(exc)))
         return 'renamed'
+
+
+# ----------------------------------------------------------------------------------------------
+# file:// natively: nothing is deleted, renamed or quarantined through a symbolic link
+
+def local_path(url):
+    """The local path of a file:// URL (file:///data or file://localhost/data), or None for another scheme."""
+    low = url[:7].lower()
+    if low != 'file://':
+        return None
+    rest = url[7:]
+    if rest.startswith('/'):
+        return rest
+    host, _sep, path = rest.partition('/')
+    if host.lower() not in ('', 'localhost'):
+        raise VaporError("The file URL '%s' names the host '%s'; a file:// URL must be local (file:///path)."
+                         % (url, host))
+    return '/' + path
+
+
+class LocalStorage:
+    """stat/unlink/rename of file:// URLs with no symbolic link followed below a root.
+
+    ``roots`` are the local paths of the storage URL and of the quarantine (the site's own paths: a link in
+    them is the site's choice and is followed). Below a root every directory is opened relative to its parent
+    (``O_DIRECTORY | O_NOFOLLOW``, ``dir_fd``): a symbolic link anywhere between the root and the file raises
+    ThroughSymlink, a file that is itself a link stats as ``is_link`` and is never unlinked or renamed. The
+    checks and the action use the same directory descriptors, so a link swapped in meanwhile cannot redirect
+    them.
+    """
+
+    def __init__(self, roots):
+        self.roots = sorted(set(os.path.normpath(r) for r in roots if r), key=len, reverse=True)
+
+    def _split(self, url):
+        path = local_path(url)
+        if path is None:
+            raise VaporError("The URL '%s' is not a file:// URL." % url)
+        path = os.path.normpath(path)
+        for root in self.roots:
+            if path == root:
+                return root, []
+            if path.startswith(root.rstrip('/') + '/'):
+                rest = [c for c in path[len(root.rstrip('/')):].split('/') if c]
+                if '..' in rest:
+                    break
+                return root, rest
+        raise VaporError("The path '%s' is not under the storage or quarantine root." % path)
+
+    def _open_dir(self, url, root, comps, create=False):
+        """An fd of the directory root/comps..., every component opened without following links."""
+        if create and not os.path.isdir(root):
+            try:
+                os.makedirs(root, 0o755)     # the quarantine root: the site's own path
+            except OSError as exc:
+                if exc.errno != errno.EEXIST:
+                    raise VaporError("The storage cannot create the directory '%s': %s." % (root, exc.strerror))
+        try:
+            fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                return None
+            raise VaporError("The storage cannot open '%s': %s." % (root, exc.strerror))
+        done = root
+        for name in comps:
+            done = done.rstrip('/') + '/' + name
+            try:
+                nfd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            except OSError as exc:
+                err = exc.errno
+                if err == errno.ENOENT and create:
+                    try:
+                        os.mkdir(name, 0o755, dir_fd=fd)
+                    except OSError as exc2:
+                        if exc2.errno != errno.EEXIST:
+                            os.close(fd)
+                            raise VaporError("The storage cannot create the directory '%s': %s."
+                                             % (done, exc2.strerror))
+                    try:
+                        nfd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+                        err = None
+                    except OSError as exc3:
+                        err = exc3.errno
+                if err is not None:
+                    is_link = False
+                    if err in (errno.ELOOP, errno.ENOTDIR):
+                        try:
+                            is_link = stat_mod.S_ISLNK(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode)
+                        except OSError:
+                            is_link = False
+                    os.close(fd)
+                    if is_link:
+                        raise ThroughSymlink("The path '%s' goes through the symbolic link '%s', and nothing is "
+                                             "deleted, renamed or quarantined through a link." % (url, done))
+                    if err == errno.ENOENT:
+                        return None
+                    raise VaporError("The storage cannot stat '%s': %s." % (url, os.strerror(err)))
+            os.close(fd)
+            fd = nfd
+        return fd
+
+    def _lstat(self, fd, name):
+        try:
+            return os.stat(name, dir_fd=fd, follow_symlinks=False)
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                return None
+            raise VaporError("The storage cannot stat '%s': %s." % (name, exc.strerror))
+
+    def stat(self, url):
+        root, comps = self._split(url)
+        if not comps:
+            try:
+                st = os.stat(root)
+            except OSError as exc:
+                if exc.errno == errno.ENOENT:
+                    return MISSING
+                raise VaporError("The storage cannot stat '%s': %s." % (url, exc.strerror))
+            return StatResult(True, st.st_size, int(st.st_mtime), stat_mod.S_ISDIR(st.st_mode))
+        fd = self._open_dir(url, root, comps[:-1])
+        if fd is None:
+            return MISSING
+        try:
+            st = self._lstat(fd, comps[-1])
+        finally:
+            os.close(fd)
+        if st is None:
+            return MISSING
+        return StatResult(True, st.st_size, int(st.st_mtime), stat_mod.S_ISDIR(st.st_mode),
+                          stat_mod.S_ISLNK(st.st_mode))
+
+    def unlink(self, url):
+        root, comps = self._split(url)
+        if not comps:
+            raise VaporError("The storage root '%s' is not a file." % url)
+        fd = self._open_dir(url, root, comps[:-1])
+        if fd is None:
+            return 'missing'
+        try:
+            st = self._lstat(fd, comps[-1])          # checked on the same directory fd, just before acting
+            if st is None:
+                return 'missing'
+            if not stat_mod.S_ISREG(st.st_mode):
+                raise VaporError("The storage path '%s' is not a regular file (%s); it was left in place."
+                                 % (url, 'a symbolic link' if stat_mod.S_ISLNK(st.st_mode) else 'a directory'
+                                    if stat_mod.S_ISDIR(st.st_mode) else 'a special file'))
+            try:
+                os.unlink(comps[-1], dir_fd=fd)
+            except OSError as exc:
+                if exc.errno == errno.ENOENT:
+                    return 'missing'
+                raise VaporError("The storage cannot delete '%s': %s." % (url, exc.strerror))
+        finally:
+            os.close(fd)
+        return 'deleted'
+
+    def rename(self, src, dst, make_parents=True):
+        sroot, scomps = self._split(src)
+        droot, dcomps = self._split(dst)
+        if not scomps or not dcomps:
+            raise VaporError("The storage cannot rename '%s' to '%s': a root is not a file." % (src, dst))
+        sfd = self._open_dir(src, sroot, scomps[:-1])
+        if sfd is None:
+            return 'missing'
+        dfd = None
+        try:
+            dfd = self._open_dir(dst, droot, dcomps[:-1], create=make_parents)
+            if dfd is None:
+                raise VaporError("The storage cannot rename '%s' to '%s': the destination directory does not exist."
+                                 % (src, dst))
+            st = self._lstat(sfd, scomps[-1])
+            if st is None:
+                return 'missing'
+            if not stat_mod.S_ISREG(st.st_mode):
+                raise VaporError("The storage path '%s' is not a regular file; it was left in place." % src)
+            if self._lstat(dfd, dcomps[-1]) is not None:
+                raise VaporError("The quarantine already holds '%s'; the file was left in place." % dst)
+            try:
+                os.rename(scomps[-1], dcomps[-1], src_dir_fd=sfd, dst_dir_fd=dfd)
+            except OSError as exc:
+                if exc.errno == errno.ENOENT:
+                    return 'missing'
+                if exc.errno == errno.EXDEV:
+                    raise RenameUnsupported("The quarantine '%s' is on another file system than '%s', so files "
+                                            "cannot be moved there by a rename." % (dst, src))
+                raise VaporError("The storage cannot rename '%s' to '%s': %s." % (src, dst, exc.strerror))
+        finally:
+            os.close(sfd)
+            if dfd is not None:
+                os.close(dfd)
+        return 'renamed'
+
+
+def open_storage(storage_url, quarantine_url=None, timeout=60, retries=2):
+    """The storage of a run: LocalStorage for file:// (native, no link followed), gfal2 for any other scheme."""
+    root = local_path(storage_url)
+    if root is not None:
+        roots = [root]
+        if quarantine_url:
+            qroot = local_path(quarantine_url)
+            if qroot is not None:
+                roots.append(qroot)
+        return LocalStorage(roots)
+    return Storage(timeout=timeout, retries=retries)
 
 
 def _msg(exc):

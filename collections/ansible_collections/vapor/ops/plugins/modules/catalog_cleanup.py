@@ -17,17 +17,30 @@ description:
     C(lost.list)) and removes their replicas on that storage element from the LFC or DPM-DPNS catalog. A file entry
     left without any replica is removed too (with O(remove_orphan_entries)).
   - "Each path is checked again just before acting: the catalog must still hold an available replica (status C(-))
-    on the storage element whose SFN maps to that path, and the storage (gfal2 stat of O(storage_url) followed by the
+    on the storage element whose SFN maps to that path, and the storage (a stat of O(storage_url) followed by the
     path) must answer that the file does not exist. A file found on the storage, or a storage answer other than
-    \"not found\", skips that path and reports it: nothing is removed on doubt."
+    \"not found\" (a path through a symbolic link on C(file://) storage among them), skips that path and reports
+    it: nothing is removed on doubt."
+  - A file is only taken as absent from a storage that proves it can see. Before anything is removed, the base of
+    O(storage_url) must exist and be a directory, and for every directory of the list up to 3 files the catalog
+    holds there and that are not on the list (available replicas on the storage element) are looked at until one
+    shows as a file. A directory where none shows (an unmounted area, a wrong URL or prefix, a typo) stops the run
+    with one sentence and nothing is removed. When no directory of the list has such a file, up to 5 other files of
+    the storage element are tried and one must show; a list that holds every file the catalog has on the storage
+    element is refused, because nothing could show that the storage is seen.
+  - A run in which the storage could not be asked about any path it looked at (every stat failed) fails with one
+    sentence.
   - Each removal runs in one database transaction that locks the entry and the replica row, checks them once more,
     deletes the replica and, when no replica is left, the entry (its C(Cns_user_metadata) row too) and lowers the
     parent directory's link count.
   - Every action is written first to a journal (fsync'ed JSON lines). A run that was killed resumes from it on the
     next run with the same list. Paths already done are not looked at again and paths in doubt are checked again,
     so nothing is removed twice and nothing is skipped.
-  - The catalog lookup is an index lookup per path (C(sfn IN (...)) over the few SFN forms used on the storage
-    element, learnt once per run), never a table scan per file.
+  - The catalog lookup finds every replica that M(vapor.ops.catalog_dump) maps to the path, whatever the spelling of
+    its SFN (repeated slashes, C(.) and C(..), host case, default port or not, SRM C(?SFN=) or plain), and all of
+    them are removed. It is an index lookup per path (C(sfn IN (...)) over the few SFN forms used on the storage
+    element, learnt once per run) plus an in-memory index of the SFNs in other forms, built by one pass over the
+    replica table when the run starts; never a table scan per file.
 author:
   - vapor.ops developers (@vapor-ops)
 extends_documentation_fragment:
@@ -92,6 +105,12 @@ notes:
     module with the system Python (C(ansible_python_interpreter=/usr/bin/python3)) on hosts where the binding comes
     from the distribution.
   - The paths of the list are held in memory (at most O(max_entries)).
+  - For C(file://) the storage is read natively, never through a symbolic link below the root of O(storage_url).
+    For other protocols the server resolves paths; the site must make sure the exported namespace holds no link
+    that leads out of the storage area.
+  - "Files the module writes: the journal and its lock file C(<journal>.lock), created with mode C(0600) because the
+    paths they hold can name users. A second run over the same journal while one holds the lock (an fcntl lock,
+    released when the process ends, also when it is killed) fails with one sentence and removes nothing."
 seealso:
   - module: vapor.ops.catalog_dump
   - module: vapor.ops.catalog_entries_info

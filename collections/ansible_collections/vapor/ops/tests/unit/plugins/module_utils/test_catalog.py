@@ -332,7 +332,9 @@ def test_catalog_dump_by_sfn_prefix(catalog, db, tmp_path):
     r = cat.run_catalog_dump(dump_params(db, dest, se=None, sfn_prefix=SRM + '/dpm/example.org/home/vo/',
                                          add_prefix='/vo'), now=NOW)
     assert sorted(e.path for e in read_dump(r['dump'])) == ['/vo/data/f1', '/vo/data/f2']
-    assert sorted(e.path for e in read_dump(r['inactive_list'])) == ['/vo/mc/f4']
+    # f3's SFN is the plain srm form with the default port (srm://se.example.org/dpm/...): the same place as the
+    # prefix's ?SFN= form on port 8446, so it is selected too (issue 8: no spelling lets a replica escape)
+    assert sorted(e.path for e in read_dump(r['inactive_list'])) == ['/vo/data/f3', '/vo/mc/f4']
 
 
 # ------------------------------------------------------------------------------------------------
@@ -381,7 +383,14 @@ def storage_dir(tmp_path):
     (root / 'data').mkdir(parents=True)
     (root / 'data' / 'f2').write_bytes(b'x' * 20)          # f2 is on the storage: protected
     (root / 'mc').write_bytes(b'not a directory')           # anything under mc/ makes stat fail with ENOTDIR
+    (root / 'data' / 'ok').write_bytes(b'ok')                # a good file: the storage shows what the catalog holds
     return root
+
+
+def anchor(c):
+    """A good file of the storage element, in the catalog and (storage_dir) on the storage: the run's proof that
+    storage_url sees the storage (issue 8)."""
+    c.register_file('/grid/vo/data/ok', 2, OLD, None, [(SE, SRM + '/dpm/example.org/home/vo/data/ok', '-')])
 
 
 def cleanup_params(db, lost, storage_root, **kw):
@@ -393,6 +402,7 @@ def cleanup_params(db, lost, storage_root, **kw):
 
 def test_cleanup_removes_only_confirmed_lost_replicas(catalog, db, tmp_path, storage_dir):
     ids = seed(catalog)
+    anchor(catalog)
     catalog.register_file('/grid/vo/data/two', 7, OLD, None, [(SE, SRM + '/dpm/example.org/home/vo/data/two', '-'),
                                                               ('other.example.org', 'root://other//vo/two', '-')])
     lost = tmp_path / 'lost.list'
@@ -427,18 +437,29 @@ def test_cleanup_removes_only_confirmed_lost_replicas(catalog, db, tmp_path, sto
 
 
 def test_cleanup_skips_on_storage_error(catalog, db, tmp_path, storage_dir):
+    anchor(catalog)
     catalog.register_file('/grid/vo/mc/f9', 1, OLD, None, [(SE, SRM + '/dpm/example.org/home/vo/mc/f9', '-')])
+    catalog.register_file('/grid/vo/data/f8', 1, OLD, None, [(SE, SRM + '/dpm/example.org/home/vo/data/f8', '-')])
     lost = tmp_path / 'lost.list'
-    lost.write_text('/mc/f9\n')
+    lost.write_text('/mc/f9\n/data/f8\n')
     before = snapshot(catalog)
     r = cat.run_catalog_cleanup(cleanup_params(db, lost, storage_dir))
-    assert not r['changed'] and snapshot(catalog) == before
+    assert r['changed'] and [x['lfn'] for x in r['removed']] == ['/grid/vo/data/f8']
     assert r['kept'][0]['reason'] == 'storage_error'
     assert 'Not a directory' in r['kept'][0]['detail'] and '/mc/f9' in r['kept'][0]['detail']
+    assert catalog.lookup('/grid/vo/mc/f9') is not None
+    # a run in which no path could be checked fails, and removes nothing
+    lost.write_text('/mc/f9\n')
+    before = snapshot(catalog)
+    with pytest.raises(VaporError, match=r"could check none of the 1 paths it looked at .*Not a directory.*"
+                                         r"nothing was removed\.$"):
+        cat.run_catalog_cleanup(cleanup_params(db, lost, storage_dir, journal=str(tmp_path / 'j2')))
+    assert snapshot(catalog) == before
 
 
 def test_cleanup_guards(catalog, db, tmp_path, storage_dir):
     seed(catalog)
+    anchor(catalog)
     lost = tmp_path / 'lost.list'
     lost.write_text(''.join('/data/x%d\n' % i for i in range(5)))
     with pytest.raises(VaporError, match='holds more than max_entries=3 paths; nothing was removed'):
@@ -449,15 +470,17 @@ def test_cleanup_guards(catalog, db, tmp_path, storage_dir):
     trunc.write_text('/data/f1\n/data/f')
     with pytest.raises(VaporError, match='is truncated'):
         cat.run_catalog_cleanup(cleanup_params(db, trunc, storage_dir))
-    # a journal of another list is refused
-    cat.run_catalog_cleanup(cleanup_params(db, lost, storage_dir, journal=str(tmp_path / 'j')))
+    # a journal of another list is refused (once it records something done)
     lost.write_text('/data/f1\n')
+    assert cat.run_catalog_cleanup(cleanup_params(db, lost, storage_dir, journal=str(tmp_path / 'j')))['changed']
+    lost.write_text('/data/f1\n/data/f3\n')
     with pytest.raises(VaporError, match='belongs to another run'):
         cat.run_catalog_cleanup(cleanup_params(db, lost, storage_dir, journal=str(tmp_path / 'j')))
 
 
 def test_cleanup_without_orphan_removal_keeps_entries(catalog, db, tmp_path, storage_dir):
     seed(catalog)
+    anchor(catalog)
     lost = tmp_path / 'lost.list'
     lost.write_text('/data/f1\n')
     r = cat.run_catalog_cleanup(cleanup_params(db, lost, storage_dir, remove_orphan_entries=False))
@@ -498,3 +521,54 @@ def test_cleanup_resumes_an_interrupted_run(catalog, db, tmp_path, storage_dir, 
     journal = (tmp_path / 'lost.list.catalog_cleanup.journal').read_text().splitlines()
     # k1 was removed but the crash came before its "done": the re-run found it absent and closed it
     assert [line.count('"state": "started"') for line in journal[1:]].count(1) == 4
+
+
+# ------------------------------------------------------------------------------------------------
+# issue 8: one SFN mapping, lenient selection, the run's replica index
+
+@pytest.mark.parametrize('sfn,expected', [
+    (SRM + '/vo//store/f', ('/store/f', None)),
+    (SRM + '/vo/./store/f', ('/store/f', None)),
+    (SRM + '/vo/x/../store/f/', ('/store/f', None)),
+    ('srm://SE.EXAMPLE.ORG/vo/store/f', ('/store/f', None)),
+    ('root://se.example.org:1094///vo//store/f', ('/store/f', None)),
+    ('disk01.example.org://vo/store/f', ('/store/f', None)),        # DPM host:/path with a doubled slash
+    (SRM + '/vo/../../store/f', (None, 'unparsable')),               # '..' above the root
+    (SRM + '/other/store/f', (None, 'outside')),
+])
+def test_dump_path_is_the_one_mapping(sfn, expected):
+    assert cat.SfnMapping(SE, '/vo').dump_path(sfn) == expected
+
+
+def test_selects_is_lenient_about_spellings_of_the_same_place():
+    m = cat.SfnMapping(None, None, None, SRM + '/vo/')
+    for sfn in (SRM + '/vo/f', 'srm://SE.Example.Org:8446/srm/managerv2?SFN=/vo/f', 'srm://se.example.org/vo/f',
+                'srm://se.example.org:8446//vo/./f'):
+        assert m.selects('h', sfn), sfn
+    for sfn in ('srm://se.example.org:8447/vo/f', 'srm://other.example.org/vo/f', SRM + '/vox/f',
+                'root://se.example.org//vo/f'):
+        assert not m.selects('h', sfn), sfn
+    assert cat.SfnMapping('SE.example.org').selects('se.EXAMPLE.org', 'x')
+    assert not cat.SfnMapping('se.example.org').selects('se.example.com', 'x')
+
+
+def test_prefix_variants_are_index_ranges_of_the_same_place():
+    v = cat._prefix_variants(SRM + '/vo/')
+    assert v[0] == SRM + '/vo/'
+    assert 'srm://se.example.org/srm/managerv2?SFN=/vo/' in v and 'srm://se.example.org:8446/vo/' in v
+
+
+def test_replica_index_finds_unusual_forms_and_rows_registered_later(catalog):
+    catalog.register_file('/grid/a', 1, OLD, None, [(SE, SRM + '/vo/d/a', '-')])
+    catalog.register_file('/grid/b', 1, OLD, None, [(SE, SRM + '/vo//d/b', '-')])
+    catalog.register_file('/grid/c', 1, OLD, None, [(SE, SRM + '/../vo/d/c', '-')])
+    m = cat.SfnMapping(SE, '/vo')
+    index = cat.ReplicaIndex(m).build(catalog)
+    assert index.describe() == {'scanned': 3, 'unusual_forms': 1, 'unparsable': 1}
+    assert [r.sfn for r in catalog.find_replicas('/d/a', m, index)[0]] == [SRM + '/vo/d/a']
+    assert [r.sfn for r in catalog.find_replicas('/d/b', m, index)[0]] == [SRM + '/vo//d/b']
+    found, doubtful = catalog.find_replicas('/d/c', m, index)
+    assert found == [] and [r.sfn for r in doubtful] == [SRM + '/../vo/d/c']
+    assert catalog.find_replicas('/d/e', m, index) == ([], [])
+    catalog.register_file('/grid/e', 1, OLD, None, [(SE.upper(), SRM + '/vo/d/./e', '-')])   # after the build
+    assert [r.sfn for r in catalog.find_replicas('/d/e', m, index)[0]] == [SRM + '/vo/d/./e']

@@ -49,3 +49,25 @@ def test_entry_filter():
 def test_entry_filter_bad_regex_is_one_sentence():
     with pytest.raises(VaporError, match="ignore pattern '\\(' is not a valid regular expression"):
         EntryFilter(['('])
+
+
+# issue 8: the one path canonicalisation of SFNs resolves '..' lexically and refuses to climb above the root
+@pytest.mark.parametrize('path,expected', [
+    ('/a/b', '/a/b'),
+    ('//a///b/', '/a/b'),
+    ('/a/./b/.', '/a/b'),
+    ('/a/x/../b', '/a/b'),
+    ('/a/x/y/../../b/', '/a/b'),
+    ('/a/..', '/'),
+    ('/..', None),
+    ('/a/../../etc/passwd', None),
+    ('/a/..b/c', '/a/..b/c'),            # '..b' is a name, not '..'
+])
+def test_resolve_path(path, expected):
+    from ansible_collections.vapor.ops.plugins.module_utils._common import resolve_path
+    assert resolve_path(path) == expected
+
+
+def test_same_host_ignores_case_and_a_trailing_dot():
+    from ansible_collections.vapor.ops.plugins.module_utils._common import same_host
+    assert same_host('SE.Example.org', 'se.example.org.') and not same_host('se.example.org', 'se.example.com')

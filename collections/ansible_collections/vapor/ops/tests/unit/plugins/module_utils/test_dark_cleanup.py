@@ -15,6 +15,7 @@ from ansible_collections.vapor.ops.plugins.module_utils import _catalog as cat
 from ansible_collections.vapor.ops.plugins.module_utils import _dark_cleanup as dc
 from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError, file_sha256
 from ansible_collections.vapor.ops.plugins.module_utils._journal import Journal
+from ansible_collections.vapor.ops.plugins.module_utils._gfal import Storage
 
 NOW = int(time.time())
 OLD = NOW - 60 * 86400
@@ -34,6 +35,7 @@ class World:
         cat.create_sqlite_catalog(self.db)
         self.url = 'file://' + str(self.root)
         self.register('/catalogued/anchor')          # the storage element has replicas in the catalog
+        self.put('/catalogued/anchor')               # ... and the storage shows them (it can see)
 
     def put(self, rel, mtime=OLD, data=b'x'):
         p = self.root / rel.lstrip('/')
@@ -73,7 +75,7 @@ def world(tmp_path):
     return World(tmp_path)
 
 
-class CountingStorage(dc.Storage):
+class CountingStorage(Storage):
     """The real gfal2 Storage, counting the deletions and renames it is asked for."""
 
     def __init__(self, *a, **kw):
@@ -269,7 +271,7 @@ def test_paths_inside_the_quarantine_are_ignored(world):
     assert r['kept'] == [{'path': '/q/old/f', 'reason': 'ignored', 'detail': 'inside the quarantine'}]
 
 
-class NoRename(dc.Storage):
+class NoRename(Storage):
     """gfal2 answers every rename with EPROTONOSUPPORT, as a protocol plugin without rename does."""
 
     def _call(self, what, url, fn, *args):
@@ -302,7 +304,7 @@ def test_storage_errors_abort_after_max_errors(world):
     assert (world.root / 'data' / 'z').exists()
 
 
-class FailingUnlink(dc.Storage):
+class FailingUnlink(Storage):
     def __init__(self, fail):
         super(FailingUnlink, self).__init__()
         self.fail = fail
@@ -419,7 +421,7 @@ def test_journal_of_another_list_is_refused(world):
         dc.run_dark_cleanup(world.params(dark, journal=jpath))
     dark2 = world.write_list(['/data/a'])
     with pytest.raises(VaporError, match='belongs to another run'):
-        dc.run_dark_cleanup(world.params(dark2, journal=jpath, storage_url=world.url + '/'[:0] + '/sub'))
+        dc.run_dark_cleanup(world.params(dark2, journal=jpath, quarantine=str(world.tmp / 'quarantine')))
 
 
 def test_sfn_prefix_selection(world):
@@ -481,3 +483,40 @@ def test_empty_list_is_no_change_without_asking_anything(world):
     dark = world.write_list([])
     r = dc.run_dark_cleanup(world.params(dark, se='no-replica.example.org'))
     assert not r['changed'] and r['counts']['listed'] == 0 and r['journal'] is None
+
+
+# ------------------------------------------------------------------------------------------------
+# issue 8: file:// natively, never through a symbolic link
+
+def test_local_storage_never_acts_through_a_link(tmp_path):
+    from ansible_collections.vapor.ops.plugins.module_utils._gfal import LocalStorage, ThroughSymlink
+    root, outside = tmp_path / 'root', tmp_path / 'outside'
+    (root / 'd').mkdir(parents=True)
+    outside.mkdir()
+    (outside / 'precious').write_text('p')
+    (root / 'd' / 'f').write_text('f')
+    os.symlink(str(outside), str(root / 'link'))
+    os.symlink(str(outside / 'precious'), str(root / 'd' / 'alias'))
+    (root / 'plain').write_text('not a directory')
+    s = LocalStorage([str(root), str(tmp_path / 'q')])
+    url = 'file://' + str(root)
+    with pytest.raises(ThroughSymlink, match=r"goes through the symbolic link '.*/root/link'"):
+        s.stat(url + '/link/precious')
+    with pytest.raises(ThroughSymlink):
+        s.unlink(url + '/link/precious')
+    with pytest.raises(ThroughSymlink):
+        s.rename(url + '/link/precious', 'file://' + str(tmp_path / 'q') + '/precious')
+    st = s.stat(url + '/d/alias')
+    assert st.exists and st.is_link and not st.is_dir
+    with pytest.raises(VaporError, match='is not a regular file \\(a symbolic link\\)'):
+        s.unlink(url + '/d/alias')
+    with pytest.raises(VaporError, match='Not a directory'):
+        s.stat(url + '/plain/x')
+    assert s.stat(url + '/d/none') == (False, None, None, False, False)
+    assert s.stat(url).is_dir
+    assert s.rename(url + '/d/f', 'file://' + str(tmp_path / 'q') + '/d/f') == 'renamed'
+    assert (tmp_path / 'q' / 'd' / 'f').read_text() == 'f'
+    assert s.unlink(url + '/d/f') == 'missing'
+    assert (outside / 'precious').read_text() == 'p' and os.path.islink(str(root / 'd' / 'alias'))
+    with pytest.raises(VaporError, match='not under the storage or quarantine root'):
+        s.stat('file:///etc/passwd')
