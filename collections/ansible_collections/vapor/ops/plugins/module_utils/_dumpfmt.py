@@ -24,7 +24,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import bz2
-import codecs
 import gzip
 import io
 import os
@@ -347,7 +346,61 @@ def open_dump(path):
     return io.BufferedReader(_TruncationGuard(inner, path, compression), 1 << 20), compression
 
 
-_CMS_LINE = re.compile(rb'^(.*)\|(\d+)\|(\d+(?:\.\d*)?)\|([^|]*)$')
+_CMS_LINE = re.compile(rb'^(.*)\|([0-9]+)\|([0-9]+(?:\.[0-9]*)?)\|([^|]*)$', re.DOTALL)
+
+# The longest line a text or cms dump may hold, in bytes, its line end ('\n', or '\r\n') not counted; also the
+# longest name (UTF-8 bytes) a syncat entry may carry. Paths are at most 4096 bytes on Linux and on the storage
+# systems the collection reads, so a longer line is garbage; every reader (this one and the consistency check's
+# engine) refuses it with the file and the line number instead of reading megabytes into one value.
+MAX_LINE = 65536
+
+
+def has_dotdot(path):
+    """True when a path has a '..' component (it could name a file outside the area it claims to be in)."""
+    return '..' in path and '..' in path.split('/')
+
+
+def _line_number(data, offset):
+    """The 1-based number of the line that starts or runs at ``offset`` of a bytes-like object."""
+    n = 1
+    pos = 0
+    while pos < offset:
+        end = min(offset, pos + (1 << 24))
+        n += data[pos:end].count(b'\n')
+        pos = end
+    return n
+
+
+def check_line_lengths(path, name=None):
+    """Raise VaporError naming the first line of a plain (uncompressed) file longer than MAX_LINE bytes.
+
+    Jumps from line start to the last line end within MAX_LINE + 1 bytes (one memrchr per 64 KiB), so a
+    file already in the page cache is checked at almost no cost.
+    """
+    import mmap
+    try:
+        with open(path, 'rb') as f:
+            size = os.fstat(f.fileno()).st_size
+            if size == 0:
+                return
+            mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, IOError, ValueError) as exc:
+        raise VaporError("The dump '%s' cannot be read: %s." % (name or path, getattr(exc, 'strerror', None) or exc))
+    try:
+        pos = 0
+        limit = MAX_LINE + 1          # the line end may be the byte after MAX_LINE bytes
+        while size - pos > limit:
+            j = mm.rfind(b'\n', pos, pos + limit)
+            if j < 0:
+                raise VaporError("The dump '%s' is corrupt: line %d is longer than %d bytes, the longest line a dump "
+                                 "may hold." % (name or path, _line_number(mm, pos), MAX_LINE))
+            pos = j + 1
+        tail = mm[pos:size]
+        if len(tail) > limit or (len(tail) == limit and not tail.endswith(b'\n')):
+            raise VaporError("The dump '%s' is corrupt: line %d is longer than %d bytes, the longest line a dump "
+                             "may hold." % (name or path, _line_number(mm, pos), MAX_LINE))
+    finally:
+        mm.close()
 
 
 def detect_format(stream):
@@ -362,20 +415,34 @@ def detect_format(stream):
     return 'text'
 
 
+def _int_or_none(text):
+    return int(text) if text.isdigit() and text.isascii() else None
+
+
 class DumpReader:
     """Iterates the entries of a dump in any supported format; counts them.
 
-    Raises VaporError for a truncated or corrupt dump: a compressed stream that ends early, XML
-    without its closing tags, a text dump whose last line has no line end, a malformed cms line.
+    Raises VaporError (one sentence naming the file and, for a line format, the line) for a truncated or corrupt
+    dump: a compressed stream that ends early, XML that is not well formed, a text dump whose last line has no
+    line end, a line longer than MAX_LINE bytes, bytes that are not UTF-8, a carriage return inside a line, a
+    malformed cms line; and for a path with a '..' component, which every reader refuses.
     """
 
     def __init__(self, path, fmt=None):
         self.path = path
         self.stream, self.compression = open_dump(path)
-        if not hasattr(self.stream, 'peek'):
-            self.stream = io.BufferedReader(self.stream, 1 << 20)
-        self.fmt = fmt or detect_format(self.stream)
+        try:
+            if not hasattr(self.stream, 'peek'):
+                self.stream = io.BufferedReader(self.stream, 1 << 20)
+            self.fmt = fmt or detect_format(self.stream)
+        except VaporError:
+            self.stream.close()
+            raise
+        except (OSError, IOError, EOFError, ValueError) as exc:
+            self.stream.close()
+            raise VaporError("The dump '%s' is corrupt: %s." % (path, exc))
         if self.fmt not in FORMATS:
+            self.stream.close()
             raise VaporError("The dump format '%s' is not supported; use text, cms or syncat." % self.fmt)
         self.recorded = None
         self.count = 0
@@ -398,55 +465,79 @@ class DumpReader:
             self.count += 1
             yield entry
 
+    def _corrupt(self, lineno, why):
+        return VaporError("The dump '%s' is corrupt: line %d %s." % (self.path, lineno, why))
+
+    def _dotdot(self, where, path):
+        return VaporError("The dump '%s' is refused: %s holds the path '%s', whose '..' component could name a file "
+                          "outside the area; no reader accepts such a path." % (self.path, where, path[:200]))
+
     def _lines(self):
-        last = None
-        for line in self.stream:
-            if last is not None:
-                yield last
-            last = line
-        if last is not None:
-            if not last.endswith(b'\n'):
+        """(number, line without its line end) of every line; bounded memory whatever the input."""
+        readline = self.stream.readline
+        lineno = 0
+        while True:
+            try:
+                raw = readline(MAX_LINE + 2)
+            except (OSError, IOError, EOFError, ValueError) as exc:
+                raise VaporError("The dump '%s' is corrupt: %s." % (self.path, exc))
+            if not raw:
+                return
+            lineno += 1
+            if raw.endswith(b'\n'):
+                over = len(raw) - 1 > MAX_LINE          # a '\r' before the '\n' counts, as in check_line_lengths
+                line = raw[:-2] if raw.endswith(b'\r\n') else raw[:-1]
+            elif len(raw) > MAX_LINE:
+                over = True
+            else:
                 raise VaporError("The dump '%s' is truncated: its last line has no line end." % self.path)
-            yield last
+            if over:
+                raise self._corrupt(lineno, 'is longer than %d bytes, the longest line a dump may hold' % MAX_LINE)
+            if b'\r' in line:
+                raise self._corrupt(lineno, 'holds a carriage return that does not end the line')
+            yield lineno, line
 
     def _iter_lines(self):
-        decode = codecs.getdecoder('utf-8')
         cms = self.fmt == 'cms'
-        lineno = 0
-        for raw in self._lines():
-            lineno += 1
-            line = raw.rstrip(b'\r\n')
+        for lineno, line in self._lines():
             if not line:
                 continue
             if cms:
                 if line.startswith(b'BEGIN TIME') or line.startswith(b'END TIME'):
                     continue
-                parts = line.rsplit(b'|', 3)
-                if len(parts) != 4:
+                m = _CMS_LINE.match(line)
+                if m is None:
                     raise VaporError("The dump '%s' is not in the cms format: line %d has not the four fields "
                                      "path|size|mtime|checksum." % (self.path, lineno))
-                try:
-                    size = int(parts[1])
-                    mtime = int(float(parts[2])) if parts[2] else None
-                except ValueError:
-                    raise VaporError("The dump '%s' is corrupt: line %d has a size or time that is not a number."
-                                     % (self.path, lineno))
-                yield DumpEntry(decode(parts[0], 'surrogateescape')[0], size, mtime,
-                                normalise_adler32(parts[3].decode('ascii', 'replace')))
+                raw_path = m.group(1)
+                size = int(m.group(2))
+                mtime = int(float(m.group(3)))
+                checksum = normalise_adler32(m.group(4).decode('ascii', 'replace'))
             else:
-                yield DumpEntry(decode(line, 'surrogateescape')[0], None, None, None)
+                raw_path = line
+                size = mtime = checksum = None
+            try:
+                path = raw_path.decode('utf-8')
+            except UnicodeDecodeError:
+                raise self._corrupt(lineno, 'is not valid UTF-8')
+            if has_dotdot(path):
+                raise self._dotdot('line %d' % lineno, path)
+            yield DumpEntry(path, size, mtime, checksum)
 
     def _iter_xml(self):
         if HAS_LXML:
             ctx = _lxml_etree.iterparse(self.stream, events=('start', 'end'), huge_tree=True)
-            err_type = _lxml_etree.XMLSyntaxError
+            err_types = (_lxml_etree.LxmlError,)
         else:
             ctx = _std_etree.iterparse(self.stream, events=('start', 'end'))
-            err_type = _std_etree.ParseError
+            err_types = (_std_etree.ParseError,)
         container = None
+        n = 0
         try:
             for event, elem in ctx:
                 tag = elem.tag
+                if not isinstance(tag, str):
+                    continue
                 if '}' in tag:
                     tag = tag.rsplit('}', 1)[1]
                 if event == 'start':
@@ -457,9 +548,16 @@ class DumpReader:
                     continue
                 if tag != 'entry':
                     continue
+                n += 1
+                where = 'entry %d (line %s)' % (n, getattr(elem, 'sourceline', None) or '?')
                 name = elem.get('name')
                 if name is None:
-                    raise VaporError("The dump '%s' is corrupt: an <entry> has no name attribute." % self.path)
+                    raise VaporError("The dump '%s' is corrupt: %s has no name attribute." % (self.path, where))
+                if len(name) > MAX_LINE // 4 and len(name.encode('utf-8', 'surrogatepass')) > MAX_LINE:
+                    raise VaporError("The dump '%s' is corrupt: %s has a name longer than %d bytes, the longest a "
+                                     "dump may hold." % (self.path, where, MAX_LINE))
+                if has_dotdot(name):
+                    raise self._dotdot(where, name)
                 size = mtime = checksum = None
                 for child in elem:
                     ctag = child.tag
@@ -469,14 +567,14 @@ class DumpReader:
                         ctag = ctag.rsplit('}', 1)[1]
                     text = (child.text or '').strip()
                     if ctag == 'size':
-                        size = int(text) if text.isdigit() else None
+                        size = _int_or_none(text)
                     elif ctag == 'checksum':
                         alg = child.get('algorithm')
                         checksum = normalise_adler32('%s:%s' % (alg, text) if alg else text)
                     elif ctag == 'mtime' or (mtime is None and ctag in ('last-modified', 'ctime')):
                         try:
                             mtime = int(float(text))
-                        except ValueError:
+                        except (ValueError, OverflowError):
                             pass
                 yield DumpEntry(name, size, mtime, checksum)
                 # finished entries are dropped so memory stays flat on big dumps
@@ -486,8 +584,12 @@ class DumpReader:
                         del elem.getparent()[0]
                 elif container is not None:
                     container.clear()
-        except err_type as exc:
-            raise VaporError("The dump '%s' is truncated or corrupt: its XML is not well formed (%s)." % (self.path, exc))
+        except err_types as exc:
+            raise VaporError("The dump '%s' is truncated or corrupt: its XML is not well formed (%s)."
+                             % (self.path, str(exc).splitlines()[0].rstrip('.') if str(exc) else type(exc).__name__))
+        except (LookupError, UnicodeError, ValueError) as exc:
+            raise VaporError("The dump '%s' is corrupt: its XML cannot be decoded (%s)."
+                             % (self.path, str(exc).splitlines()[0].rstrip('.') if str(exc) else type(exc).__name__))
 
 
 def read_dump(path, fmt=None):
