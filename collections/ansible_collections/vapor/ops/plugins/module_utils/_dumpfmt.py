@@ -15,7 +15,10 @@
 #           Newlines, tabs and carriage returns in names are written as character references
 #           (&#10; ...), which survive attribute normalisation. Not representable: other control
 #           characters, which XML 1.0 does not allow at all.
-#   every format: a name that is not valid UTF-8 is not representable.
+#   every format: a name that is not valid UTF-8, an empty name, a path with a '..' component (no reader accepts
+#           it: it could name a file outside the area) and a name longer than MAX_NAME bytes are not
+#           representable; in text and cms neither is a name starting with 'BEGIN TIME' or 'END TIME'
+#           (the cms header lines, which readers skip).
 #
 # Entries that are not representable are skipped and counted; the module warns about them.
 
@@ -47,6 +50,42 @@ SUFFIXES = {'none': '', 'gzip': '.gz', 'bzip2': '.bz2'}
 SYNCAT_NS = 'http://www.dcache.org/PROPOSED/2008/01/Cat'
 
 DumpEntry = namedtuple('DumpEntry', 'path size mtime checksum')
+
+# The longest line a text or cms dump may hold, in bytes, its line end ('\n', or '\r\n') not counted; also the
+# longest name (UTF-8 bytes) a syncat entry may carry. Paths are at most 4096 bytes on Linux and on the storage
+# systems the collection reads, so a longer line is garbage; every reader (this one and the consistency check's
+# engine) refuses it with the file and the line number instead of reading megabytes into one value.
+MAX_LINE = 65536
+
+
+def has_dotdot(path):
+    """True when a path has a '..' component (it could name a file outside the area it claims to be in)."""
+    return '..' in path and '..' in path.split('/')
+
+
+
+# The longest name any writer writes, in UTF-8 bytes (far below MAX_LINE, with room for the cms fields).
+MAX_NAME = 16384
+_QUICK_NAME = MAX_NAME // 4        # names of at most this many characters are short enough whatever their bytes
+
+
+def name_problem(path, line_format=True):
+    """Why a name cannot be written in any format (empty, a '..' component, too long, a cms header), or None."""
+    if not path:
+        return 'the name is empty'
+    if has_dotdot(path):
+        return "the path has a '..' component, which no reader accepts"
+    if len(path) > _QUICK_NAME and len(path.encode('utf-8', 'surrogatepass')) > MAX_NAME:
+        return 'the name is longer than %d bytes' % MAX_NAME
+    if line_format and (path.startswith('BEGIN TIME') or path.startswith('END TIME')):
+        return 'the name starts like a cms header line (BEGIN TIME, END TIME), which readers skip'
+    return None
+
+
+def _suspect(path):
+    """Cheap pre-check of the batch formatters: True when name_problem() must look at the name."""
+    return not path or '..' in path or len(path) > _QUICK_NAME or path[0] in 'BE'
+
 
 
 class Unrepresentable(ValueError):
@@ -95,6 +134,9 @@ def _encode(path):
 
 
 def format_text(path, size, mtime, checksum):
+    why = _suspect(path) and name_problem(path)
+    if why:
+        raise Unrepresentable(why)
     if '\n' in path or '\r' in path:
         raise Unrepresentable('the name holds a line break, which the text format cannot carry')
     try:
@@ -104,6 +146,9 @@ def format_text(path, size, mtime, checksum):
 
 
 def format_cms(path, size, mtime, checksum):
+    why = _suspect(path) and name_problem(path)
+    if why:
+        raise Unrepresentable(why)
     if '|' in path or '\n' in path or '\r' in path:
         raise Unrepresentable("the name holds '|' or a line break, which the cms format cannot carry")
     try:
@@ -113,6 +158,9 @@ def format_cms(path, size, mtime, checksum):
 
 
 def format_syncat(path, size, mtime, checksum):
+    why = _suspect(path) and name_problem(path, line_format=False)
+    if why:
+        raise Unrepresentable(why)
     if _XML_BAD.search(path):
         raise Unrepresentable('the name holds a control character, which XML cannot carry')
     parts = [u'<entry name="%s"><size>%d</size>' % (_xml_attr(path), size)]
@@ -153,6 +201,11 @@ def format_cms_many(entries, rejected):
         if '|' in path or '\n' in path or '\r' in path:
             rejected.append(("the name holds '|' or a line break, which the cms format cannot carry", path))
             continue
+        if _suspect(path):
+            why = name_problem(path)
+            if why:
+                rejected.append((why, path))
+                continue
         app('%s|%d|%d|%s\n' % (path, size, mtime or 0, checksum or 'N/A'))
         nbytes += size
     try:
@@ -170,6 +223,11 @@ def format_text_many(entries, rejected):
         if '\n' in path or '\r' in path:
             rejected.append(('the name holds a line break, which the text format cannot carry', path))
             continue
+        if _suspect(path):
+            why = name_problem(path)
+            if why:
+                rejected.append((why, path))
+                continue
         app(path)
         nbytes += size
     try:
@@ -348,18 +406,6 @@ def open_dump(path):
 
 _CMS_LINE = re.compile(rb'^(.*)\|([0-9]+)\|([0-9]+(?:\.[0-9]*)?)\|([^|]*)$', re.DOTALL)
 
-# The longest line a text or cms dump may hold, in bytes, its line end ('\n', or '\r\n') not counted; also the
-# longest name (UTF-8 bytes) a syncat entry may carry. Paths are at most 4096 bytes on Linux and on the storage
-# systems the collection reads, so a longer line is garbage; every reader (this one and the consistency check's
-# engine) refuses it with the file and the line number instead of reading megabytes into one value.
-MAX_LINE = 65536
-
-
-def has_dotdot(path):
-    """True when a path has a '..' component (it could name a file outside the area it claims to be in)."""
-    return '..' in path and '..' in path.split('/')
-
-
 def _line_number(data, offset):
     """The 1-based number of the line that starts or runs at ``offset`` of a bytes-like object."""
     n = 1
@@ -469,8 +515,9 @@ class DumpReader:
         return VaporError("The dump '%s' is corrupt: line %d %s." % (self.path, lineno, why))
 
     def _dotdot(self, where, path):
-        return VaporError("The dump '%s' is refused: %s holds the path '%s', whose '..' component could name a file "
-                          "outside the area; no reader accepts such a path." % (self.path, where, path[:200]))
+        return VaporError("The dump '%s' is refused: %s holds '%s', which is not a normalised absolute file path (its "
+                          "'..' component could name a file outside the area, so no reader accepts it)."
+                          % (self.path, where, path[:200]))
 
     def _lines(self):
         """(number, line without its line end) of every line; bounded memory whatever the input."""
