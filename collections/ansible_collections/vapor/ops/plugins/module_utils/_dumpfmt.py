@@ -557,6 +557,9 @@ class DumpReader:
                     raise VaporError("The dump '%s' is not in the cms format: line %d has not the four fields "
                                      "path|size|mtime|checksum." % (self.path, lineno))
                 raw_path = m.group(1)
+                if not raw_path:
+                    raise VaporError("The dump '%s' is not in the cms format: line %d has an empty path."
+                                     % (self.path, lineno))
                 size = int(m.group(2))
                 mtime = int(float(m.group(3)))
                 checksum = normalise_adler32(m.group(4).decode('ascii', 'replace'))
