@@ -897,8 +897,8 @@ def confirm(p, this, output_dir, dark_list, dest):
             'storage_dumps': [{'run': u.id, 'time_utc': _utc(u.time), 'digest': u.digest} for u in used]}
     if len(used) < p['confirm_runs']:
         info.update(confirmed=False, reason='%d runs over distinct storage dumps within %g days of this storage '
-                    'dump (this one included), fewer than confirm_runs=%d' % (len(used), window_days,
-                                                                               p['confirm_runs']))
+                    'dump (this one included), fewer than confirm_runs=%d'
+                    % (len(used), window_days, p['confirm_runs']))
     elif span_days < p['confirm_days']:
         info.update(confirmed=False, reason='the storage dumps of the %d runs span %.1f days, less than '
                     'confirm_days=%g' % (len(used), span_days, p['confirm_days']))

@@ -44,6 +44,8 @@ except ImportError:  # pragma: no cover - the stdlib parser is the fallback
     HAS_LXML = False
 import xml.etree.ElementTree as _std_etree
 
+_XML_LIB_ERROR = _lxml_etree.LxmlError if HAS_LXML else _std_etree.ParseError
+
 FORMATS = ('text', 'cms', 'syncat')
 COMPRESSIONS = ('none', 'gzip', 'bzip2')
 SUFFIXES = {'none': '', 'gzip': '.gz', 'bzip2': '.bz2'}
@@ -61,7 +63,6 @@ MAX_LINE = 65536
 def has_dotdot(path):
     """True when a path has a '..' component (it could name a file outside the area it claims to be in)."""
     return '..' in path and '..' in path.split('/')
-
 
 
 # The longest name any writer writes, in UTF-8 bytes (far below MAX_LINE, with room for the cms fields).
@@ -85,7 +86,6 @@ def name_problem(path, line_format=True):
 def _suspect(path):
     """Cheap pre-check of the batch formatters: True when name_problem() must look at the name."""
     return not path or '..' in path or len(path) > _QUICK_NAME or path[0] in 'BE'
-
 
 
 class Unrepresentable(ValueError):
@@ -406,6 +406,7 @@ def open_dump(path):
 
 _CMS_LINE = re.compile(rb'^(.*)\|([0-9]+)\|([0-9]+(?:\.[0-9]*)?)\|([^|]*)$', re.DOTALL)
 
+
 def _line_number(data, offset):
     """The 1-based number of the line that starts or runs at ``offset`` of a bytes-like object."""
     n = 1
@@ -577,10 +578,8 @@ class DumpReader:
     def _iter_xml(self):
         if HAS_LXML:
             ctx = _lxml_etree.iterparse(self.stream, events=('start', 'end'), huge_tree=True)
-            err_types = (_lxml_etree.LxmlError,)
         else:
             ctx = _std_etree.iterparse(self.stream, events=('start', 'end'))
-            err_types = (_std_etree.ParseError,)
         container = None
         n = 0
         try:
@@ -634,7 +633,7 @@ class DumpReader:
                         del elem.getparent()[0]
                 elif container is not None:
                     container.clear()
-        except err_types as exc:
+        except (SyntaxError, _XML_LIB_ERROR) as exc:       # both parsers' syntax errors are SyntaxErrors
             raise VaporError("The dump '%s' is truncated or corrupt: its XML is not well formed (%s)."
                              % (self.path, str(exc).splitlines()[0].rstrip('.') if str(exc) else type(exc).__name__))
         except (LookupError, UnicodeError, ValueError) as exc:

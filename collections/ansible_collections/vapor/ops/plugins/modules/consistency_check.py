@@ -43,7 +43,8 @@ description:
     modification time. The check needs C(catalog_before) <= C(storage_dump) <= C(catalog_after); a dump named by day
     counts as possibly taken at any moment of that day, so a catalog dump must then be from the day before or after."
   - "Each run writes C(OUTPUT_DIR/RUN_ID/) (RUN_ID is the UTC time C(%Y%m%d_%H%M%S) of the run, with C(_1),
-    C(_2), ... appended when a run of the same second exists, unless O(run_id) is given) with C(dark.list) and C(lost.list) (the paths of the storage dump and of O(catalog_before) in normalised
+    C(_2), ... appended when a run of the same second exists, unless O(run_id) is given) with
+    C(dark.list) and C(lost.list) (the paths of the storage dump and of O(catalog_before) in normalised
     dump form, that is absolute with repeated slashes and C(.) components collapsed but without the prefix options of
     this module applied, which is what C(vapor.ops.dark_data_cleanup) and C(vapor.ops.catalog_cleanup) read; one a
     line, unique, sorted byte-wise as C(LC_ALL=C sort) does), C(confirmed_dark.list) and C(stats.json) (counts,
@@ -329,7 +330,10 @@ stats:
   sample:
     status: ok
     counts: {storage_files: 2000000, dark: 20, lost: 3, confirmed_dark: 0, excluded: {}}
-    confirmation: {confirmed: false, reason: "1 runs over distinct storage dumps within 35 days of this storage dump (this one included), fewer than confirm_runs=3"}
+    confirmation:
+      confirmed: false
+      reason: "1 runs over distinct storage dumps within 35 days of this storage dump (this one included), fewer than
+        confirm_runs=3"
 failed_stats:
   description: Path of the C(stats.json) of a failed run (in C(RUN_ID.failed/)).
   returned: failure after the options were checked, outside check mode

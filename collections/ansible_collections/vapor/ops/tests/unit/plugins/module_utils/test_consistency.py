@@ -589,8 +589,8 @@ def fake_run(out, run_id, storage_time, dark, digest=None, status='ok', version=
     os.makedirs(d)
     with open(os.path.join(d, 'dark.list'), 'w') as f:
         f.write(''.join(p + '\n' for p in sorted(dark)))
-    stats = {'status': status, 'version': version, 'run': {'id': run_id, 'time': storage_time + 3600,
-                                                            'check_mode': False}}
+    stats = {'status': status, 'version': version,
+             'run': {'id': run_id, 'time': storage_time + 3600, 'check_mode': False}}
     if version >= 2:
         stats['inputs'] = {'storage_dump': {'time': storage_time, 'time_until': until or storage_time,
                                             'digest': digest or 'sha256:%s' % run_id}}

@@ -15,14 +15,13 @@ __metaclass__ = type
 
 import bz2
 import gzip
-import io
 import os
 import shutil
 import tempfile
 
 import pytest
 
-from hypothesis import HealthCheck, assume, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError, normalise_path
 from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import (
