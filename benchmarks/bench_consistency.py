@@ -32,7 +32,9 @@ start and imports included for the core), min and max, and peak RSS. Peak RSS is
 child as reported by GNU time (/usr/bin/time -f %M; for the baseline the largest single process of
 the script: sort or comm), and for the core also its own VmHWM. Ratio = median(core) / median(baseline).
 Every repetition is checked: both must find exactly the generated dark and lost counts, and on the first
-round the two lists must be byte-identical.
+round the two lists must be byte-identical. Peak temporary disk use is sampled every 2 s: for the baseline its
+output directory (TMPDIR of sort, the sorted copies, the lists), for the core its temp_dir (decompressed copies,
+the engine's spill files); the core's run directory holds only the lists.
 
 The 2-core machine may be shared: the load average and other processes using more than 20 % CPU are
 recorded before and after; rerun when they say the figures were disturbed.
@@ -48,6 +50,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -131,14 +134,62 @@ def child_main(spec):
 # ------------------------------------------------------------------------------------------
 # the parent
 
-def timed(cmd, cwd=None, env=None):
-    """Run cmd under GNU time; (wall seconds, peak RSS KB of the largest process, cpu s, stdout)."""
+def disk_usage(top):
+    """Bytes allocated under top (files and directories), 0 when it does not exist."""
+    total = 0
+    stack = [top]
+    while stack:
+        d = stack.pop()
+        try:
+            with os.scandir(d) as it:
+                for e in it:
+                    try:
+                        st = e.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    total += st.st_blocks * 512
+                    if e.is_dir(follow_symlinks=False):
+                        stack.append(e.path)
+        except OSError:
+            pass
+    return total
+
+
+class DiskWatch(threading.Thread):
+    """Samples the disk usage of a directory every ``every`` seconds while a contender runs; keeps the peak."""
+
+    def __init__(self, top, every=2.0):
+        super().__init__(daemon=True)
+        self.top, self.every, self.peak = top, every, 0
+        self.stop = threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            self.peak = max(self.peak, disk_usage(self.top))
+            self.stop.wait(self.every)
+
+    def done(self):
+        self.stop.set()
+        self.join()
+        self.peak = max(self.peak, disk_usage(self.top))
+        return self.peak
+
+
+def timed(cmd, cwd=None, env=None, watch=None):
+    """Run cmd under GNU time; (wall seconds, peak RSS KB of the largest process, cpu s, stdout).
+
+    With ``watch`` (a directory), the peak disk use under it is sampled and left in timed.last_disk (bytes).
+    """
     tf = tempfile.NamedTemporaryFile(prefix="bench-time-", delete=False)
     tf.close()
     full = ["/usr/bin/time", "-o", tf.name, "-f", "%M %U %S"] + cmd
+    watcher = DiskWatch(watch) if watch else None
+    if watcher:
+        watcher.start()
     t = time.perf_counter()
     proc = subprocess.run(full, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wall = time.perf_counter() - t
+    timed.last_disk = watcher.done() if watcher else None
     with open(tf.name) as f:
         lines = [ln for ln in f.read().splitlines() if ln.strip()]
     os.unlink(tf.name)
@@ -179,8 +230,9 @@ def run_baseline(data, scratch, compression="none"):
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(out)
     env = dict(os.environ, TMPDIR=out)
-    wall, rss, cpu, _stdout = timed(["bash", script, out, data], env=env)
-    return {"wall": wall, "rss_kb": rss, "cpu": cpu, "dark": os.path.join(out, "dark"), "lost": os.path.join(out, "lost")}
+    wall, rss, cpu, _stdout = timed(["bash", script, out, data], env=env, watch=out)
+    return {"wall": wall, "rss_kb": rss, "cpu": cpu, "dark": os.path.join(out, "dark"), "lost": os.path.join(out, "lost"),
+            "disk_mb": timed.last_disk / 1048576.0}
 
 
 def run_core(data, scratch, args, sfx=""):
@@ -194,12 +246,14 @@ def run_core(data, scratch, args, sfx=""):
         params["threads"] = args.threads
     if args.memory_limit:
         params["memory_limit"] = args.memory_limit
-    wall, rss, cpu, stdout = timed([sys.executable, os.path.abspath(__file__), "--child", json.dumps(params)])
+    os.makedirs(params["temp_dir"], exist_ok=True)
+    wall, rss, cpu, stdout = timed([sys.executable, os.path.abspath(__file__), "--child", json.dumps(params)],
+                                   watch=params["temp_dir"])
     child = json.loads(stdout.strip().splitlines()[-1])
     return {"wall": wall, "rss_kb": rss, "cpu": cpu, "run_s": child["run_s"], "vm_hwm_kb": child["vm_hwm_kb"],
             "durations": child["durations"], "engine": child["engine"],
             "dark": os.path.join(child["run_dir"], "dark.list"), "lost": os.path.join(child["run_dir"], "lost.list"),
-            "counts": (child["dark"], child["lost"])}
+            "counts": (child["dark"], child["lost"]), "disk_mb": timed.last_disk / 1048576.0}
 
 
 def check(res, meta, name):
@@ -300,7 +354,7 @@ def main(argv=None):
             if not rs:
                 continue
             lf[kind] = {"wall": summarise([r["wall"] for r in rs]), "rss_mb": max(r["rss_kb"] for r in rs) / 1024.0,
-                        "cpu": summarise([r["cpu"] for r in rs])}
+                        "cpu": summarise([r["cpu"] for r in rs]), "temp_disk_mb": max(r["disk_mb"] for r in rs)}
         core = results[("core", lay)]
         lf["core"]["run_s"] = summarise([r["run_s"] for r in core])
         lf["core"]["vm_hwm_mb"] = max(r["vm_hwm_kb"] for r in core) / 1024.0
@@ -313,8 +367,9 @@ def main(argv=None):
         for kind in ("baseline", "core"):
             if kind in lf:
                 f = lf[kind]
-                print("  %-9s %7.2f s [%.2f-%.2f]  cpu %6.2f s  peak RSS %5.0f MB" % (
-                    kind, f["wall"]["median"], f["wall"]["min"], f["wall"]["max"], f["cpu"]["median"], f["rss_mb"]))
+                print("  %-9s %7.2f s [%.2f-%.2f]  cpu %6.2f s  peak RSS %5.0f MB  peak temporary disk %6.0f MB" % (
+                    kind, f["wall"]["median"], f["wall"]["min"], f["wall"]["max"], f["cpu"]["median"], f["rss_mb"],
+                    f["temp_disk_mb"]))
         print("  core run() %.2f s median; VmHWM %.0f MB; engine %s" % (
             lf["core"]["run_s"]["median"], lf["core"]["vm_hwm_mb"], json.dumps(lf["core"]["engine"])))
         if "ratio" in lf:
