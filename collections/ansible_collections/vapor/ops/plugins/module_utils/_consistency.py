@@ -434,6 +434,15 @@ def fallback_convert(inp, workdir):
 
 def storage_digest(inp):
     """'sha256:<hex>' of the storage dump's uncompressed content (what tells two storage dumps apart)."""
+    try:
+        return _sha256(inp)
+    except VaporError as exc:
+        raise _relabel(exc, inp)
+    except (OSError, IOError, ValueError) as exc:
+        raise VaporError("The %s '%s' cannot be read: %s." % (inp.label, inp.path, getattr(exc, 'strerror', None) or exc))
+
+
+def _sha256(inp):
     h = hashlib.sha256()
     src, kind = inp.source
     if kind != 'escaped':            # the file itself, or its decompressed copy in the work directory
