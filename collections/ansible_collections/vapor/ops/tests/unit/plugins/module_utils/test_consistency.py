@@ -817,3 +817,15 @@ def test_directory_without_a_bracketing_catalog_dump_fails(tmp_path):
     empty.mkdir()
     with pytest.raises(VaporError, match="The storage_dump directory '.*empty' holds no dump"):
         cc.run(params(tmp_path, str(cat), str(empty), str(cat)), now=RUN_TIME + DAY)
+
+
+def test_a_line_of_exactly_max_line_bytes_is_read_by_the_engine(tmp_path):
+    from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import MAX_LINE
+    long_path = '/' + 'y' * (MAX_LINE - 1)
+    b, s, a = dumps(tmp_path, COMMON, COMMON, COMMON)
+    write_lines(s, ''.join(p + '\n' for p in COMMON + [long_path]).encode())
+    res = check(tmp_path, b, s, a)
+    assert res['dark'] == 1 and res['stats']['inputs']['storage_dump'].get('read_by') is None
+    write_lines(s, ''.join(p + '\n' for p in COMMON + [long_path + 'z']).encode())
+    with pytest.raises(VaporError, match='line 21 is longer than 65536 bytes'):
+        check(tmp_path, b, s, a, run_id='again')
