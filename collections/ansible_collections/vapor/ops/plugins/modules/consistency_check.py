@@ -211,8 +211,10 @@ options:
   memory_limit:
     description:
       - Memory the comparison engine may use for its tables and joins (DuckDB C(memory_limit)); beyond it, it spills
-        to O(temp_dir). The module process peaks at up to about 150 MB more than this (measured with the default,
-        250 MB for three dumps of 2 million paths and 390 MB for 20 million).
+        to O(temp_dir). The module process peaks at up to about 250 MB more than this (measured 250 MB with the
+        default for three dumps of 2 million paths; 850 MB with V(600MB) for 100 million).
+      - For about 100 million paths per dump the default is too small (the run stops with one sentence that says
+        so); V(600MB) completes.
     type: str
     default: 256MB
   threads:
@@ -227,9 +229,10 @@ options:
 notes:
   - "Needs the Python library C(duckdb) (1.1 or later) on the host that runs the module, normally the controller or
     the execution environment (C(delegate_to: localhost))."
-  - "Speed and memory (benchmarks/RESULTS.md, 2 cores): three text dumps of 2 million paths compare in about a third
-    of the time C(LC_ALL=C sort) and C(comm) take on them (1.7 s against 4.7 s) in 250 MB; 20 million paths in 23 s
-    (C(sort) and C(comm): 70 s) in 390 MB."
+  - "Speed and memory (benchmarks/RESULTS.md, 2 cores): three text dumps of 2 million paths compare in about 0.4 of
+    the time C(LC_ALL=C sort) and C(comm) take on them, in 250 MB, whether the paths have a leading slash or not;
+    three dumps of 100 million paths in 120 s (C(sort) and C(comm): 376 s) with O(memory_limit=600MB), a peak of
+    850 MB and 8.5 GB of spill files in O(temp_dir)."
   - Paths are compared through 64-bit hashes of their normalised form. A hash collision can only hide a dark or lost
     entry, never add a dark one.
 requirements:
