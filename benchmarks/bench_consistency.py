@@ -4,6 +4,7 @@
     .venv/bin/python benchmarks/bench_consistency.py [--paths N] [--reps N] [--quick] [--core-only]
                                                      [--compression none|gzip|bzip2] [--threads N]
                                                      [--memory-limit SIZE] [--json FILE]
+                                                     [--layouts absolute,relative] [--compact]
 
 Data: three text dumps of N paths each (catalog_before, storage, catalog_after) from gen_consistency.py,
 with 1% dark and 1% lost, pseudo-random order; generated once into benchmarks/work/cc-N and reused.
@@ -20,13 +21,20 @@ core      run() of plugins/module_utils/_consistency.py in a fresh Python child 
 
 With --compression the three dumps are gzip/bzip2 copies and the baseline reads them through zcat/bzcat.
 
+Layouts (--layouts, default both, measured in the same rounds): ``absolute`` paths (/store/mc/...) and
+``relative`` paths, the same paths without the leading '/' (store/mc/..., as many sites publish them; the
+core's lists then hold them with the '/' put in front, which is what the check compares). Each layout has its
+own baseline and its own ratio. --compact uses short paths (/c/NN/XXXXXXXX) for the scale run.
+
 Every contender is a fresh child process; one warm-up round (not counted) warms the page cache, then
 ``reps`` rounds with the contenders in rotated order. Figures: median process wall time (interpreter
 start and imports included for the core), min and max, and peak RSS. Peak RSS is ru_maxrss of the
 child as reported by GNU time (/usr/bin/time -f %M; for the baseline the largest single process of
 the script: sort or comm), and for the core also its own VmHWM. Ratio = median(core) / median(baseline).
 Every repetition is checked: both must find exactly the generated dark and lost counts, and on the first
-round the two lists must be byte-identical.
+round the two lists must be byte-identical. Peak temporary disk use is sampled every 2 s: for the baseline its
+output directory (TMPDIR of sort, the sorted copies, the lists), for the core its temp_dir (decompressed copies,
+the engine's spill files); the core's run directory holds only the lists.
 
 The 2-core machine may be shared: the load average and other processes using more than 20 % CPU are
 recorded before and after; rerun when they say the figures were disturbed.
@@ -42,6 +50,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -55,12 +64,12 @@ for _p in (HERE, COLLECTIONS):
 import gen_consistency  # noqa: E402
 from benchutil import log, vm_hwm_kb  # noqa: E402
 
-TARGET_RATIO = 0.6
-TIMES = {  # the three dumps bracket each other; the run is an hour after the storage dump
+TARGET_RATIO = 0.4
+TIMES = {  # the three dumps bracket each other, in the past; the run happens now (max_dump_age off)
     "catalog_before_time": "2026-11-20T00:00:00Z",
     "storage_dump_time": "2026-11-20T12:00:00Z",
     "catalog_after_time": "2026-11-21T00:00:00Z",
-    "run_time": "2026-11-21T01:00:00Z",
+    "max_dump_age": "0",
 }
 BASELINE = r"""set -euo pipefail
 export LC_ALL=C
@@ -125,14 +134,62 @@ def child_main(spec):
 # ------------------------------------------------------------------------------------------
 # the parent
 
-def timed(cmd, cwd=None, env=None):
-    """Run cmd under GNU time; (wall seconds, peak RSS KB of the largest process, cpu s, stdout)."""
+def disk_usage(top):
+    """Bytes allocated under top (files and directories), 0 when it does not exist."""
+    total = 0
+    stack = [top]
+    while stack:
+        d = stack.pop()
+        try:
+            with os.scandir(d) as it:
+                for e in it:
+                    try:
+                        st = e.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    total += st.st_blocks * 512
+                    if e.is_dir(follow_symlinks=False):
+                        stack.append(e.path)
+        except OSError:
+            pass
+    return total
+
+
+class DiskWatch(threading.Thread):
+    """Samples the disk usage of a directory every ``every`` seconds while a contender runs; keeps the peak."""
+
+    def __init__(self, top, every=2.0):
+        super().__init__(daemon=True)
+        self.top, self.every, self.peak = top, every, 0
+        self.stop = threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            self.peak = max(self.peak, disk_usage(self.top))
+            self.stop.wait(self.every)
+
+    def done(self):
+        self.stop.set()
+        self.join()
+        self.peak = max(self.peak, disk_usage(self.top))
+        return self.peak
+
+
+def timed(cmd, cwd=None, env=None, watch=None):
+    """Run cmd under GNU time; (wall seconds, peak RSS KB of the largest process, cpu s, stdout).
+
+    With ``watch`` (a directory), the peak disk use under it is sampled and left in timed.last_disk (bytes).
+    """
     tf = tempfile.NamedTemporaryFile(prefix="bench-time-", delete=False)
     tf.close()
     full = ["/usr/bin/time", "-o", tf.name, "-f", "%M %U %S"] + cmd
+    watcher = DiskWatch(watch) if watch else None
+    if watcher:
+        watcher.start()
     t = time.perf_counter()
     proc = subprocess.run(full, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wall = time.perf_counter() - t
+    timed.last_disk = watcher.done() if watcher else None
     with open(tf.name) as f:
         lines = [ln for ln in f.read().splitlines() if ln.strip()]
     os.unlink(tf.name)
@@ -173,8 +230,9 @@ def run_baseline(data, scratch, compression="none"):
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(out)
     env = dict(os.environ, TMPDIR=out)
-    wall, rss, cpu, _stdout = timed(["bash", script, out, data], env=env)
-    return {"wall": wall, "rss_kb": rss, "cpu": cpu, "dark": os.path.join(out, "dark"), "lost": os.path.join(out, "lost")}
+    wall, rss, cpu, _stdout = timed(["bash", script, out, data], env=env, watch=out)
+    return {"wall": wall, "rss_kb": rss, "cpu": cpu, "dark": os.path.join(out, "dark"), "lost": os.path.join(out, "lost"),
+            "disk_mb": timed.last_disk / 1048576.0}
 
 
 def run_core(data, scratch, args, sfx=""):
@@ -188,12 +246,14 @@ def run_core(data, scratch, args, sfx=""):
         params["threads"] = args.threads
     if args.memory_limit:
         params["memory_limit"] = args.memory_limit
-    wall, rss, cpu, stdout = timed([sys.executable, os.path.abspath(__file__), "--child", json.dumps(params)])
+    os.makedirs(params["temp_dir"], exist_ok=True)
+    wall, rss, cpu, stdout = timed([sys.executable, os.path.abspath(__file__), "--child", json.dumps(params)],
+                                   watch=params["temp_dir"])
     child = json.loads(stdout.strip().splitlines()[-1])
     return {"wall": wall, "rss_kb": rss, "cpu": cpu, "run_s": child["run_s"], "vm_hwm_kb": child["vm_hwm_kb"],
             "durations": child["durations"], "engine": child["engine"],
             "dark": os.path.join(child["run_dir"], "dark.list"), "lost": os.path.join(child["run_dir"], "lost.list"),
-            "counts": (child["dark"], child["lost"])}
+            "counts": (child["dark"], child["lost"]), "disk_mb": timed.last_disk / 1048576.0}
 
 
 def check(res, meta, name):
@@ -203,8 +263,15 @@ def check(res, meta, name):
             raise SystemExit("%s found %d %s entries, %d expected" % (name, n, what, meta[what]))
 
 
-def same_file(a, b):
-    return subprocess.run(["cmp", "-s", a, b]).returncode == 0
+def same_file(a, b, relative=False):
+    """The core's list equals the baseline's (with '/' put in front of each baseline line for relative paths)."""
+    if not relative:
+        return subprocess.run(["cmp", "-s", a, b]).returncode == 0
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        for la, lb in zip(fa, fb):
+            if la != b"/" + lb:
+                return False
+        return fa.read(1) == b"" and fb.read(1) == b""
 
 
 def summarise(values):
@@ -223,6 +290,9 @@ def main(argv=None):
     ap.add_argument("--compression", choices=["none", "gzip", "bzip2"], default="none",
                     help="compress the three dumps (gzip -6 / bzip2 -9); the baseline then reads them with zcat/bzcat")
     ap.add_argument("--json", help="also write the figures as JSON to this file")
+    ap.add_argument("--layouts", default="absolute,relative",
+                    help="comma-separated: absolute (/store/...), relative (store/...); default both")
+    ap.add_argument("--compact", action="store_true", help="short paths (the scale run)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
@@ -230,65 +300,86 @@ def main(argv=None):
     paths = args.paths or (100_000 if args.quick else 2_000_000)
     reps = args.reps or (3 if args.quick else 5)
 
-    data = os.path.join(WORK, "cc-%d" % paths)
-    log("data: %s" % data)
-    meta = gen_consistency.generate(data, paths)
-    inputs, sfx = compressed_copy(data, args.compression)
+    layouts = [x.strip() for x in args.layouts.split(",") if x.strip()]
+    datas, metas, inputs = {}, {}, {}
+    for lay in layouts:
+        tag = "cc-%d%s%s" % (paths, "-rel" if lay == "relative" else "", "-compact" if args.compact else "")
+        datas[lay] = os.path.join(WORK, tag)
+        log("data (%s): %s" % (lay, datas[lay]))
+        metas[lay] = gen_consistency.generate(datas[lay], paths, relative=lay == "relative", compact=args.compact)
+        inputs[lay] = compressed_copy(datas[lay], args.compression)
     scratch = os.path.join(WORK, "cc-scratch")
     shutil.rmtree(scratch, ignore_errors=True)
     os.makedirs(scratch)
-    contenders = ["core"] if args.core_only else ["baseline", "core"]
+    contenders = []
+    for lay in layouts:
+        contenders += ([] if args.core_only else [("baseline", lay)]) + [("core", lay)]
     results = {c: [] for c in contenders}
     load = {"before": load_snapshot()}
     rounds = ([] if args.no_warmup else ["warmup"]) + list(range(reps))
     for i, rnd in enumerate(rounds):
         order = contenders[i % len(contenders):] + contenders[:i % len(contenders)]
         for c in order:
-            if c == "baseline":
-                res = run_baseline(inputs, scratch, args.compression)
+            kind, lay = c
+            data, sfx = inputs[lay]
+            if kind == "baseline":
+                res = run_baseline(data, scratch, args.compression)
             else:
-                res = run_core(inputs, scratch, args, sfx)
-            check(res, meta, c)
+                res = run_core(data, scratch, args, sfx)
+            check(res, metas[lay], "%s (%s)" % c)
             detail = ""
-            if c == "core":
+            if kind == "core":
                 detail = "  (run() %.2f s, VmHWM %d MB, phases %s)" % (
                     res["run_s"], res["vm_hwm_kb"] // 1024, json.dumps(res["durations"]))
-            log("round %s %-8s %7.2f s  peak RSS %4d MB%s" % (rnd, c, res["wall"], res["rss_kb"] // 1024, detail))
+            log("round %s %-8s %-8s %7.2f s  peak RSS %4d MB%s" % (rnd, kind, lay, res["wall"], res["rss_kb"] // 1024,
+                                                                   detail))
             if rnd != "warmup":
                 results[c].append(res)
-        if len(contenders) == 2 and rnd == 0:
-            b, k = results["baseline"][-1], results["core"][-1]
-            if not (same_file(b["dark"], k["dark"]) and same_file(b["lost"], k["lost"])):
-                raise SystemExit("the core's lists differ from the baseline's")
+            if kind == "core" and not args.core_only and rnd in (0, "warmup") and results.get(("baseline", lay)):
+                b = results[("baseline", lay)][-1]
+                rel = lay == "relative"
+                if not (same_file(res["dark"], b["dark"], rel) and same_file(res["lost"], b["lost"], rel)):
+                    raise SystemExit("the core's lists differ from the baseline's (%s)" % lay)
     load["after"] = load_snapshot()
 
-    fig = {"paths": paths, "reps": reps, "compression": args.compression, "load": load,
-           "machine": {"nproc": os.cpu_count()},
+    fig = {"paths": paths, "reps": reps, "compression": args.compression, "load": load, "compact": args.compact,
+           "machine": {"nproc": os.cpu_count()}, "layouts": {},
            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
-    for c in contenders:
-        fig[c] = {"wall": summarise([r["wall"] for r in results[c]]),
-                  "rss_mb": max(r["rss_kb"] for r in results[c]) / 1024.0,
-                  "cpu": summarise([r["cpu"] for r in results[c]])}
-    fig["core"]["run_s"] = summarise([r["run_s"] for r in results["core"]])
-    fig["core"]["vm_hwm_mb"] = max(r["vm_hwm_kb"] for r in results["core"]) / 1024.0
-    fig["core"]["engine"] = results["core"][-1]["engine"]
-    fig["core"]["phases"] = results["core"][len(results["core"]) // 2]["durations"]
-    if "baseline" in fig:
-        fig["ratio"] = fig["core"]["wall"]["median"] / fig["baseline"]["wall"]["median"]
-        fig["target_ratio"] = TARGET_RATIO
-
     print("\nconsistency_check, %d paths per dump, %s, %d rounds (median [min-max])"
           % (paths, "plain text" if args.compression == "none" else "text, " + args.compression, reps))
-    for c in contenders:
-        f = fig[c]
-        print("  %-9s %7.2f s [%.2f-%.2f]  cpu %6.2f s  peak RSS %5.0f MB" % (
-            c, f["wall"]["median"], f["wall"]["min"], f["wall"]["max"], f["cpu"]["median"], f["rss_mb"]))
-    print("  core run() %.2f s median; VmHWM %.0f MB; engine %s" % (
-        fig["core"]["run_s"]["median"], fig["core"]["vm_hwm_mb"], json.dumps(fig["core"]["engine"])))
-    if "ratio" in fig:
-        print("  ratio core/baseline %.2f (target <= %.1f%s)" % (
-            fig["ratio"], TARGET_RATIO, " at 2,000,000 paths; at this size the fixed start-up of the Python child "
-            "dominates" if paths < 1_000_000 else ""))
+    for lay in layouts:
+        lf = fig["layouts"][lay] = {}
+        for kind in ("baseline", "core"):
+            rs = results.get((kind, lay))
+            if not rs:
+                continue
+            lf[kind] = {"wall": summarise([r["wall"] for r in rs]), "rss_mb": max(r["rss_kb"] for r in rs) / 1024.0,
+                        "cpu": summarise([r["cpu"] for r in rs]), "temp_disk_mb": max(r["disk_mb"] for r in rs)}
+        core = results[("core", lay)]
+        lf["core"]["run_s"] = summarise([r["run_s"] for r in core])
+        lf["core"]["vm_hwm_mb"] = max(r["vm_hwm_kb"] for r in core) / 1024.0
+        lf["core"]["engine"] = core[-1]["engine"]
+        lf["core"]["phases"] = core[len(core) // 2]["durations"]
+        if "baseline" in lf:
+            lf["ratio"] = lf["core"]["wall"]["median"] / lf["baseline"]["wall"]["median"]
+            lf["target_ratio"] = TARGET_RATIO
+        print(" %s paths:" % lay)
+        for kind in ("baseline", "core"):
+            if kind in lf:
+                f = lf[kind]
+                print("  %-9s %7.2f s [%.2f-%.2f]  cpu %6.2f s  peak RSS %5.0f MB  peak temporary disk %6.0f MB" % (
+                    kind, f["wall"]["median"], f["wall"]["min"], f["wall"]["max"], f["cpu"]["median"], f["rss_mb"],
+                    f["temp_disk_mb"]))
+        print("  core run() %.2f s median; VmHWM %.0f MB; engine %s" % (
+            lf["core"]["run_s"]["median"], lf["core"]["vm_hwm_mb"], json.dumps(lf["core"]["engine"])))
+        if "ratio" in lf:
+            print("  ratio core/baseline %.2f (target <= %.1f%s)" % (
+                lf["ratio"], TARGET_RATIO, " at 2,000,000 paths; at this size the fixed start-up of the Python child "
+                "dominates" if paths < 1_000_000 else ""))
+    first = fig["layouts"][layouts[0]]          # the top-level figures (what benchmarks/run.py reads): first layout
+    for k in ("baseline", "core", "ratio", "target_ratio"):
+        if k in first:
+            fig[k] = first[k]
     print("  load before %s %s; after %s %s" % (load["before"]["loadavg"], " ".join(load["before"]["busy"]),
                                                 load["after"]["loadavg"], " ".join(load["after"]["busy"])))
     if args.json:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Deterministic input for the consistency_check benchmark: three text dumps of N paths each.
 
-    .venv/bin/python benchmarks/gen_consistency.py DIR --paths N [--seed S]
+    .venv/bin/python benchmarks/gen_consistency.py DIR --paths N [--seed S] [--relative] [--compact]
 
 Writes ``DIR/catalog_before``, ``DIR/storage`` and ``DIR/catalog_after`` (text format, one path a line, in a
 pseudo-random order that differs per file) and ``DIR/expected.json`` (the counts). The catalog dumps get an
@@ -15,6 +15,9 @@ empty companion (``catalog_*.inactive``), as ``catalog_dump`` writes. Of the N p
 
 so every file has exactly N lines. About 1 name in 500 holds a space, non-ASCII UTF-8, a quote or a '|'.
 A directory is reused when its ``expected.json`` matches the parameters.
+
+--relative writes the same paths without their leading '/' (as many sites publish them: store/mc/...).
+--compact writes short paths (/c/NN/XXXXXXXX, about 17 bytes) for the scale run of 100,000,000 paths.
 """
 
 from __future__ import annotations
@@ -43,6 +46,10 @@ def name(i: int, seed: int) -> str:
         camp, ds, extra, tier, c % 4 + 1, d, h[12:20], h[20:24], h[24:32])
 
 
+def compact_name(i: int, seed: int) -> str:
+    return "/c/%02d/%08x" % (i % 97, (i * 2654435761 + seed) & 0xFFFFFFFF)     # a bijection of i < 2**32
+
+
 def sizes(n: int):
     d = n // 100
     lost = n // 100
@@ -52,8 +59,10 @@ def sizes(n: int):
     return {"common": common, "dark": d, "lost": lost, "registered": r, "deleted": x}
 
 
-def write(path: str, groups, n: int, seed: int, stride: int):
+def write(path: str, groups, n: int, seed: int, stride: int, relative: bool = False, compact: bool = False):
     """Write the union of index ranges in an affine pseudo-random order (i -> (a*i + b) mod total)."""
+    make = compact_name if compact else name
+    cut = 1 if relative else 0
     ranges = []
     total = 0
     for start, count in groups:
@@ -72,7 +81,7 @@ def write(path: str, groups, n: int, seed: int, stride: int):
                 if off <= k < off + count:
                     idx = start + (k - off)
                     break
-            buf.append(name(idx, seed))
+            buf.append(make(idx, seed)[cut:])
             if len(buf) >= 100000:
                 f.write("\n".join(buf) + "\n")
                 buf = []
@@ -87,11 +96,16 @@ def gcd(a, b):
     return a
 
 
-def generate(directory: str, n: int, seed: int = 1, force: bool = False) -> dict:
+def generate(directory: str, n: int, seed: int = 1, force: bool = False, relative: bool = False,
+             compact: bool = False) -> dict:
     os.makedirs(directory, exist_ok=True)
     meta_path = os.path.join(directory, "expected.json")
     s = sizes(n)
     meta = {"paths": n, "seed": seed, "version": 1, **s}
+    if relative:
+        meta["relative"] = True
+    if compact:
+        meta["compact"] = True
     try:
         with open(meta_path) as f:
             if json.load(f) == meta and not force:
@@ -106,9 +120,9 @@ def generate(directory: str, n: int, seed: int = 1, force: bool = False) -> dict
     common, lost, deleted, dark, reg = ((c0, s["common"]), (l0, s["lost"]), (x0, s["deleted"]),
                                         (d0, s["dark"]), (r0, s["registered"]))
     t0 = time.time()
-    write(os.path.join(directory, "catalog_before"), [common, lost, deleted], n, seed, 1000003)
-    write(os.path.join(directory, "storage"), [common, dark, reg], n, seed, 2000003)
-    write(os.path.join(directory, "catalog_after"), [common, lost, reg], n, seed, 3000017)
+    write(os.path.join(directory, "catalog_before"), [common, lost, deleted], n, seed, 1000003, relative, compact)
+    write(os.path.join(directory, "storage"), [common, dark, reg], n, seed, 2000003, relative, compact)
+    write(os.path.join(directory, "catalog_after"), [common, lost, reg], n, seed, 3000017, relative, compact)
     for side in ("catalog_before", "catalog_after"):
         open(os.path.join(directory, side + ".inactive"), "w").close()
     with open(meta_path, "w") as f:
@@ -123,8 +137,10 @@ def main(argv=None):
     ap.add_argument("--paths", type=int, default=2_000_000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--force", action="store_true")
+    ap.add_argument("--relative", action="store_true", help="paths without their leading '/'")
+    ap.add_argument("--compact", action="store_true", help="short paths, for the scale run")
     args = ap.parse_args(argv)
-    print(json.dumps(generate(args.directory, args.paths, args.seed, args.force)))
+    print(json.dumps(generate(args.directory, args.paths, args.seed, args.force, args.relative, args.compact)))
 
 
 if __name__ == "__main__":

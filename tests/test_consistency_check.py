@@ -50,9 +50,14 @@ PLAYBOOK = """
       vapor.ops.consistency_check:
         run_id: first
 
-    - name: Second run
+    - name: Second run on the same dumps
       vapor.ops.consistency_check:
         run_id: second
+
+    - name: Third run on a newer storage dump
+      vapor.ops.consistency_check:
+        run_id: third
+        storage_dump: "{{ cc_storage2 }}"
 
     - name: Run with a stricter gate
       vapor.ops.consistency_check:
@@ -90,7 +95,14 @@ def make_dumps(tmp_path):
     on_storage = COMMON + DARK + REGISTERED_BETWEEN + BEING_POPULATED + IGNORED
     storage = write_dump(d / f"dump_{day(-1)}", ["/pnfs/example.org/data/vo" + p for p in on_storage],
                          fmt="cms", mtime=old)
+    # a newer storage dump of the same storage element: the ignored file is gone
+    write_dump(d / f"dump_{day(0)}_000000", ["/pnfs/example.org/data/vo" + p for p in on_storage if p not in IGNORED],
+               fmt="cms", mtime=old)
     return before, storage, after
+
+
+def after_day(after):
+    return os.path.basename(after).split("_")[1]
 
 
 def read_lines(path):
@@ -103,8 +115,9 @@ def test_consistency_check_playbook(tmp_path, run_playbook):
     out = tmp_path / "runs"
     pb = tmp_path / "consistency.yml"
     pb.write_text(PLAYBOOK)
-    res = run_playbook(pb, {"cc_before": before, "cc_storage": storage, "cc_after": after, "cc_out": str(out)},
-                       inventory="local")
+    storage2 = str(tmp_path / "dumps" / ("dump_%s_000000" % after_day(after)))
+    res = run_playbook(pb, {"cc_before": before, "cc_storage": storage, "cc_after": after, "cc_out": str(out),
+                            "cc_storage2": storage2}, inventory="local")
 
     expected_dark = ["/pnfs/example.org/data/vo" + p for p in DARK]
     expected_dark.sort(key=lambda s: s.encode("utf-8"))
@@ -132,10 +145,16 @@ def test_consistency_check_playbook(tmp_path, run_playbook):
     assert stats["inputs"]["catalog_after"]["companion"]["entries"] == 1
     assert set(stats["durations"]) >= {"probe", "read_storage_dump", "write_lists", "total"}
 
-    # the second run confirms the dark files found by both (confirm_runs=2, confirm_days=0)
-    second = res.result("Second run")
-    assert second["confirmed"] and read_lines(second["files"]["confirmed_dark"]) == expected_dark
-    assert second["stats"]["confirmation"]["runs"] == ["first", "second"]
+    # the same dumps again: the run counts once, nothing is confirmed (confirm_runs=2, confirm_days=0)
+    second = res.result("Second run on the same dumps")
+    assert not second["confirmed"] and read_lines(second["files"]["confirmed_dark"]) == []
+    assert second["stats"]["confirmation"]["runs"] == ["second"]
+    assert second["stats"]["confirmation"]["skipped_runs"] == [
+        {"run": "first", "reason": "the same storage dump content (digest) as this run"}]
+    # a newer, different storage dump confirms the dark files found by both dumps
+    third = res.result("Third run on a newer storage dump")
+    assert third["confirmed"] and read_lines(third["files"]["confirmed_dark"]) == expected_dark
+    assert third["stats"]["confirmation"]["runs"] == ["first", "third"]
 
     # a safety gate: one sentence, the failed stats aside, no run directory
     strict = res.result("Run with a stricter gate")
@@ -143,7 +162,7 @@ def test_consistency_check_playbook(tmp_path, run_playbook):
     assert strict["msg"].startswith("The dark fraction 0.0066 (2 of 305 storage files) is above "
                                     "max_dark_fraction=0.001"), strict["msg"]
     assert strict["failed_stats"] == str(out / "strict.failed" / "stats.json")
-    assert sorted(os.listdir(out)) == ["first", "second", "strict.failed"]
+    assert sorted(os.listdir(out)) == [".lock", "first", "second", "strict.failed", "third"]
 
 
 def test_truncated_storage_dump_fails_cleanly(tmp_path, run_playbook):
@@ -157,4 +176,4 @@ def test_truncated_storage_dump_fails_cleanly(tmp_path, run_playbook):
                        inventory="local", expect_failure=True)
     r = res.result("Check")
     assert r["msg"] == f"The storage_dump '{storage}' is truncated: its last line has no line end."
-    assert [n for n in os.listdir(out) if not n.endswith(".failed")] == []
+    assert [n for n in os.listdir(out) if not n.endswith(".failed") and n != ".lock"] == []

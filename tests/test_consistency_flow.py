@@ -230,3 +230,43 @@ def test_empty_or_half_storage_dump_aborts(world, run_playbook, tmp_path):
     msg = r.result("Compare the three dumps")["msg"]
     assert "empty" in msg and "\n" not in msg, msg
     assert not [n for n in os.listdir(runs) if not n.endswith(".failed") and not n.startswith(".")]
+
+
+def test_site_dump_reused_never_confirms_and_dotdot_is_refused(world, run_playbook, tmp_path):
+    """Issue 8: the same published storage dump compared again and again never confirms dark files, and a
+    published dump holding a '..' path is refused in one sentence with nothing published."""
+    extra, inv = world["extra"], world["inv"]
+    run_playbook("playbooks/catalog_dump.yml", extra, inventory=inv)     # the scheduled "before" dump
+    site = tmp_path / "site"
+    site.mkdir()
+    site_extra = dict(extra, consistency_mode="site_published", consistency_site_dumps=str(site),
+                      consistency_confirm_runs=3, consistency_confirm_days=0)
+    time.sleep(1.1)
+    name = "dump_" + time.strftime("%Y%m%d_%H%M%S", time.gmtime())
+    (site / name).write_bytes("".join(p + "\n" for p in sorted(slash(CONSISTENT + DARK))).encode("utf-8"))
+    time.sleep(1.1)
+    results = []
+    for _ in range(3):
+        r = run_playbook("playbooks/consistency_check.yml", site_extra, inventory=inv)
+        results.append(r.result("Compare the three dumps"))
+    assert [res["dark"] for res in results] == [2, 2, 2]
+    assert len({res["run_id"] for res in results}) == 3
+    last = results[-1]
+    assert not last["confirmed"] and last["confirmed_dark"] == 0
+    assert last["stats"]["confirmation"]["runs"] == [last["run_id"]]
+    assert len(last["stats"]["confirmation"]["skipped_runs"]) == 2
+
+    runs = world["work"] / "runs"
+    before = sorted(os.listdir(runs))
+    (site / name).unlink()
+    time.sleep(1.1)
+    bad = site / ("dump_" + time.strftime("%Y%m%d_%H%M%S", time.gmtime()))
+    bad.write_bytes("".join(p + "\n" for p in slash(CONSISTENT) + ["/store/../../etc/passwd"]).encode("utf-8"))
+    time.sleep(1.1)
+    r = run_playbook("playbooks/consistency_check.yml", site_extra, inventory=inv, expect_failure=True)
+    msg = r.result("Compare the three dumps")["msg"]
+    assert msg == ("The storage_dump '%s' is refused: line %d holds '/store/../../etc/passwd', which is not a "
+                   "normalised absolute file path (its '..' component could name a file outside the area, so no "
+                   "reader accepts it)." % (bad, len(CONSISTENT) + 1)), msg
+    assert [n for n in sorted(os.listdir(runs)) if not n.endswith(".failed")] == \
+        [n for n in before if not n.endswith(".failed")]

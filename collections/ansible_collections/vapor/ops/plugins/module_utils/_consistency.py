@@ -25,14 +25,26 @@
 #   5. dark = s rows with p whose h is in neither b nor bi; lost = b rows with p; both small, sorted
 #      by DuckDB, then filtered in Python (ignore patterns, min_age, names with line breaks)
 #
-# h is NULL for an entry outside the strip prefix (not compared, counted) and 0 for a malformed cms
-# line (the run fails). Paths are normalised in SQL exactly as normalise_path() does.
+# h is NULL for an entry outside the strip prefix (not compared, counted), 0 for a malformed cms line and 1
+# for a path with a '..' component (the run fails on both, with the sentence of the Python reader, which names
+# the line). Paths are normalised in SQL exactly as normalise_path() does; paths that are already normal, with or
+# without their leading '/', skip the regular expressions.
+#
+# Every reader has the same rules (_dumpfmt.DumpReader is the reference): lines of at most MAX_LINE bytes (checked
+# before the engine reads a file, since DuckDB silently drops a line longer than its buffer), UTF-8, no carriage
+# return inside a line, no '..' component. When DuckDB cannot read an input, the Python reader reads it: either it
+# gives the one sentence that names the file and the line, or (the input is valid but beyond DuckDB's CSV parser,
+# e.g. mixed line ends) it converts the input to a form DuckDB reads, and the run goes on.
 #
 # Hash collisions (64-bit; about n*m/2**64, some 1e-9 for 20 million paths) can hide an entry (a dark
 # file whose hash equals a catalog file's, a lost file whose hash equals a storage file's). They never
 # make a file dark: a dark entry's hash matches nothing in either catalog dump. A file could look lost
 # only if it is in neither catalog_after nor the storage and its hash equals that of a catalog_after
 # file missing from storage; its catalog entry is then already gone.
+#
+# Confirmation counts runs over DIFFERENT storage dumps: each run records the SHA-256 of its storage dump's
+# uncompressed content and the dump's time; runs whose dumps share a digest or a time count once, and the dump
+# times (not the times of the runs) must span confirm_days. A storage dump dated after its run is refused.
 #
 # Pure Python + DuckDB (guarded import; no Ansible import).
 
@@ -42,18 +54,22 @@ __metaclass__ = type
 
 import calendar
 import datetime
+import errno
+import fcntl
+import hashlib
 import io
 import json
 import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 import traceback
 
 from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError, normalise_path, parse_duration
 from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import (
-    DumpReader, companion_path, detect_format, open_dump)
+    MAX_LINE, DumpReader, check_line_lengths, companion_path, detect_format, open_dump)
 
 try:
     import duckdb
@@ -70,10 +86,14 @@ RUN_ID_FORMAT = '%Y%m%d_%H%M%S'
 SAFE_RUN_ID_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]*$')
 MEMORY_RE = re.compile(r'^\s*\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)?\s*$', re.IGNORECASE)
 DEFAULT_MEMORY_LIMIT = '256MB'
-MAX_LINE = 65536
 DAY = 86400
 WINDOW_SLACK_DAYS = 10
-STATS_VERSION = 1
+STATS_VERSION = 2                  # 2: inputs.storage_dump.digest; confirmation by distinct storage dumps
+FUTURE_SLACK = 300                 # seconds a dump may be dated after its run (clocks of different hosts)
+DIR_MODE = 0o750                   # run directories, OUTPUT_DIR itself when created (less the umask)
+FILE_MODE = 0o640                  # lists, stats.json, the lock (less the umask): paths can name users
+LOCK_NAME = '.lock'
+LOCK_WAIT = 600                    # seconds a run waits for another run's confirm-and-publish step
 
 # a date in a file name: %Y%m%d, %Y%m%d_%H%M%S or %Y%m%dT%H%M%SZ
 _NAME_TIME_RE = re.compile(r'(?<![0-9])(\d{4})(\d{2})(\d{2})(?:[_T](\d{2})(\d{2})(\d{2})Z?)?(?![0-9])')
@@ -211,8 +231,9 @@ def validate(params):
     p['_times'] = {}
     for role in ROLES:
         p['_times'][role] = parse_time(p.get(role + '_time'), role + '_time')
-    rt = parse_time(p.get('run_time'), 'run_time')
-    p['_run_time'] = rt[0] if rt else None
+    if p.get('run_time') not in (None, ''):
+        raise VaporError("The option run_time was removed: a run always happens now, and its storage dump's own time "
+                         "is what the confirmation counts.")
     return p
 
 
@@ -236,6 +257,7 @@ class Input:
         self.time = None            # dict(time, time_until, time_source)
         self.source = None          # (path, kind) for the engine: kind text|cms|escaped
         self.keyed = None           # the SQL that yields (h, p, m) for this input
+        self.converted = False      # read through the Python reader because DuckDB could not parse it
         self.counts = {}
 
     def info(self):
@@ -295,6 +317,10 @@ def probe(inp, override=None):
             f.seek(-1, os.SEEK_END)
             if f.read(1) != b'\n':
                 raise VaporError("The %s '%s' is truncated: its last line has no line end." % (inp.label, path))
+        try:
+            check_line_lengths(path)
+        except VaporError as exc:
+            raise _relabel(exc, inp)
     if inp.companion_of is None:
         inp.time = _input_time(inp, override)
     return inp
@@ -318,12 +344,20 @@ def _input_time(inp, override):
 
 
 def _escape(path):
-    return path.replace('\\', '\\\\').replace('\n', '\\n').replace('\r', '\\r').replace('\t', '\\t')
+    """One path as a field of the converted form: backslash, LF, CR and tab as two-character escapes.
+
+    A backslash becomes '\\b' (not '\\\\'), so every backslash of the escaped text starts one escape and the
+    SQL can undo them one kind after the other, the backslash last, with no placeholder character.
+    """
+    if '\\' in path:
+        path = path.replace('\\', '\\b')
+    return path.replace('\n', '\\n').replace('\r', '\\r').replace('\t', '\\t')
 
 
-def _convert_syncat(inp, dest):
-    with open(dest, 'w', encoding='utf-8', errors='surrogateescape', newline='\n') as out:
-        with DumpReader(inp.path, 'syncat') as reader:
+def _convert(inp, dest):
+    """Any input through the Python reader into 'escaped path<TAB>mtime' lines (syncat; inputs DuckDB cannot parse)."""
+    with open(dest, 'w', encoding='utf-8', errors='surrogatepass', newline='\n') as out:
+        with DumpReader(inp.path, inp.fmt) as reader:
             buf = []
             for e in reader:
                 buf.append('%s\t%s\n' % (_escape(e.path), '' if e.mtime is None else int(e.mtime)))
@@ -348,6 +382,7 @@ def _decompress(inp, dest):
         stream.close()
     if last and last != b'\n':
         raise VaporError("The %s '%s' is truncated: its last line has no line end." % (inp.label, inp.path))
+    check_line_lengths(dest, inp.path)
 
 
 def prepare(inp, workdir, index):
@@ -355,7 +390,7 @@ def prepare(inp, workdir, index):
     link = os.path.join(workdir, 'in%d' % index)
     try:
         if inp.fmt == 'syncat':
-            _convert_syncat(inp, link)
+            _convert(inp, link)
             inp.source = (link, 'escaped')
         elif inp.compression != 'none':
             _decompress(inp, link)
@@ -372,6 +407,88 @@ def prepare(inp, workdir, index):
     return inp
 
 
+def python_check(inp):
+    """Read the whole input with the Python reader: raises its one sentence (relabelled), or returns None."""
+    try:
+        with DumpReader(inp.path, inp.fmt) as reader:
+            for _e in reader:
+                pass
+    except VaporError as exc:
+        raise _relabel(exc, inp)
+
+
+def fallback_convert(inp, workdir):
+    """The input is valid for the Python reader but not for DuckDB's CSV parser: convert it (slower, same result)."""
+    dest = os.path.join(workdir, 'conv-%s%s' % (inp.role, '-companion' if inp.companion_of is not None else ''))
+    try:
+        _convert(inp, dest)
+    except VaporError as exc:
+        raise _relabel(exc, inp)
+    except (OSError, IOError) as exc:
+        raise VaporError("The %s '%s' cannot be prepared in the temporary directory '%s': %s."
+                         % (inp.label, inp.path, workdir, getattr(exc, 'strerror', None) or exc))
+    inp.source = (dest, 'escaped')
+    inp.converted = True
+
+
+def storage_digest(inp):
+    """'sha256:<hex>' of the storage dump's uncompressed content (what tells two storage dumps apart)."""
+    try:
+        return _sha256(inp)
+    except VaporError as exc:
+        raise _relabel(exc, inp)
+    except (OSError, IOError, ValueError) as exc:
+        raise VaporError("The %s '%s' cannot be read: %s." % (inp.label, inp.path, getattr(exc, 'strerror', None) or exc))
+
+
+def _sha256(inp):
+    h = hashlib.sha256()
+    src, kind = inp.source
+    if kind != 'escaped':            # the file itself, or its decompressed copy in the work directory
+        # read(), not mmap: mapped pages would count in the process's RSS (1.5 GB for 100 million paths)
+        buf = bytearray(1 << 22)
+        view = memoryview(buf)
+        with open(src, 'rb', buffering=0) as f:
+            while True:
+                n = f.readinto(buf)
+                if not n:
+                    break
+                h.update(view[:n])
+    else:
+        stream, _comp = open_dump(inp.path)
+        try:
+            while True:
+                chunk = stream.read(1 << 22)
+                if not chunk:
+                    break
+                h.update(chunk)
+        finally:
+            stream.close()
+    return 'sha256:' + h.hexdigest()
+
+
+class _Background(threading.Thread):
+    """Runs one function beside the engine (hashlib releases the GIL); result() re-raises its error."""
+
+    def __init__(self, func, *args):
+        super(_Background, self).__init__()
+        self.daemon = True
+        self.func, self.args = func, args
+        self.value = self.error = None
+
+    def run(self):
+        try:
+            self.value = self.func(*self.args)
+        except Exception as exc:  # re-raised in the caller's thread by result()
+            self.error = exc
+
+    def result(self):
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
 # ----------------------------------------------------------------------------------------------
 # the engine
 
@@ -379,13 +496,21 @@ def _q(text):
     return "'" + text.replace("'", "''") + "'"
 
 
-# normalise_path() in SQL: the regular expressions run only on the paths that need them
-_NORM_SQL = ("CASE WHEN p[1] = '/' AND NOT contains(p, '//') AND NOT contains(p, '/./') AND NOT ends_with(p, '/') "
-             "AND NOT ends_with(p, '/.') THEN p ELSE coalesce(nullif(regexp_replace(regexp_replace('/' || p, "
-             "'(/\\.?)+/', '/', 'g'), '(/\\.?)+$', ''), ''), '/') END")
+# normalise_path() in SQL. A path with no '//', no '/.' (so no '.' or '..' component, and no hidden name either,
+# which is rare), no trailing '/' and not starting with '.' is already normal but for its leading '/': it is used
+# as it is, or with '/' put in front; only the others go through the regular expressions. A path with a '..'
+# component normalises to NULL: the dump is refused.
+_NORM_FAST = "NOT contains(p, '//') AND NOT contains(p, '/.') AND NOT ends_with(p, '/') AND NOT starts_with(p, '.')"
+_NORM_SQL = ("CASE WHEN %s THEN (CASE WHEN starts_with(p, '/') THEN p ELSE '/' || p END) "
+             "WHEN regexp_matches(p, '(^|/)\\.\\.(/|$)') THEN NULL "
+             "ELSE coalesce(nullif(regexp_replace(regexp_replace('/' || p, '(/\\.?)+/', '/', 'g'), '(/\\.?)+$', ''), "
+             "''), '/') END" % _NORM_FAST)
 _CMS_RE = '^(.*)\\|([0-9]+)\\|([0-9]+(?:\\.[0-9]*)?)\\|([^|]*)$'
-_UNESCAPE_SQL = ("CASE WHEN contains(p, '\\') THEN replace(replace(replace(replace(replace(p, '\\\\', chr(1)), "
-                 "'\\n', chr(10)), '\\r', chr(13)), '\\t', chr(9)), chr(1), '\\') ELSE p END")
+# undoes _escape(): the escapes of LF, CR and tab, then the backslash ('\\b') last
+_UNESCAPE_SQL = ("CASE WHEN contains(p, '\\') THEN replace(replace(replace(replace(p, '\\n', chr(10)), '\\r', chr(13)), "
+                 "'\\t', chr(9)), '\\b', '\\') ELSE p END")
+H_MALFORMED = 0                    # the hash column's marks (a real hash equal to one: about 1e-19 per path)
+H_DOTDOT = 1
 
 
 def _reason(exc):
@@ -470,7 +595,8 @@ class Engine:
                                  % (" while reading the %s '%s'" % (inp.label, inp.path) if inp else '',
                                     self.memory_limit))
             if inp is not None:
-                raise VaporError("The %s '%s' cannot be read: %s." % (inp.label, inp.path, _reason(exc)))
+                raise VaporError("The %s '%s' cannot be read: %s." % (inp.label, inp.path, _reason(exc)),
+                                 engine_read=True)
             raise VaporError("The comparison engine failed: %s." % _reason(exc))
 
     def scalar(self, sql, inp=None):
@@ -482,10 +608,11 @@ class Engine:
         if kind == 'escaped':
             return ("SELECT %s AS p, m FROM read_csv(%s, columns={'p': 'VARCHAR', 'm': 'BIGINT'}, delim='\\t', "
                     "quote='', escape='', header=false, auto_detect=false, new_line='\\n', max_line_size=%d, "
-                    "buffer_size=%d) WHERE p IS NOT NULL" % (_UNESCAPE_SQL, _q(path), MAX_LINE * 2, 1 << 22))
+                    "buffer_size=%d) WHERE p IS NOT NULL" % (_UNESCAPE_SQL, _q(path), MAX_LINE * 2 + 64, 1 << 22))
+        # every line is at most MAX_LINE bytes (check_line_lengths), far below the buffer: none can be dropped
         raw = ("read_csv(%s, columns={'line': 'VARCHAR'}, delim='%s', quote='', escape='', header=false, "
                "auto_detect=false, new_line='%s', max_line_size=%d, buffer_size=%d)"
-               % (_q(path), self.delim, inp.newline, MAX_LINE, 1 << 22))
+               % (_q(path), self.delim, inp.newline, MAX_LINE + 64, 1 << 22))
         if kind == 'cms':
             m = ("CAST(floor(TRY_CAST(regexp_extract(line, %s, 3) AS DOUBLE)) AS BIGINT)" % _q(_CMS_RE)
                  if with_mtime else 'NULL::BIGINT')
@@ -507,8 +634,9 @@ class Engine:
         h = 'hash(%s)' % key
         if strip:
             h = 'CASE WHEN rel IS NOT NULL THEN %s END' % h
+        h = "CASE WHEN n IS NULL THEN %d::UBIGINT ELSE %s END" % (H_DOTDOT, h)
         if inp.source[1] == 'cms':
-            h = "CASE WHEN p = '' THEN 0::UBIGINT ELSE %s END" % h
+            h = "CASE WHEN p = '' THEN %d::UBIGINT ELSE %s END" % (H_MALFORMED, h)
         return ("SELECT %s AS h, n AS p, m FROM (SELECT p, n, m, %s AS rel FROM (SELECT p, m, %s AS n FROM (%s)))"
                 % (h, rel, _NORM_SQL, src))
 
@@ -530,48 +658,63 @@ def map_rel(path, strip):
 
 
 def _count(eng, table, inp):
-    """Entries, compared entries and entries outside the prefix of one input's table; fails on malformed lines."""
-    entries, compared, malformed = eng.execute(
-        "SELECT count(*), count(h), count(*) FILTER (WHERE h = 0) FROM %s" % table).fetchone()
-    compared -= malformed
-    inp.counts = {'entries': int(entries), 'compared': int(compared), 'outside': int(entries - compared - malformed)}
-    if malformed:
-        first = eng.execute("SELECT line FROM read_csv(%s, columns={'line': 'VARCHAR'}, delim='%s', quote='', "
-                            "escape='', header=false, auto_detect=false, new_line='%s') WHERE line IS NOT NULL AND "
-                            "NOT regexp_matches(line, %s) AND NOT starts_with(line, 'BEGIN TIME') AND NOT "
-                            "starts_with(line, 'END TIME') LIMIT 1"
-                            % (_q(inp.source[0]), eng.delim, inp.newline, _q(_CMS_RE)), inp).fetchone()
-        raise VaporError("The %s '%s' is not in the cms format: %d lines have not the four fields "
-                         "path|size|mtime|checksum (the first: %r)."
-                         % (inp.label, inp.path, malformed, first[0][:200] if first else ''))
+    """Entries, compared entries, unique compared paths, duplicates and entries outside the prefix of one input's
+    table; fails (with the Python reader's sentence, which names the line) on malformed lines and '..' paths."""
+    entries, compared, malformed, dotdot = eng.execute(
+        "SELECT count(*), count(h) FILTER (WHERE h > %d), count(*) FILTER (WHERE h = %d), "
+        "count(*) FILTER (WHERE h = %d) FROM %s" % (H_DOTDOT, H_MALFORMED, H_DOTDOT, table)).fetchone()
+    if malformed or dotdot:
+        python_check(inp)           # raises the sentence naming the first bad line
+        what = ("%d lines have not the four cms fields path|size|mtime|checksum" % malformed if malformed
+                else "%d paths have a '..' component" % dotdot)
+        raise VaporError("The %s '%s' cannot be compared: %s." % (inp.label, inp.path, what))
+    unique = eng.scalar("SELECT count(*) FROM (SELECT DISTINCT h FROM %s WHERE h > %d)" % (table, H_DOTDOT))
+    inp.counts = {'entries': int(entries), 'compared': int(unique), 'duplicates': int(compared - unique),
+                  'outside': int(entries - compared)}
+    if inp.converted:
+        inp.counts['read_by'] = 'python'
     return inp.counts
 
 
-def compare(eng, p, inputs, timings):
+def _load(eng, workdir, inp, build):
+    """Run the CREATE TABLE ``build()`` returns for ``inp``; when DuckDB cannot parse the input, let the Python
+    reader decide: its sentence, or the input converted to the escaped form and read again."""
+    try:
+        eng.execute(build(), inp)
+    except VaporError as exc:
+        if not exc.context.get('engine_read') or inp.source[1] == 'escaped':
+            raise
+        python_check(inp)
+        fallback_convert(inp, workdir)
+        eng.execute(build(), inp)
+
+
+def compare(eng, p, inputs, timings, workdir=None):
     """Load the inputs and classify; return the SQL of the dark and lost candidates (p, m), sorted by p."""
     before, before_c, storage, after, after_c = inputs
     smap, cmap = p['_storage_map'], p['_catalog_map']
     want_m = p['min_age'] > 0 and storage.source[1] != 'text'
-    for inp in inputs:
-        if inp is not None:
-            mapping = smap if inp is storage else cmap
-            inp.keyed = eng.keyed_sql(inp, eng.source_sql(inp, want_m and inp is storage), mapping)
+
+    def keyed(inp):
+        mapping = smap if inp is storage else cmap
+        return eng.keyed_sql(inp, eng.source_sql(inp, want_m and inp is storage), mapping)
 
     t = time.time()
-    eng.execute("CREATE TEMP TABLE a AS SELECT h FROM (%s)" % after.keyed, after)
+    _load(eng, workdir, after, lambda: "CREATE TEMP TABLE a AS SELECT h FROM (%s)" % keyed(after))
     _count(eng, 'a', after)
-    catalog_after_all = 'SELECT h FROM a WHERE h IS NOT NULL'
+    catalog_after_all = 'SELECT h FROM a WHERE h > %d' % H_DOTDOT
     if after_c is not None:
-        eng.execute("CREATE TEMP TABLE ai AS SELECT h FROM (%s)" % after_c.keyed, after_c)
+        _load(eng, workdir, after_c, lambda: "CREATE TEMP TABLE ai AS SELECT h FROM (%s)" % keyed(after_c))
         _count(eng, 'ai', after_c)
-        catalog_after_all += ' UNION ALL SELECT h FROM ai WHERE h IS NOT NULL'
+        catalog_after_all += ' UNION ALL SELECT h FROM ai WHERE h > %d' % H_DOTDOT
     timings['read_catalog_after'] = round(time.time() - t, 3)
 
-    # storage: the path is kept only where the hash is in neither catalog_after list (and for malformed lines)
+    # storage: the path is kept only where the hash is in neither catalog_after list (and for marked lines)
     t = time.time()
-    eng.execute("CREATE TEMP TABLE s AS SELECT h, CASE WHEN cand THEN p END AS p%s FROM (SELECT h, p, m, "
-                "(h = 0 OR NOT (h IN (%s))) AS cand FROM (%s))"
-                % (', CASE WHEN cand THEN m END AS m' if want_m else '', catalog_after_all, storage.keyed), storage)
+    _load(eng, workdir, storage, lambda: (
+        "CREATE TEMP TABLE s AS SELECT h, CASE WHEN cand THEN p END AS p%s FROM (SELECT h, p, m, "
+        "(h <= %d OR NOT (h IN (%s))) AS cand FROM (%s))"
+        % (', CASE WHEN cand THEN m END AS m' if want_m else '', H_DOTDOT, catalog_after_all, keyed(storage))))
     _count(eng, 's', storage)
     timings['read_storage_dump'] = round(time.time() - t, 3)
     if storage.counts['entries'] == 0:
@@ -580,19 +723,22 @@ def compare(eng, p, inputs, timings):
     if storage.counts['compared'] == 0:
         raise VaporError("None of the %d entries of the storage_dump '%s' is under the storage prefix '%s', "
                          "so nothing can be compared." % (storage.counts['entries'], storage.path, smap[0]))
+    _refuse_empty_catalog(after, storage, cmap)
 
     # lost candidates: available in catalog_after, not on storage; catalog_before keeps the path for those
     t = time.time()
     eng.execute("CREATE TEMP TABLE c AS SELECT DISTINCT a.h FROM a ANTI JOIN (SELECT h FROM s WHERE h IS NOT NULL) "
-                "AS s2 ON a.h = s2.h WHERE a.h IS NOT NULL")
-    eng.execute("CREATE TEMP TABLE b AS SELECT h, CASE WHEN h = 0 OR h IN (SELECT h FROM c) THEN p END AS p "
-                "FROM (%s)" % before.keyed, before)
+                "AS s2 ON a.h = s2.h WHERE a.h > %d" % H_DOTDOT)
+    _load(eng, workdir, before, lambda: (
+        "CREATE TEMP TABLE b AS SELECT h, CASE WHEN h <= %d OR h IN (SELECT h FROM c) THEN p END AS p "
+        "FROM (%s)" % (H_DOTDOT, keyed(before))))
     _count(eng, 'b', before)
-    catalog_before_all = 'SELECT h FROM b WHERE h IS NOT NULL'
+    _refuse_empty_catalog(before, storage, cmap)
+    catalog_before_all = 'SELECT h FROM b WHERE h > %d' % H_DOTDOT
     if before_c is not None:
-        eng.execute("CREATE TEMP TABLE bi AS SELECT h FROM (%s)" % before_c.keyed, before_c)
+        _load(eng, workdir, before_c, lambda: "CREATE TEMP TABLE bi AS SELECT h FROM (%s)" % keyed(before_c))
         _count(eng, 'bi', before_c)
-        catalog_before_all += ' UNION ALL SELECT h FROM bi WHERE h IS NOT NULL'
+        catalog_before_all += ' UNION ALL SELECT h FROM bi WHERE h > %d' % H_DOTDOT
     timings['read_catalog_before'] = round(time.time() - t, 3)
 
     t = time.time()
@@ -606,10 +752,25 @@ def compare(eng, p, inputs, timings):
     return dark_sql, lost_sql
 
 
+def _refuse_empty_catalog(cat, storage, cmap):
+    if cat.counts['compared'] == 0:
+        raise VaporError("The %s '%s' lists no available file under the catalog prefix '%s' while the storage_dump "
+                         "lists %d, so lost files could not be detected; give a complete catalog dump."
+                         % (cat.label, cat.path, cmap[0] or '/', storage.counts['compared']))
+
+
+def _create(path, binary=False):
+    """A new file of mode FILE_MODE (less the umask), opened for writing."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    if binary:
+        return os.fdopen(fd, 'wb')
+    return io.open(fd, 'w', encoding='utf-8', errors='surrogatepass', newline='\n')
+
+
 def _write_list(eng, sql, path, keep, counters):
     """Stream the rows of ``sql`` (sorted) through ``keep``; write the kept paths one a line; return their count."""
     n = 0
-    with open(path, 'w', encoding='utf-8', errors='surrogateescape', newline='\n') as out:
+    with _create(path) as out:
         cur = eng.execute(sql)
         while True:
             rows = cur.fetchmany(10000)
@@ -631,13 +792,26 @@ def _write_list(eng, sql, path, keep, counters):
 # ----------------------------------------------------------------------------------------------
 # runs and confirmation
 
+class Run:
+    """A complete run found in OUTPUT_DIR, as the confirmation sees it."""
+
+    def __init__(self, run_id, path, time_, time_until, digest):
+        self.id, self.path = run_id, path
+        self.time, self.time_until, self.digest = time_, time_until, digest
+
+    def interval(self):
+        """[start, end) of the storage dump's time; an exact time is its second."""
+        return self.time, max(self.time_until, self.time + 1)
+
+
 def list_runs(output_dir):
-    """Complete runs in output_dir: [(time, run_id, path)] sorted oldest first."""
-    runs = []
+    """(runs, ignored): the complete runs in output_dir as Run objects sorted by their storage dump's time, and
+    (run id, reason) of complete runs that cannot count (recorded before stats version 2: no storage digest)."""
+    runs, ignored = [], []
     try:
         names = os.listdir(output_dir)
     except OSError:
-        return runs
+        return runs, ignored
     for name in names:
         if name.startswith('.') or name.endswith('.failed') or name.endswith('.tmp'):
             continue
@@ -650,12 +824,19 @@ def list_runs(output_dir):
                 stats = json.load(f)
             if stats.get('status') != 'ok' or stats['run'].get('check_mode'):
                 continue
-            t = float(stats['run']['time'])
+            if int(stats.get('version') or 1) < 2:
+                ignored.append((name, 'recorded before stats version 2, without the digest of its storage dump'))
+                continue
+            sd = stats['inputs']['storage_dump']
+            digest = sd['digest']
+            if not isinstance(digest, str) or not digest:
+                raise ValueError('no digest')
+            runs.append(Run(name, d, float(sd['time']), float(sd['time_until']), digest))
         except (OSError, IOError, ValueError, KeyError, TypeError, AttributeError):
+            ignored.append((name, 'its stats.json cannot be read'))
             continue
-        runs.append((t, name, d))
-    runs.sort()
-    return runs
+    runs.sort(key=lambda r: (r.time, r.id))
+    return runs, sorted(ignored)
 
 
 def _intersect_sorted(paths, dest):
@@ -666,7 +847,7 @@ def _intersect_sorted(paths, dest):
     files = [open(pth, 'rb') for pth in paths]
     n = 0
     try:
-        with open(dest, 'wb') as out:
+        with _create(dest, binary=True) as out:
             heads = [f.readline() for f in files]
             while all(heads):
                 top = max(heads)
@@ -684,80 +865,186 @@ def _intersect_sorted(paths, dest):
     return n
 
 
-def confirm(p, now, run_id, dark_list, dest):
-    """Write the confirmed dark entries to dest (empty when not confirmed); return the stats section."""
+def _overlap(a, b):
+    (a0, a1), (b0, b1) = a.interval(), b.interval()
+    return a0 < b1 and b0 < a1
+
+
+def confirm(p, this, output_dir, dark_list, dest):
+    """Write the confirmed dark entries to dest (empty when not confirmed); return the stats section.
+
+    ``this`` is the current run (a Run whose path is None). The runs that count are complete runs of OUTPUT_DIR
+    over DIFFERENT storage dumps: newest first, a run is taken only if its storage dump's content digest and its
+    time (an interval for a dump named by day) differ from those of every run already taken. Only storage dumps
+    not newer than this run's and within confirm_days + 10 days of it are looked at. The dump times of the runs
+    taken must span confirm_days (from the end of the oldest dump's time to the start of the newest).
+    """
     window_days = p['confirm_days'] + WINDOW_SLACK_DAYS
-    earliest = now - window_days * DAY
-    runs = [(t, rid, d) for t, rid, d in list_runs(p['output_dir']) if earliest <= t <= now and rid != run_id]
-    used = runs + [(now, run_id, None)]
-    span_days = (now - min(t for t, _r, _d in used)) / DAY
+    earliest = this.time - window_days * DAY
+    runs, ignored = list_runs(output_dir)
+    used, skipped = [this], []
+    for r in sorted(runs, key=lambda r: (-r.time, r.id)):
+        if r.id == this.id or r.time < earliest or r.time > this.time:
+            continue
+        same = [u for u in used if u.digest == r.digest]
+        if same:
+            skipped.append({'run': r.id, 'reason': 'the same storage dump content (digest) as %s'
+                            % ('this run' if same[0] is this else 'run ' + same[0].id)})
+            continue
+        same = [u for u in used if _overlap(u, r)]
+        if same:
+            skipped.append({'run': r.id, 'reason': 'a storage dump of the same time as %s'
+                            % ('this run' if same[0] is this else 'run ' + same[0].id)})
+            continue
+        used.append(r)
+    used.sort(key=lambda r: r.time)
+    span = max(0.0, this.time - min(u.time_until for u in used)) if len(used) > 1 else 0.0
+    span_days = span / DAY
     info = {'confirm_runs': p['confirm_runs'], 'confirm_days': p['confirm_days'], 'window_days': window_days,
-            'runs': [rid for _t, rid, _d in used], 'oldest_run_age_days': round(span_days, 3)}
+            'runs': [u.id for u in used], 'skipped_runs': skipped,
+            'ignored_runs': [{'run': rid, 'reason': why} for rid, why in ignored],
+            'dump_times_span_days': round(span_days, 3),
+            'storage_dumps': [{'run': u.id, 'time_utc': _utc(u.time), 'digest': u.digest} for u in used]}
     if len(used) < p['confirm_runs']:
-        info.update(confirmed=False, reason='%d complete runs within the last %g days (this one included), fewer '
-                    'than confirm_runs=%d' % (len(used), window_days, p['confirm_runs']))
+        info.update(confirmed=False, reason='%d runs over distinct storage dumps within %g days of this storage '
+                    'dump (this one included), fewer than confirm_runs=%d'
+                    % (len(used), window_days, p['confirm_runs']))
     elif span_days < p['confirm_days']:
-        info.update(confirmed=False, reason='the oldest run within the last %g days is %.1f days old, less than '
-                    'confirm_days=%g' % (window_days, span_days, p['confirm_days']))
+        info.update(confirmed=False, reason='the storage dumps of the %d runs span %.1f days, less than '
+                    'confirm_days=%g' % (len(used), span_days, p['confirm_days']))
     else:
-        info.update(confirmed=True, reason='dark in every one of %d runs spanning %.1f days' % (len(used), span_days))
+        info.update(confirmed=True, reason='dark in every one of %d runs over distinct storage dumps spanning %.1f '
+                    'days' % (len(used), span_days))
     if not info['confirmed']:
-        open(dest, 'w').close()
+        _create(dest).close()
         info['count'] = 0
         return info
-    info['count'] = _intersect_sorted([dark_list] + [os.path.join(d, 'dark.list') for _t, _r, d in runs], dest)
+    info['count'] = _intersect_sorted([dark_list] + [u.path and os.path.join(u.path, 'dark.list')
+                                                     for u in used if u.path], dest)
     return info
 
 
 # ----------------------------------------------------------------------------------------------
 # run
 
-def _mkdirs(path):
+def _umask_mode(mode):
+    umask = os.umask(0)
+    os.umask(umask)
+    return mode & ~umask
+
+
+def _prepare_output_dir(output_dir, check_mode):
+    """OUTPUT_DIR must be a directory (created, mode DIR_MODE, when missing and not in check mode)."""
+    if os.path.lexists(output_dir) and not os.path.isdir(output_dir):
+        raise VaporError("The output_dir '%s' is not a directory; give the directory the runs are written to."
+                         % output_dir)
+    if check_mode:
+        return
     try:
-        os.makedirs(path)
-    except OSError:
-        if not os.path.isdir(path):
-            raise
+        os.makedirs(output_dir, DIR_MODE)
+    except OSError as exc:
+        if exc.errno != errno.EEXIST or not os.path.isdir(output_dir):
+            raise VaporError("The output_dir '%s' cannot be written: %s."
+                             % (output_dir, getattr(exc, 'strerror', None) or exc))
 
 
 def _new_dir(parent, prefix, suffix, option):
     """A new private directory in parent (created if missing), or one sentence naming the option."""
     try:
-        _mkdirs(parent)
+        if not os.path.isdir(parent):
+            os.makedirs(parent, DIR_MODE)
         return tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=parent)
     except (OSError, IOError) as exc:
         raise VaporError("The %s '%s' cannot be written: %s." % (option, parent, getattr(exc, 'strerror', None) or exc))
 
 
 def _write_json(path, data):
-    with open(path, 'w') as f:
+    with _create(path) as f:
         json.dump(data, f, indent=2, sort_keys=True)
         f.write('\n')
 
 
-def _umask_mode(mode=0o777):
-    umask = os.umask(0)
-    os.umask(umask)
-    return mode & ~umask
+class _Lock:
+    """OUTPUT_DIR/.lock, held while a run reads the history, picks its run id and publishes its directory."""
+
+    def __init__(self, output_dir, wait=LOCK_WAIT):
+        self.path = os.path.join(output_dir, LOCK_NAME)
+        self.wait = wait
+        self.fd = None
+
+    def __enter__(self):
+        try:
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        except OSError as exc:
+            raise VaporError("The output_dir '%s' cannot be written: %s."
+                             % (os.path.dirname(self.path), exc.strerror or exc))
+        deadline = time.time() + self.wait
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return self
+            except (IOError, OSError) as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.time() > deadline:
+                    os.close(self.fd)
+                    self.fd = None
+                    raise VaporError("Another consistency run has held the lock '%s' for more than %d seconds, so "
+                                     "this run was not published; run it again when the other one has finished."
+                                     % (self.path, self.wait))
+                time.sleep(0.1)
+
+    def __exit__(self, *exc):
+        if self.fd is not None:
+            os.close(self.fd)         # releases the flock
+            self.fd = None
+
+
+def _free_run_id(output_dir, base, fixed):
+    """``base`` if neither it nor its .failed directory exists, else base_1, base_2, ... (a fixed run_id fails)."""
+    if not os.path.lexists(os.path.join(output_dir, base)):
+        return base
+    if fixed:
+        raise VaporError("The run directory '%s' already exists; give another run_id."
+                         % os.path.join(output_dir, base))
+    i = 1
+    while os.path.lexists(os.path.join(output_dir, '%s_%d' % (base, i))):
+        i += 1
+    return '%s_%d' % (base, i)
+
+
+def _publish(tmp, output_dir, run_id, fixed, stats, suffix=''):
+    """Under the lock: the run id, stats.json, the mode, and one rename; returns (run id, final path)."""
+    with _Lock(output_dir):
+        rid = _free_run_id(output_dir, run_id, fixed) if not suffix else run_id
+        final = os.path.join(output_dir, rid + suffix)
+        stats['run']['id'] = rid
+        stats['run']['dir'] = final
+        _write_json(os.path.join(tmp, 'stats.json'), stats)
+        os.chmod(tmp, _umask_mode(DIR_MODE))       # mkdtemp made it 0700
+        if suffix and os.path.isdir(final):
+            shutil.rmtree(final)
+        os.rename(tmp, final)
+    return rid, final
 
 
 def _write_failed(output_dir, run_id, stats):
     """Best effort: <run_id>.failed/stats.json, through a temporary directory and a rename."""
-    final = os.path.join(output_dir, run_id + '.failed')
+    tmp = None
     try:
-        _mkdirs(output_dir)
         tmp = tempfile.mkdtemp(prefix='.%s.' % run_id, suffix='.tmp', dir=output_dir)
-        _write_json(os.path.join(tmp, 'stats.json'), stats)
-        os.chmod(tmp, _umask_mode())
-        if os.path.isdir(final):
-            shutil.rmtree(final)
-        os.rename(tmp, final)
+        _rid, final = _publish(tmp, output_dir, run_id, False, stats, suffix='.failed')
         return final
-    except (OSError, IOError):
+    except (OSError, IOError, VaporError):
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
         return None
 
 
 def _time_gates(p, now, before, storage, after):
+    for inp in (storage, before, after):
+        if inp.time['time'] > now + FUTURE_SLACK:
+            raise VaporError("The %s '%s' is from %s, after this run at %s; a dump cannot be newer than the run that "
+                             "reads it, so its time is wrong." % (inp.label, inp.path, _describe_time(inp.time),
+                                                                  _utc(now)))
     if p['max_dump_age'] and now - storage.time['time'] > p['max_dump_age']:
         raise VaporError("The storage_dump '%s' is from %s, %.1f days before this run, older than max_dump_age=%d "
                          "seconds; use a fresh dump." % (storage.path, _describe_time(storage.time),
@@ -802,7 +1089,7 @@ def _new_stats(p, run_id, now, check_mode):
     return {
         'version': STATS_VERSION, 'status': 'running',
         'run': {'id': run_id, 'time': now, 'time_utc': _utc(now), 'check_mode': bool(check_mode),
-                'output_dir': p['output_dir']},
+                'output_dir': p['output_dir'], 'modes': {'directories': '%04o' % DIR_MODE, 'files': '%04o' % FILE_MODE}},
         'thresholds': {'max_dark_fraction': p['max_dark_fraction'], 'max_lost_fraction': p['max_lost_fraction'],
                        'max_dump_age': p['max_dump_age'], 'min_age': p['min_age'],
                        'confirm_runs': p['confirm_runs'], 'confirm_days': p['confirm_days']},
@@ -901,21 +1188,26 @@ def run(params, check_mode=False, now=None):
     """Compare the three dumps; write (or, in check mode, only report) one run; return the result dictionary.
 
     Raises VaporError with one sentence when an input is wrong or a safety gate trips. Nothing that looks like a
-    complete run is written then; the stats of the failed run go to ``<run_id>.failed/stats.json``.
+    complete run is written then; the stats of the failed run go to ``<run_id>.failed/stats.json``. ``now`` is
+    for tests only (the module always runs now).
     """
     started = time.time()
     p = validate(params)
     if now is None:
-        now = p['_run_time'] if p['_run_time'] is not None else started
+        now = started
+    fixed_id = bool(p.get('run_id'))
     run_id = p.get('run_id') or datetime.datetime.fromtimestamp(now, tz=datetime.timezone.utc).strftime(RUN_ID_FORMAT)
     p['output_dir'] = output_dir = os.path.abspath(p['output_dir'])
     run_dir = os.path.join(output_dir, run_id)
     stats = _new_stats(p, run_id, now, check_mode)
     timings = stats['durations']
-    if os.path.lexists(run_dir):
-        raise VaporError("The run directory '%s' already exists; give another run_id or wait a second." % run_dir)
-    workdir = eng = tmp_run = None
+    _prepare_output_dir(output_dir, check_mode)
+    if fixed_id and os.path.lexists(run_dir):
+        raise VaporError("The run directory '%s' already exists; give another run_id." % run_dir)
+    workdir = eng = tmp_run = digest_job = None
     try:
+        if not check_mode:              # an output_dir that cannot be written fails now, not after the comparison
+            tmp_run = _new_dir(output_dir, '.%s.' % run_id, '.tmp', 'output_dir')
         t = time.time()
         inputs = _load_inputs(p, stats)
         before, _bc, storage, after, _ac = inputs
@@ -931,10 +1223,12 @@ def run(params, check_mode=False, now=None):
             if inp is not None:
                 prepare(inp, workdir, i)
         timings['prepare'] = round(time.time() - t, 3)
+        digest_job = _Background(storage_digest, storage)
+        digest_job.start()
 
         eng = Engine(workdir, p['memory_limit'], p.get('threads'))
         stats['engine'].update(version=eng.version, threads=eng.threads, temp_dir=workdir)
-        dark_sql, lost_sql = compare(eng, p, inputs, timings)
+        dark_sql, lost_sql = compare(eng, p, inputs, timings, workdir)
         for inp in inputs:
             if inp is not None:
                 target_stats = stats['inputs'][inp.role]
@@ -942,12 +1236,9 @@ def run(params, check_mode=False, now=None):
                     target_stats = target_stats['companion']
                 target_stats.update(inp.counts)
 
-        # the lists go into a temporary run directory (in check mode: into the work directory, then away)
+        # the lists go into the temporary run directory (in check mode: into the work directory, then away)
         t = time.time()
-        if check_mode:
-            target = workdir
-        else:
-            tmp_run = target = _new_dir(output_dir, '.%s.' % run_id, '.tmp', 'output_dir')
+        target = workdir if check_mode else tmp_run
         keep_dark, keep_lost = _keepers(p, storage)
         excluded = {}
         dark_path = os.path.join(target, 'dark.list')
@@ -963,7 +1254,9 @@ def run(params, check_mode=False, now=None):
         lost_fraction = n_lost / float(denom_lost) if denom_lost else 0.0
         stats['counts'] = {'storage_files': n_storage, 'catalog_before_available': before.counts['compared'],
                            'catalog_after_available': after.counts['compared'], 'lost_denominator': denom_lost,
-                           'dark': n_dark, 'lost': n_lost, 'excluded': excluded}
+                           'dark': n_dark, 'lost': n_lost, 'excluded': excluded,
+                           'duplicates': dict((inp.label.replace(' ', '_'), inp.counts['duplicates'])
+                                              for inp in inputs if inp is not None)}
         stats['fractions'] = {'dark': dark_fraction, 'lost': lost_fraction, 'dark_denominator': 'storage_files',
                               'lost_denominator': 'min(catalog_before_available, catalog_after_available)'}
         if dark_fraction > p['max_dark_fraction']:
@@ -976,30 +1269,51 @@ def run(params, check_mode=False, now=None):
                              % (lost_fraction, n_lost, denom_lost, p['max_lost_fraction']))
 
         t = time.time()
-        conf = confirm(p, now, run_id, dark_path, os.path.join(target, 'confirmed_dark.list'))
-        timings['confirm'] = round(time.time() - t, 3)
-        stats['confirmation'] = conf
-        stats['counts']['confirmed_dark'] = conf['count']
+        digest = digest_job.result()
+        digest_job = None
+        stats['inputs']['storage_dump']['digest'] = digest
+        timings['digest_wait'] = round(time.time() - t, 3)
+        this = Run(run_id, None, storage.time['time'], storage.time['time_until'], digest)
         stats['status'] = 'ok'
         stats['files'] = {'dark': 'dark.list', 'lost': 'lost.list', 'confirmed_dark': 'confirmed_dark.list',
                           'stats': 'stats.json'}
-        timings['total'] = round(time.time() - started, 3)
-        if not check_mode:
-            _write_json(os.path.join(tmp_run, 'stats.json'), stats)
-            os.chmod(tmp_run, _umask_mode())       # mkdtemp made it private
-            os.rename(tmp_run, run_dir)
-            tmp_run = None
+        confirmed_path = os.path.join(target, 'confirmed_dark.list')
+        if check_mode:
+            conf = confirm(p, this, output_dir, dark_path, confirmed_path)
+        else:
+            # the history is read, the run id picked and the run published under one lock
+            with _Lock(output_dir):
+                run_id = this.id = _free_run_id(output_dir, run_id, fixed_id)
+                run_dir = os.path.join(output_dir, run_id)
+                conf = confirm(p, this, output_dir, dark_path, confirmed_path)
+                stats['run']['id'] = run_id
+                stats['confirmation'] = conf
+                stats['counts']['confirmed_dark'] = conf['count']
+                timings['confirm'] = round(time.time() - t, 3)
+                timings['total'] = round(time.time() - started, 3)
+                _write_json(os.path.join(tmp_run, 'stats.json'), stats)
+                os.chmod(tmp_run, _umask_mode(DIR_MODE))       # mkdtemp made it 0700
+                os.rename(tmp_run, run_dir)
+                tmp_run = None
+        if check_mode:
+            stats['confirmation'] = conf
+            stats['counts']['confirmed_dark'] = conf['count']
+            timings['confirm'] = round(time.time() - t, 3)
+            timings['total'] = round(time.time() - started, 3)
     except VaporError as exc:
         stats['status'] = 'failed'
         stats['message'] = exc.msg
         timings['total'] = round(time.time() - started, 3)
-        if not check_mode:
+        if not check_mode and os.path.isdir(output_dir):
             failed = _write_failed(output_dir, run_id, stats)
             if failed:
                 exc.context['failed_stats'] = os.path.join(failed, 'stats.json')
+        exc.context.pop('engine_read', None)
         exc.context['stats'] = stats
         raise
     finally:
+        if digest_job is not None:
+            digest_job.join()
         if eng is not None:
             eng.close()
         if tmp_run is not None:

@@ -15,7 +15,10 @@
 #           Newlines, tabs and carriage returns in names are written as character references
 #           (&#10; ...), which survive attribute normalisation. Not representable: other control
 #           characters, which XML 1.0 does not allow at all.
-#   every format: a name that is not valid UTF-8 is not representable.
+#   every format: a name that is not valid UTF-8, an empty name, a path with a '..' component (no reader accepts
+#           it: it could name a file outside the area) and a name longer than MAX_NAME bytes are not
+#           representable; in text and cms neither is a name starting with 'BEGIN TIME' or 'END TIME'
+#           (the cms header lines, which readers skip).
 #
 # Entries that are not representable are skipped and counted; the module warns about them.
 
@@ -24,7 +27,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import bz2
-import codecs
 import gzip
 import io
 import os
@@ -42,12 +44,48 @@ except ImportError:  # pragma: no cover - the stdlib parser is the fallback
     HAS_LXML = False
 import xml.etree.ElementTree as _std_etree
 
+_XML_LIB_ERROR = _lxml_etree.LxmlError if HAS_LXML else _std_etree.ParseError
+
 FORMATS = ('text', 'cms', 'syncat')
 COMPRESSIONS = ('none', 'gzip', 'bzip2')
 SUFFIXES = {'none': '', 'gzip': '.gz', 'bzip2': '.bz2'}
 SYNCAT_NS = 'http://www.dcache.org/PROPOSED/2008/01/Cat'
 
 DumpEntry = namedtuple('DumpEntry', 'path size mtime checksum')
+
+# The longest line a text or cms dump may hold, in bytes, its line end ('\n', or '\r\n') not counted; also the
+# longest name (UTF-8 bytes) a syncat entry may carry. Paths are at most 4096 bytes on Linux and on the storage
+# systems the collection reads, so a longer line is garbage; every reader (this one and the consistency check's
+# engine) refuses it with the file and the line number instead of reading megabytes into one value.
+MAX_LINE = 65536
+
+
+def has_dotdot(path):
+    """True when a path has a '..' component (it could name a file outside the area it claims to be in)."""
+    return '..' in path and '..' in path.split('/')
+
+
+# The longest name any writer writes, in UTF-8 bytes (far below MAX_LINE, with room for the cms fields).
+MAX_NAME = 16384
+_QUICK_NAME = MAX_NAME // 4        # names of at most this many characters are short enough whatever their bytes
+
+
+def name_problem(path, line_format=True):
+    """Why a name cannot be written in any format (empty, a '..' component, too long, a cms header), or None."""
+    if not path:
+        return 'the name is empty'
+    if has_dotdot(path):
+        return "the path has a '..' component, which no reader accepts"
+    if len(path) > _QUICK_NAME and len(path.encode('utf-8', 'surrogatepass')) > MAX_NAME:
+        return 'the name is longer than %d bytes' % MAX_NAME
+    if line_format and (path.startswith('BEGIN TIME') or path.startswith('END TIME')):
+        return 'the name starts like a cms header line (BEGIN TIME, END TIME), which readers skip'
+    return None
+
+
+def _suspect(path):
+    """Cheap pre-check of the batch formatters: True when name_problem() must look at the name."""
+    return not path or '..' in path or len(path) > _QUICK_NAME or path[0] in 'BE'
 
 
 class Unrepresentable(ValueError):
@@ -96,6 +134,9 @@ def _encode(path):
 
 
 def format_text(path, size, mtime, checksum):
+    why = _suspect(path) and name_problem(path)
+    if why:
+        raise Unrepresentable(why)
     if '\n' in path or '\r' in path:
         raise Unrepresentable('the name holds a line break, which the text format cannot carry')
     try:
@@ -105,6 +146,9 @@ def format_text(path, size, mtime, checksum):
 
 
 def format_cms(path, size, mtime, checksum):
+    why = _suspect(path) and name_problem(path)
+    if why:
+        raise Unrepresentable(why)
     if '|' in path or '\n' in path or '\r' in path:
         raise Unrepresentable("the name holds '|' or a line break, which the cms format cannot carry")
     try:
@@ -114,6 +158,9 @@ def format_cms(path, size, mtime, checksum):
 
 
 def format_syncat(path, size, mtime, checksum):
+    why = _suspect(path) and name_problem(path, line_format=False)
+    if why:
+        raise Unrepresentable(why)
     if _XML_BAD.search(path):
         raise Unrepresentable('the name holds a control character, which XML cannot carry')
     parts = [u'<entry name="%s"><size>%d</size>' % (_xml_attr(path), size)]
@@ -154,6 +201,11 @@ def format_cms_many(entries, rejected):
         if '|' in path or '\n' in path or '\r' in path:
             rejected.append(("the name holds '|' or a line break, which the cms format cannot carry", path))
             continue
+        if _suspect(path):
+            why = name_problem(path)
+            if why:
+                rejected.append((why, path))
+                continue
         app('%s|%d|%d|%s\n' % (path, size, mtime or 0, checksum or 'N/A'))
         nbytes += size
     try:
@@ -171,6 +223,11 @@ def format_text_many(entries, rejected):
         if '\n' in path or '\r' in path:
             rejected.append(('the name holds a line break, which the text format cannot carry', path))
             continue
+        if _suspect(path):
+            why = name_problem(path)
+            if why:
+                rejected.append((why, path))
+                continue
         app(path)
         nbytes += size
     try:
@@ -347,7 +404,57 @@ def open_dump(path):
     return io.BufferedReader(_TruncationGuard(inner, path, compression), 1 << 20), compression
 
 
-_CMS_LINE = re.compile(rb'^(.*)\|(\d+)\|(\d+(?:\.\d*)?)\|([^|]*)$')
+_CMS_LINE = re.compile(rb'^(.*)\|([0-9]+)\|([0-9]+(?:\.[0-9]*)?)\|([^|]*)$', re.DOTALL)
+
+
+def _line_number(fd, offset):
+    """The 1-based number of the line that starts or runs at byte ``offset`` of an open file."""
+    n = 1
+    pos = 0
+    while pos < offset:
+        chunk = os.pread(fd, min(offset - pos, 1 << 22), pos)
+        if not chunk:
+            break
+        n += chunk.count(b'\n')
+        pos += len(chunk)
+    return n
+
+
+def check_line_lengths(path, name=None):
+    """Raise VaporError naming the first line of a plain (uncompressed) file longer than MAX_LINE bytes.
+
+    Jumps from a line start to the last line end within MAX_LINE + 1 bytes, reading only the last 4 KiB of each
+    window (one small pread per 64 KiB of normal lines), so the check costs little and maps nothing into memory.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except (OSError, IOError) as exc:
+        raise VaporError("The dump '%s' cannot be read: %s." % (name or path, exc.strerror or exc))
+    try:
+        size = os.fstat(fd).st_size
+        pos = 0
+        limit = MAX_LINE + 1          # the line end may be the byte after MAX_LINE bytes
+        while size - pos > limit:
+            hi = pos + limit
+            found = -1
+            while hi > pos:
+                lo = max(pos, hi - 4096)
+                j = os.pread(fd, hi - lo, lo).rfind(b'\n')
+                if j >= 0:
+                    found = lo + j
+                    break
+                hi = lo
+            if found < 0:
+                raise VaporError("The dump '%s' is corrupt: line %d is longer than %d bytes, the longest line a dump "
+                                 "may hold." % (name or path, _line_number(fd, pos), MAX_LINE))
+            pos = found + 1
+        if size - pos == limit and b'\n' not in os.pread(fd, limit, pos):
+            raise VaporError("The dump '%s' is corrupt: line %d is longer than %d bytes, the longest line a dump "
+                             "may hold." % (name or path, _line_number(fd, pos), MAX_LINE))
+    except (OSError, IOError) as exc:
+        raise VaporError("The dump '%s' cannot be read: %s." % (name or path, exc.strerror or exc))
+    finally:
+        os.close(fd)
 
 
 def detect_format(stream):
@@ -362,20 +469,34 @@ def detect_format(stream):
     return 'text'
 
 
+def _int_or_none(text):
+    return int(text) if text.isdigit() and text.isascii() else None
+
+
 class DumpReader:
     """Iterates the entries of a dump in any supported format; counts them.
 
-    Raises VaporError for a truncated or corrupt dump: a compressed stream that ends early, XML
-    without its closing tags, a text dump whose last line has no line end, a malformed cms line.
+    Raises VaporError (one sentence naming the file and, for a line format, the line) for a truncated or corrupt
+    dump: a compressed stream that ends early, XML that is not well formed, a text dump whose last line has no
+    line end, a line longer than MAX_LINE bytes, bytes that are not UTF-8, a carriage return inside a line, a
+    malformed cms line; and for a path with a '..' component, which every reader refuses.
     """
 
     def __init__(self, path, fmt=None):
         self.path = path
         self.stream, self.compression = open_dump(path)
-        if not hasattr(self.stream, 'peek'):
-            self.stream = io.BufferedReader(self.stream, 1 << 20)
-        self.fmt = fmt or detect_format(self.stream)
+        try:
+            if not hasattr(self.stream, 'peek'):
+                self.stream = io.BufferedReader(self.stream, 1 << 20)
+            self.fmt = fmt or detect_format(self.stream)
+        except VaporError:
+            self.stream.close()
+            raise
+        except (OSError, IOError, EOFError, ValueError) as exc:
+            self.stream.close()
+            raise VaporError("The dump '%s' is corrupt: %s." % (path, exc))
         if self.fmt not in FORMATS:
+            self.stream.close()
             raise VaporError("The dump format '%s' is not supported; use text, cms or syncat." % self.fmt)
         self.recorded = None
         self.count = 0
@@ -398,55 +519,81 @@ class DumpReader:
             self.count += 1
             yield entry
 
+    def _corrupt(self, lineno, why):
+        return VaporError("The dump '%s' is corrupt: line %d %s." % (self.path, lineno, why))
+
+    def _dotdot(self, where, path):
+        return VaporError("The dump '%s' is refused: %s holds '%s', which is not a normalised absolute file path (its "
+                          "'..' component could name a file outside the area, so no reader accepts it)."
+                          % (self.path, where, path[:200]))
+
     def _lines(self):
-        last = None
-        for line in self.stream:
-            if last is not None:
-                yield last
-            last = line
-        if last is not None:
-            if not last.endswith(b'\n'):
+        """(number, line without its line end) of every line; bounded memory whatever the input."""
+        readline = self.stream.readline
+        lineno = 0
+        while True:
+            try:
+                raw = readline(MAX_LINE + 2)
+            except (OSError, IOError, EOFError, ValueError) as exc:
+                raise VaporError("The dump '%s' is corrupt: %s." % (self.path, exc))
+            if not raw:
+                return
+            lineno += 1
+            if raw.endswith(b'\n'):
+                over = len(raw) - 1 > MAX_LINE          # a '\r' before the '\n' counts, as in check_line_lengths
+                line = raw[:-2] if raw.endswith(b'\r\n') else raw[:-1]
+            elif len(raw) > MAX_LINE:
+                over = True
+            else:
                 raise VaporError("The dump '%s' is truncated: its last line has no line end." % self.path)
-            yield last
+            if over:
+                raise self._corrupt(lineno, 'is longer than %d bytes, the longest line a dump may hold' % MAX_LINE)
+            if b'\r' in line:
+                raise self._corrupt(lineno, 'holds a carriage return that does not end the line')
+            yield lineno, line
 
     def _iter_lines(self):
-        decode = codecs.getdecoder('utf-8')
         cms = self.fmt == 'cms'
-        lineno = 0
-        for raw in self._lines():
-            lineno += 1
-            line = raw.rstrip(b'\r\n')
+        for lineno, line in self._lines():
             if not line:
                 continue
             if cms:
                 if line.startswith(b'BEGIN TIME') or line.startswith(b'END TIME'):
                     continue
-                parts = line.rsplit(b'|', 3)
-                if len(parts) != 4:
+                m = _CMS_LINE.match(line)
+                if m is None:
                     raise VaporError("The dump '%s' is not in the cms format: line %d has not the four fields "
                                      "path|size|mtime|checksum." % (self.path, lineno))
-                try:
-                    size = int(parts[1])
-                    mtime = int(float(parts[2])) if parts[2] else None
-                except ValueError:
-                    raise VaporError("The dump '%s' is corrupt: line %d has a size or time that is not a number."
+                raw_path = m.group(1)
+                if not raw_path:
+                    raise VaporError("The dump '%s' is not in the cms format: line %d has an empty path."
                                      % (self.path, lineno))
-                yield DumpEntry(decode(parts[0], 'surrogateescape')[0], size, mtime,
-                                normalise_adler32(parts[3].decode('ascii', 'replace')))
+                size = int(m.group(2))
+                mtime = int(float(m.group(3)))
+                checksum = normalise_adler32(m.group(4).decode('ascii', 'replace'))
             else:
-                yield DumpEntry(decode(line, 'surrogateescape')[0], None, None, None)
+                raw_path = line
+                size = mtime = checksum = None
+            try:
+                path = raw_path.decode('utf-8')
+            except UnicodeDecodeError:
+                raise self._corrupt(lineno, 'is not valid UTF-8')
+            if has_dotdot(path):
+                raise self._dotdot('line %d' % lineno, path)
+            yield DumpEntry(path, size, mtime, checksum)
 
     def _iter_xml(self):
         if HAS_LXML:
             ctx = _lxml_etree.iterparse(self.stream, events=('start', 'end'), huge_tree=True)
-            err_type = _lxml_etree.XMLSyntaxError
         else:
             ctx = _std_etree.iterparse(self.stream, events=('start', 'end'))
-            err_type = _std_etree.ParseError
         container = None
+        n = 0
         try:
             for event, elem in ctx:
                 tag = elem.tag
+                if not isinstance(tag, str):
+                    continue
                 if '}' in tag:
                     tag = tag.rsplit('}', 1)[1]
                 if event == 'start':
@@ -457,9 +604,16 @@ class DumpReader:
                     continue
                 if tag != 'entry':
                     continue
+                n += 1
+                where = 'entry %d (line %s)' % (n, getattr(elem, 'sourceline', None) or '?')
                 name = elem.get('name')
                 if name is None:
-                    raise VaporError("The dump '%s' is corrupt: an <entry> has no name attribute." % self.path)
+                    raise VaporError("The dump '%s' is corrupt: %s has no name attribute." % (self.path, where))
+                if len(name) > MAX_LINE // 4 and len(name.encode('utf-8', 'surrogatepass')) > MAX_LINE:
+                    raise VaporError("The dump '%s' is corrupt: %s has a name longer than %d bytes, the longest a "
+                                     "dump may hold." % (self.path, where, MAX_LINE))
+                if has_dotdot(name):
+                    raise self._dotdot(where, name)
                 size = mtime = checksum = None
                 for child in elem:
                     ctag = child.tag
@@ -469,14 +623,14 @@ class DumpReader:
                         ctag = ctag.rsplit('}', 1)[1]
                     text = (child.text or '').strip()
                     if ctag == 'size':
-                        size = int(text) if text.isdigit() else None
+                        size = _int_or_none(text)
                     elif ctag == 'checksum':
                         alg = child.get('algorithm')
                         checksum = normalise_adler32('%s:%s' % (alg, text) if alg else text)
                     elif ctag == 'mtime' or (mtime is None and ctag in ('last-modified', 'ctime')):
                         try:
                             mtime = int(float(text))
-                        except ValueError:
+                        except (ValueError, OverflowError):
                             pass
                 yield DumpEntry(name, size, mtime, checksum)
                 # finished entries are dropped so memory stays flat on big dumps
@@ -486,8 +640,12 @@ class DumpReader:
                         del elem.getparent()[0]
                 elif container is not None:
                     container.clear()
-        except err_type as exc:
-            raise VaporError("The dump '%s' is truncated or corrupt: its XML is not well formed (%s)." % (self.path, exc))
+        except (SyntaxError, _XML_LIB_ERROR) as exc:       # both parsers' syntax errors are SyntaxErrors
+            raise VaporError("The dump '%s' is truncated or corrupt: its XML is not well formed (%s)."
+                             % (self.path, str(exc).splitlines()[0].rstrip('.') if str(exc) else type(exc).__name__))
+        except (LookupError, UnicodeError, ValueError) as exc:
+            raise VaporError("The dump '%s' is corrupt: its XML cannot be decoded (%s)."
+                             % (self.path, str(exc).splitlines()[0].rstrip('.') if str(exc) else type(exc).__name__))
 
 
 def read_dump(path, fmt=None):

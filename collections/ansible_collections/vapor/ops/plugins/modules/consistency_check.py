@@ -26,29 +26,51 @@ description:
   - "Dumps may be in any format the collection reads (V(text) one path a line, the V(cms) pipe format, the V(syncat)
     XML), plain, gzip or bzip2 (detected from the content)."
   - "Safety gates: the module fails with one sentence, and writes nothing that looks like a complete run, when an
-    input is missing, empty (the storage dump), truncated or corrupt (a compressed stream that ends early, XML without
-    its closing tags, a text or cms dump whose last line has no line end, malformed cms lines, bytes that are not
-    UTF-8); when the storage dump is older than O(max_dump_age); when the catalog dumps do not bracket the storage
-    dump in time; or when the dark or the lost fraction is above O(max_dark_fraction) or O(max_lost_fraction)."
+    input is missing, empty (the storage dump), truncated or corrupt (a compressed stream that ends early, XML that
+    is not well formed, a text or cms dump whose last line has no line end, a line longer than 65536 bytes, a
+    carriage return inside a line, malformed cms lines, bytes that are not UTF-8: the sentence names the file and
+    the line); when a path in a dump has a C(..) component (it could name a file outside the area, so the dump is
+    refused, as every reader of the collection refuses it); when a catalog dump lists no available file under the
+    catalog prefix while the storage dump lists files (it would turn off the detection of lost files); when a
+    dump is dated after the run (more than 5 minutes, for clocks of different hosts); when the storage dump is older
+    than O(max_dump_age); when the catalog dumps do not bracket the storage dump in time; or when the dark or the
+    lost fraction is above O(max_dark_fraction) or O(max_lost_fraction)."
+  - "Paths are counted once: a path listed twice in a dump (or twice after normalisation) counts once in the
+    fractions, and C(stats.json) reports the duplicates of each input (C(counts.duplicates))."
   - "Times of the dumps, in this order: the C(*_time) option; the date in the file name (C(%Y%m%d_%H%M%S),
     C(%Y%m%dT%H%M%SZ), or C(%Y%m%d), which covers the whole UTC day; the last such date in the name counts, and a
     C(latest)-style link is followed to its target's name); the C(recorded) attribute of a syncat dump; the file's
     modification time. The check needs C(catalog_before) <= C(storage_dump) <= C(catalog_after); a dump named by day
     counts as possibly taken at any moment of that day, so a catalog dump must then be from the day before or after."
-  - "Each run writes C(OUTPUT_DIR/RUN_ID/) (RUN_ID is the UTC time C(%Y%m%d_%H%M%S) of the run unless O(run_id) is
-    given) with C(dark.list) and C(lost.list) (the paths of the storage dump and of O(catalog_before) in normalised
+  - "Each run writes C(OUTPUT_DIR/RUN_ID/) (RUN_ID is the UTC time C(%Y%m%d_%H%M%S) of the run, with C(_1),
+    C(_2), ... appended when a run of the same second exists, unless O(run_id) is given) with
+    C(dark.list) and C(lost.list) (the paths of the storage dump and of O(catalog_before) in normalised
     dump form, that is absolute with repeated slashes and C(.) components collapsed but without the prefix options of
     this module applied, which is what C(vapor.ops.dark_data_cleanup) and C(vapor.ops.catalog_cleanup) read; one a
     line, unique, sorted byte-wise as C(LC_ALL=C sort) does), C(confirmed_dark.list) and C(stats.json) (counts,
     fractions, thresholds, the inputs with their times, sizes and counts, the duration of each phase and the engine
     settings). The directory is assembled under a hidden temporary name and renamed into place at the end, so a run
-    directory that exists is complete."
+    directory that exists is complete. Runs on the same O(output_dir) at the same time all succeed: the step that
+    reads the earlier runs, picks the run id and publishes the directory holds the lock C(OUTPUT_DIR/.lock).
+    C(dark.list) and C(lost.list) are in normalised dump form (absolute, repeated slashes and C(.) components
+    collapsed) whether the dumps' paths had a leading slash or not."
+  - "File modes: the lists and C(stats.json) name users' paths, so run directories (and O(output_dir) when the
+    module creates it) are created with mode C(0750) and files with C(0640), less what the umask removes; nothing
+    in O(output_dir) is world-readable unless the site widens it."
   - "A run that fails after its options were checked writes only C(OUTPUT_DIR/RUN_ID.failed/stats.json), with
     C(status: failed) and the message; those directories are never read as runs."
-  - "C(confirmed_dark.list) holds the dark entries found in every complete run of the confirmation window: at least
-    O(confirm_runs) runs (this one included) of the last O(confirm_days) + 10 days, the oldest of them at least
-    O(confirm_days) old. Until then it is written empty and C(stats.json) says why. Only confirmed entries should
-    be handed to C(vapor.ops.dark_data_cleanup). Use one O(output_dir) per storage element."
+  - "C(confirmed_dark.list) holds the dark entries found in every counted run: at least O(confirm_runs) complete
+    runs (this one included) over B(different) storage dumps whose dump times span at least O(confirm_days) days.
+    Each run records the SHA-256 of its storage dump's uncompressed content and the dump's time in C(stats.json);
+    runs whose storage dumps share the digest or the time (a dump named by day covers its day) count once, so
+    comparing the same dump again, or a copy of it under a new date, never confirms anything; a storage element
+    whose content did not change at all between dumps does not confirm either. Only storage dumps not newer than
+    this run's and at most O(confirm_days) + 10 days older are looked at; the span runs from the end of the oldest
+    dump's time to the start of the newest. When the runs to count are fewer or span less, C(confirmed_dark.list)
+    is written empty and C(stats.json) says why (C(confirmation.skipped_runs) lists the runs that counted once).
+    Runs recorded by earlier versions of this module (C(stats.json) version 1, no digest) are not counted
+    (C(confirmation.ignored_runs)); the window starts anew. Only confirmed entries should be handed to
+    C(vapor.ops.dark_data_cleanup). Use one O(output_dir) per storage element."
   - "Names holding a line break cannot be written to a list; they are counted in C(stats.json) (C(excluded)) and
     never listed."
 author:
@@ -156,24 +178,24 @@ options:
     type: str
     default: 7d
   confirm_runs:
-    description: How many complete runs (this one included) must have found a file dark before it is confirmed.
+    description:
+      - How many complete runs over different storage dumps (this one included) must have found a file dark before
+        it is confirmed.
     type: int
     default: 3
   confirm_days:
     description:
-      - How many days the confirming runs must span (the oldest at least this old); runs older than this plus ten
-        days are not used.
+      - How many days the times of the confirming runs' storage dumps must span; storage dumps older than this plus
+        ten days (before this run's storage dump) are not used.
     type: int
     default: 25
   run_id:
     description:
-      - Name of the run directory. The default, the UTC time of the run as C(%Y%m%d_%H%M%S), is what other tools
-        expect; the module fails when the directory exists.
-    type: str
-  run_time:
-    description:
-      - The time of the run, as epoch seconds or UTC ISO 8601; default now. For replaying an old comparison (it
-        sets the run id, the dump age and the confirmation window).
+      - Name of the run directory. The default, the UTC time of the run as C(%Y%m%d_%H%M%S) (with C(_1), C(_2), ...
+        appended when that directory exists), is what other tools expect; the module fails when a given O(run_id)
+        exists.
+      - The run always happens now (the former option C(run_time) is gone); to compare old dumps, set
+        O(max_dump_age=0).
     type: str
   catalog_before_time:
     description:
@@ -189,8 +211,10 @@ options:
   memory_limit:
     description:
       - Memory the comparison engine may use for its tables and joins (DuckDB C(memory_limit)); beyond it, it spills
-        to O(temp_dir). The module process peaks at up to about 150 MB more than this (measured with the default,
-        250 MB for three dumps of 2 million paths and 390 MB for 20 million).
+        to O(temp_dir). The module process peaks at up to about 250 MB more than this (measured 250 MB with the
+        default for three dumps of 2 million paths; 850 MB with V(600MB) for 100 million).
+      - For about 100 million paths per dump the default is too small (the run stops with one sentence that says
+        so); V(600MB) completes.
     type: str
     default: 256MB
   threads:
@@ -205,9 +229,10 @@ options:
 notes:
   - "Needs the Python library C(duckdb) (1.1 or later) on the host that runs the module, normally the controller or
     the execution environment (C(delegate_to: localhost))."
-  - "Speed and memory (benchmarks/RESULTS.md, 2 cores): three text dumps of 2 million paths compare in about a third
-    of the time C(LC_ALL=C sort) and C(comm) take on them (1.7 s against 4.7 s) in 250 MB; 20 million paths in 23 s
-    (C(sort) and C(comm): 70 s) in 390 MB."
+  - "Speed and memory (benchmarks/RESULTS.md, 2 cores): three text dumps of 2 million paths compare in about 0.4 of
+    the time C(LC_ALL=C sort) and C(comm) take on them, in 250 MB, whether the paths have a leading slash or not;
+    three dumps of 100 million paths in 120 s (C(sort) and C(comm): 376 s) with O(memory_limit=600MB), a peak of
+    850 MB and 8.5 GB of spill files in O(temp_dir)."
   - Paths are compared through 64-bit hashes of their normalised form. A hash collision can only hide a dark or lost
     entry, never add a dark one.
 requirements:
@@ -298,15 +323,20 @@ stats:
   description:
     - The content of C(stats.json). Also returned when the module fails, with C(status=failed) and the message.
     - "Sections: C(run), C(inputs) (per dump: path, size, mtime, format, compression, time, time_until, time_source,
-      entries, compared, outside, companion), C(counts) (storage_files, catalog_before_available,
-      catalog_after_available, dark, lost, confirmed_dark, excluded by reason), C(fractions), C(thresholds),
-      C(confirmation) (confirmed, reason, runs, window), C(mapping), C(durations) (seconds per phase), C(engine)."
+      entries, compared (unique paths), duplicates, outside, companion), C(counts) (storage_files, catalog_before_available,
+      catalog_after_available, dark, lost, confirmed_dark, excluded by reason, duplicates per input), C(fractions),
+      C(thresholds), C(confirmation) (confirmed, reason, runs, skipped_runs, ignored_runs, storage_dumps,
+      dump_times_span_days, window_days), C(mapping), C(durations) (seconds per phase), C(engine)."
+    - "C(inputs.storage_dump.digest) is the C(sha256:) digest of the storage dump's uncompressed content."
   returned: always
   type: dict
   sample:
     status: ok
     counts: {storage_files: 2000000, dark: 20, lost: 3, confirmed_dark: 0, excluded: {}}
-    confirmation: {confirmed: false, reason: "1 complete runs within the last 35 days (this one included), fewer than confirm_runs=3"}
+    confirmation:
+      confirmed: false
+      reason: "1 runs over distinct storage dumps within 35 days of this storage dump (this one included), fewer than
+        confirm_runs=3"
 failed_stats:
   description: Path of the C(stats.json) of a failed run (in C(RUN_ID.failed/)).
   returned: failure after the options were checked, outside check mode
@@ -347,7 +377,6 @@ def argument_spec():
         confirm_runs=dict(type='int', default=3),
         confirm_days=dict(type='int', default=25),
         run_id=dict(type='str'),
-        run_time=dict(type='str'),
         catalog_before_time=dict(type='str'),
         storage_dump_time=dict(type='str'),
         catalog_after_time=dict(type='str'),

@@ -210,7 +210,9 @@ def test_paths_are_normalised_and_prefixes_stripped_per_side(tmp_path):
     assert read_list(res['files']['dark']) == ['/dpm/example.org/home/vo/dark']   # the normalised dump path, once
     assert read_list(res['files']['lost']) == ['/grid/vo/lost']
     ins = res['stats']['inputs']
-    assert ins['storage_dump']['outside'] == 1 and ins['storage_dump']['compared'] == 4
+    # '/dpm/.../vo//dark/' and '/dpm/.../vo/dark' are one path: counted once, and once as a duplicate
+    assert ins['storage_dump']['outside'] == 1 and ins['storage_dump']['compared'] == 3
+    assert ins['storage_dump']['duplicates'] == 1 and res['stats']['counts']['duplicates']['storage_dump'] == 1
     assert ins['catalog_before']['outside'] == 1
 
 
@@ -220,8 +222,9 @@ def test_add_prefix_per_side(tmp_path):
     assert read_list(res['files']['dark']) == ['/d'] and read_list(res['files']['lost']) == ['/store/l']
 
 
-@pytest.mark.parametrize('path', ['/a/b', 'a/b', '//a///b/', '/a/./b/.', './a', '/', '.', '/a/.hidden/..x/../c',
-                                  '/a//././/b//.', '/.', 'x/', '/.a/./.b/', '/a/...//./b', u'/ü//数据/./x'])
+@pytest.mark.parametrize('path', ['/a/b', 'a/b', '//a///b/', '/a/./b/.', './a', '/', '.', '/a/.hidden/..x/.../c',
+                                  '/a//././/b//.', '/.', 'x/', '/.a/./.b/', '/a/...//./b', u'/ü//数据/./x', '',
+                                  'a', '.a/b', 'a/.b', 'a/b/'])
 def test_sql_normalisation_equals_python(tmp_path, path):
     eng = cc.Engine(str(tmp_path), '64MB', 1)
     try:
@@ -230,6 +233,16 @@ def test_sql_normalisation_equals_python(tmp_path, path):
         eng.close()
     assert got == normalise_path(path)
     assert cc.map_rel(path, '') == got
+
+
+@pytest.mark.parametrize('path', ['..', '../a', '/a/..', '/a/../b', 'a/../../etc/passwd', '/a/./../b', '//..//'])
+def test_sql_normalisation_marks_dotdot(tmp_path, path):
+    eng = cc.Engine(str(tmp_path), '64MB', 1)
+    try:
+        got = eng.scalar("SELECT %s FROM (SELECT %s::VARCHAR AS p)" % (cc._NORM_SQL, cc._q(path)))
+    finally:
+        eng.close()
+    assert got is None
 
 
 def test_ignore_patterns_hide_dark_and_lost(tmp_path):
@@ -263,7 +276,7 @@ def test_min_age_has_no_effect_on_text_dumps(tmp_path):
 # thresholds
 
 def _no_run_dirs(out):
-    return [n for n in os.listdir(out) if not n.endswith('.failed')] if os.path.isdir(out) else []
+    return [n for n in os.listdir(out) if not n.endswith('.failed') and n != '.lock'] if os.path.isdir(out) else []
 
 
 def test_dark_fraction_above_threshold_fails_and_writes_no_run(tmp_path):
@@ -278,7 +291,7 @@ def test_dark_fraction_above_threshold_fails_and_writes_no_run(tmp_path):
     with open(failed) as f:
         stats = json.load(f)
     assert stats['status'] == 'failed' and stats['counts']['dark'] == 2 and 'max_dark_fraction' in stats['message']
-    assert cc.list_runs(out) == []
+    assert cc.list_runs(out) == ([], [])
 
 
 def test_lost_fraction_uses_the_smaller_catalog_dump(tmp_path):
@@ -296,9 +309,16 @@ def test_fractions_exactly_at_the_threshold_pass(tmp_path):
     assert res['dark_fraction'] == 0.05
 
 
-def test_empty_catalog_trips_the_dark_threshold(tmp_path):
-    with pytest.raises(VaporError, match='dark fraction 1.0000'):
-        check(tmp_path, *dumps(tmp_path, [], COMMON, []), max_dark_fraction=0.01)
+@pytest.mark.parametrize('empty', ['catalog_before', 'catalog_after'])
+def test_empty_catalog_dump_is_refused(tmp_path, empty):
+    b, s, a = dumps(tmp_path, [] if empty == 'catalog_before' else COMMON, COMMON,
+                    [] if empty == 'catalog_after' else COMMON)
+    with pytest.raises(VaporError) as err:
+        check(tmp_path, b, s, a)
+    assert err.value.msg == ("The %s '%s' lists no available file under the catalog prefix '/' while the "
+                             "storage_dump lists 20, so lost files could not be detected; give a complete catalog "
+                             "dump." % (empty, b if empty == 'catalog_before' else a))
+    assert _no_run_dirs(str(tmp_path / 'out')) == []
 
 
 # ----------------------------------------------------------------------------------------------
@@ -368,14 +388,15 @@ def test_invalid_utf8_names_the_file_and_line(tmp_path):
     write_lines(s, b'/ok\n/bad\xff\xfe\n')
     with pytest.raises(VaporError) as err:
         check(tmp_path, b, s, a)
-    assert err.value.msg == "The storage_dump '%s' cannot be read: line 2: it is not valid UTF-8." % s
+    assert err.value.msg == "The storage_dump '%s' is corrupt: line 2 is not valid UTF-8." % s
 
 
 def test_malformed_cms_line(tmp_path):
     b, s, a = dumps(tmp_path, COMMON, COMMON, COMMON, fmt='cms')
     with open(s, 'ab') as f:
         f.write(b'/broken|line\n')
-    with pytest.raises(VaporError, match=r"is not in the cms format: 1 lines .* \(the first: '/broken\|line'\)"):
+    with pytest.raises(VaporError, match=r"^The storage_dump '.*' is not in the cms format: line 21 has not the "
+                                         r"four fields path\|size\|mtime\|checksum\.$"):
         check(tmp_path, b, s, a)
 
 
@@ -388,7 +409,8 @@ def test_missing_input(tmp_path):
 def test_long_line_is_a_clear_error(tmp_path):
     b, s, a = dumps(tmp_path, COMMON, COMMON, COMMON)
     write_lines(b, b'/' + b'x' * 70000 + b'\n')
-    with pytest.raises(VaporError, match="The catalog_before '.*' cannot be read: .*longer than 65536 bytes"):
+    with pytest.raises(VaporError, match="^The catalog_before '.*' is corrupt: line 1 is longer than 65536 bytes, "
+                                         "the longest line a dump may hold.$"):
         check(tmp_path, b, s, a)
 
 
@@ -503,18 +525,52 @@ def test_check_mode_failure_writes_nothing(tmp_path):
     assert not os.path.exists(str(tmp_path / 'out'))
 
 
-def test_run_directory_is_complete_and_not_reused(tmp_path):
+def test_run_directory_is_complete_private_and_not_reused(tmp_path):
     b, s, a = dumps(tmp_path, COMMON, COMMON + ['/d'], COMMON)
-    res = check(tmp_path, b, s, a)
-    out = str(tmp_path / 'out')
-    assert sorted(os.listdir(out)) == ['20261121_010000']
-    assert sorted(os.listdir(res['run_dir'])) == ['confirmed_dark.list', 'dark.list', 'lost.list', 'stats.json']
     umask = os.umask(0o022)
-    os.umask(umask)
-    assert os.stat(res['run_dir']).st_mode & 0o777 == 0o777 & ~umask     # not mkdtemp's private mode
-    assert res['stats']['durations']['total'] > 0 and res['stats']['engine']['threads'] >= 1
-    with pytest.raises(VaporError, match='already exists'):
-        check(tmp_path, b, s, a)
+    try:
+        res = check(tmp_path, b, s, a)
+        out = str(tmp_path / 'out')
+        assert sorted(os.listdir(out)) == ['.lock', '20261121_010000']
+        assert sorted(os.listdir(res['run_dir'])) == ['confirmed_dark.list', 'dark.list', 'lost.list', 'stats.json']
+        assert os.stat(res['run_dir']).st_mode & 0o777 == 0o750        # not world-readable: paths can name users
+        for name in os.listdir(res['run_dir']):
+            assert os.stat(os.path.join(res['run_dir'], name)).st_mode & 0o777 == 0o640, name
+        assert os.stat(os.path.join(out, '.lock')).st_mode & 0o777 == 0o640
+        assert res['stats']['durations']['total'] > 0 and res['stats']['engine']['threads'] >= 1
+        # the same second again: a new, unique run directory
+        again = check(tmp_path, b, s, a)
+        assert again['run_id'] == '20261121_010000_1' and again['stats']['run']['id'] == '20261121_010000_1'
+        with open(again['files']['stats']) as f:
+            assert json.load(f)['run']['id'] == '20261121_010000_1'
+        # a run_id given by the user is never reused
+        with pytest.raises(VaporError, match='already exists; give another run_id'):
+            check(tmp_path, b, s, a, run_id='20261121_010000')
+    finally:
+        os.umask(umask)
+
+
+def test_umask_only_narrows_the_modes(tmp_path):
+    b, s, a = dumps(tmp_path, COMMON, COMMON + ['/d'], COMMON)
+    umask = os.umask(0o077)
+    try:
+        res = check(tmp_path, b, s, a)
+    finally:
+        os.umask(umask)
+    assert os.stat(res['run_dir']).st_mode & 0o777 == 0o700
+    assert os.stat(res['files']['dark']).st_mode & 0o777 == 0o600
+
+
+def test_output_dir_that_is_a_file(tmp_path):
+    b, s, a = dumps(tmp_path, COMMON, COMMON, COMMON)
+    f = tmp_path / 'out'
+    f.write_text(u'x')
+    for check_mode in (False, True):
+        with pytest.raises(VaporError) as err:
+            check(tmp_path, b, s, a, check_mode=check_mode)
+        assert err.value.msg == ("The output_dir '%s' is not a directory; give the directory the runs are written "
+                                 "to." % f)
+    assert f.read_text() == u'x'
 
 
 def test_unwritable_output_dir_is_one_sentence(tmp_path):
@@ -527,68 +583,152 @@ def test_unwritable_output_dir_is_one_sentence(tmp_path):
         check(tmp_path, b, s, a, temp_dir=str(blocker))
 
 
-def fake_run(out, run_id, when, dark, status='ok'):
+def fake_run(out, run_id, storage_time, dark, digest=None, status='ok', version=2, until=None):
+    """A complete run directory as run() writes it (stats version 2 unless told)."""
     d = os.path.join(out, run_id)
     os.makedirs(d)
     with open(os.path.join(d, 'dark.list'), 'w') as f:
         f.write(''.join(p + '\n' for p in sorted(dark)))
+    stats = {'status': status, 'version': version,
+             'run': {'id': run_id, 'time': storage_time + 3600, 'check_mode': False}}
+    if version >= 2:
+        stats['inputs'] = {'storage_dump': {'time': storage_time, 'time_until': until or storage_time,
+                                            'digest': digest or 'sha256:%s' % run_id}}
     with open(os.path.join(d, 'stats.json'), 'w') as f:
-        json.dump({'status': status, 'run': {'id': run_id, 'time': when, 'check_mode': False}}, f)
+        json.dump(stats, f)
 
 
-def test_confirmation_needs_enough_runs_over_enough_days(tmp_path):
+STORAGE_TIME = cc.time_from_name(T_STORAGE)[0]
+
+
+def test_confirmation_needs_enough_distinct_dumps_over_enough_days(tmp_path):
     dark = ['/d/a', '/d/b', '/d/c']
     b, s, a = dumps(tmp_path, COMMON, COMMON + dark, COMMON)
     out = str(tmp_path / 'out')
-    fake_run(out, '20261020_010000', RUN_TIME - 32 * DAY, ['/d/a', '/d/b', '/old/only'])
+    fake_run(out, 'old', STORAGE_TIME - 32 * DAY, ['/d/a', '/d/b', '/old/only'])
     res = check(tmp_path, b, s, a, run_id='r1')
     assert not res['confirmed'] and res['confirmed_dark'] == 0
     assert 'fewer than confirm_runs=3' in res['stats']['confirmation']['reason']
     assert read_list(res['files']['confirmed_dark']) == []
 
-    fake_run(out, '20261110_010000', RUN_TIME - 11 * DAY, ['/d/a', '/d/b', '/d/c'])
-    res = check(tmp_path, b, s, a, run_id='r2', confirm_runs=4)
-    assert res['stats']['confirmation']['runs'] == ['20261020_010000', '20261110_010000', 'r1', 'r2']
+    fake_run(out, 'mid', STORAGE_TIME - 11 * DAY, ['/d/a', '/d/b', '/d/c'])
+    res = check(tmp_path, b, s, a, run_id='r2')
+    conf = res['stats']['confirmation']
+    # r1 compared the very same storage dump: it counts once (as this run), whatever its run time
+    assert conf['runs'] == ['old', 'mid', 'r2']
+    assert conf['skipped_runs'] == [{'run': 'r1', 'reason': 'the same storage dump content (digest) as this run'}]
     assert res['confirmed'] and read_list(res['files']['confirmed_dark']) == ['/d/a', '/d/b']
-    res = check(tmp_path, b, s, a, run_id='r3', confirm_runs=6)
-    assert not res['confirmed'] and '5 complete runs' in res['stats']['confirmation']['reason']
+    assert conf['dump_times_span_days'] == 32
+    res = check(tmp_path, b, s, a, run_id='r3', confirm_runs=4)
+    assert not res['confirmed'] and '3 runs over distinct storage dumps' in res['stats']['confirmation']['reason']
+
+
+def test_runs_over_the_same_dump_or_the_same_dump_time_count_once(tmp_path):
+    b, s, a = dumps(tmp_path, COMMON, COMMON + ['/d/a'], COMMON)
+    out = str(tmp_path / 'out')
+    digest = cc.storage_digest(cc.prepare(cc.probe(cc.Input('storage_dump', s)), str(tmp_path), 9))
+    # the same content under another date (a copy renamed), and another content under the same date
+    fake_run(out, 'copy', STORAGE_TIME - 15 * DAY, ['/d/a'], digest=digest)
+    fake_run(out, 'redated', STORAGE_TIME, ['/d/a'])
+    fake_run(out, 'sameday', STORAGE_TIME - 12 * DAY, ['/d/a'], until=STORAGE_TIME - 11 * DAY)
+    fake_run(out, 'sameday2', STORAGE_TIME - 12 * DAY + 7200, ['/d/a'])
+    res = check(tmp_path, b, s, a, confirm_runs=3, confirm_days=10)
+    conf = res['stats']['confirmation']
+    assert conf['runs'] == ['sameday2', '20261121_010000'] and not res['confirmed']
+    assert conf['window_days'] == 20
+    assert {x['run']: x['reason'] for x in conf['skipped_runs']} == {
+        'copy': 'the same storage dump content (digest) as this run',
+        'redated': 'a storage dump of the same time as this run',
+        'sameday': 'a storage dump of the same time as run sameday2'}
+
+
+def test_older_run_records_do_not_count(tmp_path):
+    b, s, a = dumps(tmp_path, COMMON, COMMON + ['/d/a'], COMMON)
+    out = str(tmp_path / 'out')
+    fake_run(out, 'v1a', STORAGE_TIME - 30 * DAY, ['/d/a'], version=1)
+    fake_run(out, 'v1b', STORAGE_TIME - 15 * DAY, ['/d/a'], version=1)
+    res = check(tmp_path, b, s, a, confirm_runs=3, confirm_days=25)
+    conf = res['stats']['confirmation']
+    assert not res['confirmed'] and conf['runs'] == ['20261121_010000']
+    assert [x['run'] for x in conf['ignored_runs']] == ['v1a', 'v1b']
+    assert 'recorded before stats version 2' in conf['ignored_runs'][0]['reason']
 
 
 def test_confirmed_dark_is_the_intersection_over_the_window(tmp_path):
     dark = ['/d/a', '/d/b', '/d/c']
     b, s, a = dumps(tmp_path, COMMON, COMMON + dark, COMMON)
     out = str(tmp_path / 'out')
-    fake_run(out, '20261001_010000', RUN_TIME - 51 * DAY, [])                    # outside the 35-day window
-    fake_run(out, '20261020_010000', RUN_TIME - 32 * DAY, ['/d/a', '/d/b', '/x'])
-    fake_run(out, '20261110_010000', RUN_TIME - 11 * DAY, ['/d/a', '/d/b', '/d/c'])
-    fake_run(out, '20261115_010000.failed', RUN_TIME - 6 * DAY, [], status='failed')
-    fake_run(out, '20261116_010000', RUN_TIME - 5 * DAY, [], status='failed')
-    res = check(tmp_path, b, s, a)
+    fake_run(out, 'outside', STORAGE_TIME - 51 * DAY, [])                    # outside the 35-day window
+    fake_run(out, 'r32', STORAGE_TIME - 32 * DAY, ['/d/a', '/d/b', '/x'])
+    fake_run(out, 'r11', STORAGE_TIME - 11 * DAY, ['/d/a', '/d/b', '/d/c'])
+    fake_run(out, 'x.failed', STORAGE_TIME - 6 * DAY, [], status='failed')
+    fake_run(out, 'failed', STORAGE_TIME - 5 * DAY, [], status='failed')
+    fake_run(out, 'later', STORAGE_TIME + 1 * DAY, [])                        # a newer storage dump: not used
+    res = check(tmp_path, b, s, a, now=RUN_TIME + DAY)
     conf = res['stats']['confirmation']
-    assert res['confirmed'] and conf['runs'] == ['20261020_010000', '20261110_010000', '20261121_010000']
+    assert res['confirmed'] and conf['runs'] == ['r32', 'r11', '20261122_010000']
     assert read_list(res['files']['confirmed_dark']) == ['/d/a', '/d/b']
-    assert res['confirmed_dark'] == 2 and conf['oldest_run_age_days'] == 32
+    assert res['confirmed_dark'] == 2 and conf['dump_times_span_days'] == 32
 
 
 def test_confirmation_span_too_short(tmp_path):
     b, s, a = dumps(tmp_path, COMMON, COMMON + ['/d/a'], COMMON)
     out = str(tmp_path / 'out')
-    fake_run(out, '20261101_010000', RUN_TIME - 20 * DAY, ['/d/a'])
-    fake_run(out, '20261110_010000', RUN_TIME - 11 * DAY, ['/d/a'])
+    fake_run(out, 'r20', STORAGE_TIME - 20 * DAY, ['/d/a'])
+    fake_run(out, 'r11', STORAGE_TIME - 11 * DAY, ['/d/a'])
     res = check(tmp_path, b, s, a)
-    assert not res['confirmed'] and 'less than confirm_days=25' in res['stats']['confirmation']['reason']
+    assert not res['confirmed'] and 'span 20.0 days, less than confirm_days=25' in res['stats']['confirmation']['reason']
     res = check(tmp_path, b, s, a, confirm_days=20, run_id='again')
     assert res['confirmed'] and read_list(res['files']['confirmed_dark']) == ['/d/a']
 
 
-def test_successive_real_runs_confirm(tmp_path):
-    b, s, a = dumps(tmp_path, COMMON, COMMON + ['/d/a'], COMMON)
+def test_successive_real_runs_over_new_dumps_confirm(tmp_path):
+    """Three runs 13 days apart, each over a new storage dump (a new file besides the dark one each time)."""
     for days in (0, 13, 26):
-        res = check(tmp_path, b, s, a, now=RUN_TIME + days * DAY, max_dump_age='0',
-                    storage_dump_time=RUN_TIME + days * DAY - 3600,
-                    catalog_after_time=RUN_TIME + days * DAY - 60)
+        d = tmp_path / ('d%d' % days)
+        d.mkdir()
+        t = RUN_TIME + days * DAY
+        b = write_dump(d / 'before', COMMON)
+        s = write_dump(d / 'storage', COMMON + ['/d/a', '/new/%d' % days])
+        a = write_dump(d / 'after', COMMON + ['/new/%d' % days])
+        res = check(tmp_path, b, s, a, now=t, catalog_before_time=t - 7200, storage_dump_time=t - 3600,
+                    catalog_after_time=t - 60)
     assert res['confirmed'] and read_list(res['files']['confirmed_dark']) == ['/d/a']
-    assert len(cc.list_runs(str(tmp_path / 'out'))) == 3
+    assert len(cc.list_runs(str(tmp_path / 'out'))[0]) == 3
+
+
+def test_repeated_runs_on_the_same_dumps_never_confirm(tmp_path):
+    """The issue's reproducer: the same dumps compared again and again, later and later, never confirm."""
+    b, s, a = dumps(tmp_path, COMMON, COMMON + ['/d/a'], COMMON)
+    for days in (0, 1, 2, 3, 6):
+        res = check(tmp_path, b, s, a, now=RUN_TIME + days * DAY, confirm_runs=3, confirm_days=0)
+    conf = res['stats']['confirmation']
+    assert not res['confirmed'] and conf['runs'] == [res['run_id']] and len(conf['skipped_runs']) == 4
+    assert read_list(res['files']['confirmed_dark']) == []
+
+
+def test_run_time_is_gone(tmp_path):
+    b, s, a = dumps(tmp_path, COMMON, COMMON, COMMON)
+    with pytest.raises(VaporError, match='^The option run_time was removed'):
+        check(tmp_path, b, s, a, run_time='2026-12-30T00:00:00Z')
+    assert not os.path.exists(str(tmp_path / 'out'))
+
+
+@pytest.mark.parametrize('role', ['storage_dump', 'catalog_after'])
+def test_dump_newer_than_its_run_is_refused(tmp_path, role):
+    b, s, a = dumps(tmp_path, COMMON, COMMON, COMMON)
+    extra = {'storage_dump_time': '2026-12-20T12:00:00Z', 'catalog_after_time': '2026-12-21T00:00:00Z'}
+    if role == 'catalog_after':
+        extra = {'catalog_after_time': '2026-11-21T01:06:00Z'}      # 6 minutes after the run
+    with pytest.raises(VaporError) as err:
+        check(tmp_path, b, s, a, **extra)
+    assert err.value.msg.startswith("The %s '%s' is from " % (role, {'storage_dump': s, 'catalog_after': a}[role]))
+    assert err.value.msg.endswith(", after this run at 2026-11-21T01:00:00Z; a dump cannot be newer than the run "
+                                  "that reads it, so its time is wrong.")
+    assert _no_run_dirs(str(tmp_path / 'out')) == []
+    # within five minutes (clocks of different hosts) it is accepted
+    res = check(tmp_path, b, s, a, catalog_after_time='2026-11-21T01:04:00Z')
+    assert res['dark'] == 0
 
 
 def test_intersect_sorted(tmp_path):
@@ -677,3 +817,15 @@ def test_directory_without_a_bracketing_catalog_dump_fails(tmp_path):
     empty.mkdir()
     with pytest.raises(VaporError, match="The storage_dump directory '.*empty' holds no dump"):
         cc.run(params(tmp_path, str(cat), str(empty), str(cat)), now=RUN_TIME + DAY)
+
+
+def test_a_line_of_exactly_max_line_bytes_is_read_by_the_engine(tmp_path):
+    from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import MAX_LINE
+    long_path = '/' + 'y' * (MAX_LINE - 1)
+    b, s, a = dumps(tmp_path, COMMON, COMMON, COMMON)
+    write_lines(s, ''.join(p + '\n' for p in COMMON + [long_path]).encode())
+    res = check(tmp_path, b, s, a)
+    assert res['dark'] == 1 and res['stats']['inputs']['storage_dump'].get('read_by') is None
+    write_lines(s, ''.join(p + '\n' for p in COMMON + [long_path + 'z']).encode())
+    with pytest.raises(VaporError, match='line 21 is longer than 65536 bytes'):
+        check(tmp_path, b, s, a, run_id='again')

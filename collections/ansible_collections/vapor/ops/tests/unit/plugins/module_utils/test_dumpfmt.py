@@ -195,3 +195,21 @@ def test_gzip_output_is_deterministic(tmp_path):
     one, _w, _r = write(tmp_path, 'cms', 'gzip', name='one')
     two, _w, _r = write(tmp_path, 'cms', 'gzip', name='two')
     assert open(one, 'rb').read() == open(two, 'rb').read()
+
+
+@pytest.mark.parametrize('crlf', [False, True])
+@pytest.mark.parametrize('extra, ok', [(0, True), (1, False)])
+def test_line_length_limit_is_the_same_in_every_check(tmp_path, extra, ok, crlf):
+    """A line of MAX_LINE bytes (a '\r' before the '\n' counts) is read; one byte more is refused by name and line."""
+    from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import MAX_LINE, check_line_lengths
+    end = b'\r\n' if crlf else b'\n'
+    body = b'/a' + end + b'/' + b'x' * (MAX_LINE - 1 + extra - (1 if crlf else 0)) + end + b'/b' + end
+    p = tmp_path / 'd'
+    p.write_bytes(body)
+    if ok:
+        check_line_lengths(str(p))
+        assert len(list(read_dump(str(p), 'text'))) == 3
+    else:
+        for call in (lambda: check_line_lengths(str(p)), lambda: list(read_dump(str(p), 'text'))):
+            with pytest.raises(VaporError, match=r"^The dump '.*' is corrupt: line 2 is longer than 65536 bytes"):
+                call()
