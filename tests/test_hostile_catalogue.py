@@ -1,0 +1,40 @@
+"""The hostile catalogue of issue 8 as a whole: at least 80 distinct bad inputs and faults across the modules.
+
+Each domain keeps its own table (tests/test_hostile_dumps.py, test_hostile_consistency.py,
+test_hostile_cleanup.py); this test counts them together, so a table that shrinks or two cases that are the same
+case under two names show up here.
+"""
+
+from __future__ import annotations
+
+import test_hostile_cleanup
+import test_hostile_consistency
+import test_hostile_dumps
+
+MINIMUM = 80
+
+
+def _ids():
+    ids = []
+    ids += ["dumps:%s" % test_hostile_dumps._case_id(c) for c in test_hostile_dumps.CASES]
+    ids += ["consistency:%s" % c[0] for c in test_hostile_consistency.CASES]
+    ids += ["consistency-playbook:%s" % c[0] for c in test_hostile_consistency.PLAYBOOK_CASES]
+    ids += ["cleanup:%s" % name for name in test_hostile_cleanup.CASES]
+    return ids
+
+
+def test_catalogue_ids_are_distinct():
+    ids = _ids()
+    dupes = sorted(set(i for i in ids if ids.count(i) > 1))
+    assert not dupes, dupes
+
+
+def test_catalogue_covers_every_domain_and_is_large_enough():
+    ids = _ids()
+    per_domain = {}
+    for i in ids:
+        per_domain.setdefault(i.split(":", 1)[0], 0)
+        per_domain[i.split(":", 1)[0]] += 1
+    assert set(per_domain) == {"dumps", "consistency", "consistency-playbook", "cleanup"}, per_domain
+    assert all(n >= 5 for n in per_domain.values()), per_domain
+    assert len(set(ids)) >= MINIMUM, (len(set(ids)), per_domain)
