@@ -59,6 +59,7 @@ import fcntl
 import hashlib
 import io
 import json
+import math
 import os
 import re
 import shutil
@@ -185,6 +186,17 @@ def _opt(params, name, default):
     return default if value is None else value
 
 
+def _number(value, name, what):
+    """A finite float from an option, or one sentence (NaN would pass every comparison of the gates)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError, OverflowError):
+        v = float('nan')
+    if not math.isfinite(v):
+        raise VaporError("The %s '%s' is not %s." % (name, value, what))
+    return v
+
+
 def validate(params):
     p = dict(params)
     for role in ROLES:
@@ -193,16 +205,21 @@ def validate(params):
     if not p.get('output_dir'):
         raise VaporError("The option output_dir is required: give the directory the runs are written to.")
     for name in ('max_dark_fraction', 'max_lost_fraction'):
-        v = float(_opt(p, name, 0.01))
+        v = _number(_opt(p, name, 0.01), name, 'a fraction between 0 and 1')
         if not 0 <= v <= 1:
             raise VaporError("The %s %s is not a fraction between 0 and 1." % (name, v))
         p[name] = v
-    p['min_age'] = parse_duration(_opt(p, 'min_age', '1d'), 'min_age')
-    p['max_dump_age'] = parse_duration(_opt(p, 'max_dump_age', '7d'), 'max_dump_age')
-    p['confirm_runs'] = int(_opt(p, 'confirm_runs', 3))
-    p['confirm_days'] = float(_opt(p, 'confirm_days', 25))
-    if p['confirm_runs'] < 1:
-        raise VaporError("The confirm_runs %d is not a positive number of runs." % p['confirm_runs'])
+    for name, default in (('min_age', '1d'), ('max_dump_age', '7d')):
+        value = _opt(p, name, default)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise VaporError("The %s '%s' is not a duration; give a number of seconds or a value such as '7d', "
+                             "'12h'." % (name, value))
+        p[name] = parse_duration(value, name)
+    runs = _number(_opt(p, 'confirm_runs', 3), 'confirm_runs', 'a positive whole number of runs')
+    if runs != int(runs) or runs < 1:
+        raise VaporError("The confirm_runs %s is not a positive number of runs." % _opt(p, 'confirm_runs', 3))
+    p['confirm_runs'] = int(runs)
+    p['confirm_days'] = _number(_opt(p, 'confirm_days', 25), 'confirm_days', 'a number of days')
     if p['confirm_days'] < 0:
         raise VaporError("The confirm_days %s is negative." % p['confirm_days'])
     patterns = []
@@ -296,7 +313,7 @@ def probe(inp, override=None):
     try:
         if not hasattr(stream, 'peek'):
             stream = io.BufferedReader(stream, 1 << 20)
-        inp.fmt = detect_format(stream)
+        inp.fmt = detect_format(stream, path)
         head = stream.peek(65536)[:65536]
     except VaporError as exc:
         raise _relabel(exc, inp)
@@ -958,6 +975,24 @@ def _new_dir(parent, prefix, suffix, option):
         raise VaporError("The %s '%s' cannot be written: %s." % (option, parent, getattr(exc, 'strerror', None) or exc))
 
 
+class _writing:
+    """OSError while writing the lists, the confirmation or stats.json -> one sentence naming the directory."""
+
+    def __init__(self, target, option, p):
+        self.target, self.option, self.p = target, option, p
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if exc is None or not isinstance(exc, (OSError, IOError)):
+            return False
+        where = self.p['output_dir'] if self.option == 'output_dir' else (self.p.get('temp_dir') or
+                                                                         os.path.dirname(self.target))
+        raise VaporError("The %s '%s' cannot be written: %s." % (self.option, where,
+                                                                 getattr(exc, 'strerror', None) or exc))
+
+
 def _write_json(path, data):
     with _create(path) as f:
         json.dump(data, f, indent=2, sort_keys=True)
@@ -1242,8 +1277,9 @@ def run(params, check_mode=False, now=None):
         keep_dark, keep_lost = _keepers(p, storage)
         excluded = {}
         dark_path = os.path.join(target, 'dark.list')
-        n_dark = _write_list(eng, dark_sql, dark_path, keep_dark, excluded)
-        n_lost = _write_list(eng, lost_sql, os.path.join(target, 'lost.list'), keep_lost, excluded)
+        with _writing(target, 'temp_dir' if check_mode else 'output_dir', p):
+            n_dark = _write_list(eng, dark_sql, dark_path, keep_dark, excluded)
+            n_lost = _write_list(eng, lost_sql, os.path.join(target, 'lost.list'), keep_lost, excluded)
         eng.close()
         eng = None
         timings['write_lists'] = round(time.time() - t, 3)
@@ -1279,10 +1315,11 @@ def run(params, check_mode=False, now=None):
                           'stats': 'stats.json'}
         confirmed_path = os.path.join(target, 'confirmed_dark.list')
         if check_mode:
-            conf = confirm(p, this, output_dir, dark_path, confirmed_path)
+            with _writing(target, 'temp_dir', p):
+                conf = confirm(p, this, output_dir, dark_path, confirmed_path)
         else:
             # the history is read, the run id picked and the run published under one lock
-            with _Lock(output_dir):
+            with _Lock(output_dir), _writing(target, 'output_dir', p):
                 run_id = this.id = _free_run_id(output_dir, run_id, fixed_id)
                 run_dir = os.path.join(output_dir, run_id)
                 conf = confirm(p, this, output_dir, dark_path, confirmed_path)

@@ -1,0 +1,140 @@
+"""More of the hostile catalogue of vapor.ops.consistency_check (issue 8): what a second hostile pass found.
+
+Each case, like tests/test_hostile_consistency.py, asserts the one sentence (or the correct result) and that nothing
+was published on failure and no input changed. The confirmation cases build a history of runs the way a hostile or
+careless admin would (back-dated names and options, copies of other storage elements' runs, symbolic links) and
+assert that nothing is confirmed that should not be.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from ansible_collections.vapor.ops.plugins.module_utils import _consistency as cc
+from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import read_dump
+
+from test_hostile_consistency import (COMMON, DARK, DAY, LOST, World, assert_nothing_published, failed_stats_say,
+                                      lines, snapshot, stamp)
+
+
+def _write(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def _syncat(paths):
+    return ('<?xml version="1.0"?><dump recorded="x"><entry-set>%s</entry-set></dump>\n'
+            % "".join('<entry name="%s"><size>1</size></entry>' % p for p in paths))
+
+
+def _set_storage(w, data):
+    _write(w.storage, data)
+    return {}
+
+
+def check_normal(res, w):
+    with open(res["files"]["dark"]) as f:
+        assert f.read().splitlines() == sorted(DARK)
+    with open(res["files"]["lost"]) as f:
+        assert f.read().splitlines() == LOST
+    assert res["stats"]["counts"]["storage_files"] == len(COMMON) + len(DARK)
+
+
+# (id, setup(world) -> extra params, expected sentence (regex, whole message) or a check(result, world))
+CASES = [
+    # options the module's types let through only from the core (or through a future type change)
+    ("confirm-days-nan", lambda w: {"confirm_days": float("nan")}, r"The confirm_days 'nan' is not a number of days\."),
+    ("confirm-days-inf", lambda w: {"confirm_days": "1e400"}, r"The confirm_days '1e400' is not a number of days\."),
+    ("confirm-runs-fraction", lambda w: {"confirm_runs": 2.5}, r"The confirm_runs 2\.5 is not a positive number of runs\."),
+    ("max-dark-fraction-not-a-number", lambda w: {"max_dark_fraction": "abc"},
+     r"The max_dark_fraction 'abc' is not a fraction between 0 and 1\."),
+    ("min-age-nan", lambda w: {"min_age": float("nan")}, r"The min_age 'nan' is not a duration; .*"),
+    # encodings
+    ("syncat-with-utf8-bom", lambda w: _set_storage(w, b"\xef\xbb\xbf" + _syncat(COMMON + DARK).encode()),
+     check_normal),
+    ("syncat-in-utf16", lambda w: _set_storage(w, _syncat(COMMON + DARK).replace("?>", ' encoding="UTF-16"?>', 1)
+                                               .encode("utf-16")), check_normal),
+    ("text-in-utf16", lambda w: _set_storage(w, lines(COMMON + DARK).decode().encode("utf-16")),
+     r"The storage_dump '{s}' is encoded in UTF-16 \(it starts with a UTF-16 byte order mark\); a text or cms dump "
+     r"must be UTF-8\."),
+    ("text-with-utf8-bom", lambda w: _set_storage(w, b"\xef\xbb\xbf" + lines(COMMON + DARK)), check_normal),
+    ("catalogs-with-bom-and-mixed-line-ends", lambda w: (
+        _write(w.before, b"\xef\xbb\xbf" + lines(COMMON[:3]).replace(b"\n", b"\r\n") + lines(COMMON[3:] + LOST)),
+        _write(w.after, b"\xef\xbb\xbf" + lines(COMMON[:3]).replace(b"\n", b"\r\n") + lines(COMMON[3:] + LOST)),
+        {})[-1], check_normal),
+]
+
+
+def test_the_more_catalogue_has_distinct_ids():
+    assert len({c[0] for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case_id, setup, expect", CASES, ids=[c[0] for c in CASES])
+def test_hostile_more(tmp_path, case_id, setup, expect):
+    w = World(tmp_path)
+    extra = setup(w) or {}
+    ins, outs = snapshot(w.dumps), snapshot(w.out)
+    params = dict(w.params, **extra)
+    if callable(expect):
+        res = cc.run(params)
+        expect(res, w)
+        assert os.path.isdir(res["run_dir"])
+    else:
+        with pytest.raises(VaporError) as err:
+            cc.run(params)
+        msg = err.value.msg
+        pattern = expect.format(s=re.escape(params["storage_dump"]), b=re.escape(params["catalog_before"]),
+                                a=re.escape(params["catalog_after"]), o=re.escape(w.out))
+        assert re.fullmatch(pattern, msg), msg
+        assert "\n" not in msg
+        if os.path.isdir(w.out):
+            assert_nothing_published(w.out, outs)
+            if "failed_stats" in err.value.context:
+                failed_stats_say(w.out, msg)
+    assert snapshot(w.dumps) == ins, "an input changed"
+
+
+def test_every_reader_skips_a_utf8_bom(tmp_path):
+    """The Python reader (used by the other modules and as the engine's fallback) agrees with DuckDB."""
+    p = tmp_path / "d"
+    p.write_bytes(b"\xef\xbb\xbf/a\r\n/b\n")
+    assert [e.path for e in read_dump(str(p))] == ["/a", "/b"]
+    p.write_bytes(b"\xef\xbb\xbf" + _syncat(["/a"]).encode())
+    assert [e.path for e in read_dump(str(p))] == ["/a"]
+
+
+SMALL = "/tmp/vapor-hostile-small"
+
+
+@pytest.fixture
+def small_fs():
+    """A 64 KiB tmpfs (root only)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a small tmpfs")
+    os.makedirs(SMALL, exist_ok=True)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", SMALL]).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        yield SMALL
+    finally:
+        subprocess.run(["umount", SMALL])
+        shutil.rmtree(SMALL, ignore_errors=True)
+
+
+def test_full_output_dir_is_one_sentence(tmp_path, small_fs):
+    w = World(tmp_path)
+    _write(w.storage, lines(COMMON + ["/store/dark/%06d_%s" % (i, "x" * 80) for i in range(2000)]))
+    out = os.path.join(small_fs, "out")
+    with pytest.raises(VaporError) as err:
+        w.run(output_dir=out, max_dark_fraction=1)
+    assert err.value.msg == "The output_dir '%s' cannot be written: No space left on device." % out
+    assert os.listdir(out) in ([".lock"], [])
