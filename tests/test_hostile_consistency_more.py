@@ -71,6 +71,11 @@ CASES = [
         _write(w.before, b"\xef\xbb\xbf" + lines(COMMON[:3]).replace(b"\n", b"\r\n") + lines(COMMON[3:] + LOST)),
         _write(w.after, b"\xef\xbb\xbf" + lines(COMMON[:3]).replace(b"\n", b"\r\n") + lines(COMMON[3:] + LOST)),
         {})[-1], check_normal),
+    # DuckDB skipped a carriage return that starts the file (found by the property test): the reader's sentence
+    ("carriage-return-starting-the-file", lambda w: _set_storage(w, b"\r\x00\n" + lines(COMMON + DARK)),
+     r"The storage_dump '{s}' is corrupt: line 1 holds a carriage return that does not end the line\."),
+    ("carriage-return-starting-a-catalog", lambda w: (_write(w.after, b"\r" + lines(COMMON + LOST)), {})[1],
+     r"The catalog_after '{a}' is corrupt: line 1 holds a carriage return that does not end the line\."),
 ]
 
 
