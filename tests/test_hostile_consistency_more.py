@@ -143,3 +143,92 @@ def test_full_output_dir_is_one_sentence(tmp_path, small_fs):
         w.run(output_dir=out, max_dark_fraction=1)
     assert err.value.msg == "The output_dir '%s' cannot be written: No space left on device." % out
     assert os.listdir(out) in ([".lock"], [])
+
+
+# ------------------------------------------------------------------------------------------------
+# confirmation: back-dated dumps, runs of other prefixes, symbolic links in the history
+
+def _three_dumps(w, k, t):
+    """A genuine, distinct scan (one new file each time) with catalog dumps around time t."""
+    s = w.write("scan%d" % k, lines(COMMON + DARK + ["/store/new/%d" % k]))
+    b = w.write("catalog_%s" % stamp(t - 3600), lines(COMMON + LOST))
+    a = w.write("catalog_%s" % stamp(t + 3600), lines(COMMON + LOST + ["/store/new/%d" % k]))
+    return s, b, a
+
+
+def _back_dated_name(w, s, t):
+    new = os.path.join(w.dumps, "dump_%s" % stamp(t))
+    os.rename(s, new)
+    return new, {}
+
+
+def _back_dated_option(w, s, t):
+    return s, {"storage_dump_time": stamp(t)}
+
+
+def _back_dated_mtime(w, s, t):
+    os.utime(s, (t, t))                                 # touch -d
+    return s, {}
+
+
+@pytest.mark.parametrize("back_date", [_back_dated_name, _back_dated_option, _back_dated_mtime],
+                         ids=["file-name", "storage_dump_time", "touch"])
+def test_back_dated_dumps_compared_in_one_sitting_never_confirm(tmp_path, back_date):
+    """Three distinct scans taken today, dated 31, 16 and 1 days back, compared within seconds (max_dump_age=0):
+    their dump times span 30 days, but the runs were made in seconds."""
+    w = World(tmp_path)
+    res = None
+    for k, age in enumerate((31, 16, 1)):
+        t = w.now - age * DAY
+        s, b, a = _three_dumps(w, k, t)
+        s, extra = back_date(w, s, t)
+        res = w.run(storage_dump=s, catalog_before=b, catalog_after=a, max_dump_age="0", confirm_runs=3,
+                    confirm_days=25, run_id="r%d" % k, **extra)
+    conf = res["stats"]["confirmation"]
+    assert conf["runs"] == ["r0", "r1", "r2"] and conf["dump_times_span_days"] >= 29
+    assert not res["confirmed"] and res["confirmed_dark"] == 0, conf
+    assert conf["run_times_span_days"] < 1
+    assert re.fullmatch(r"the 3 runs were made over 0\.0 days \(by the clock of the host\), less than "
+                        r"confirm_days=25, whatever the times of their storage dumps", conf["reason"])
+    with open(res["files"]["confirmed_dark"]) as f:
+        assert f.read() == ""
+
+
+def _history(w, mapping_extra=None):
+    """Two runs made 31 and 16 days ago (their 'now' back then) over distinct dumps."""
+    for k, age in enumerate((31, 16)):
+        t = w.now - age * DAY
+        s, b, a = _three_dumps(w, k, t)
+        cc.run(dict(w.params, storage_dump=s, catalog_before=b, catalog_after=a, storage_dump_time=stamp(t),
+                    confirm_runs=3, confirm_days=25, run_id="r%d" % k, **(mapping_extra or {})), now=t + 7200)
+
+
+def test_runs_over_other_prefixes_do_not_count(tmp_path):
+    """Run directories of another storage element (another prefix mapping) copied into OUTPUT_DIR by hand."""
+    w = World(tmp_path)
+    _history(w, {"strip_prefix": "/store"})
+    res = w.run(confirm_runs=3, confirm_days=25)
+    conf = res["stats"]["confirmation"]
+    assert not res["confirmed"] and conf["runs"] == [res["run_id"]]
+    assert [x["run"] for x in conf["skipped_runs"]] == ["r1", "r0"]
+    assert conf["skipped_runs"][0]["reason"].startswith("compared with other prefix options (")
+    # the same history with this run's prefixes confirms (the control)
+    w2 = World(tmp_path / "control")
+    _history(w2)
+    res = w2.run(confirm_runs=3, confirm_days=25)
+    assert res["confirmed"] and res["confirmed_dark"] == 2
+
+
+def test_symlinked_run_directories_do_not_count(tmp_path):
+    """Runs of another OUTPUT_DIR linked into this one."""
+    elsewhere = World(tmp_path / "elsewhere")
+    _history(elsewhere)
+    w = World(tmp_path / "here")
+    os.makedirs(w.out)
+    for rid in ("r0", "r1"):
+        os.symlink(os.path.join(elsewhere.out, rid), os.path.join(w.out, rid))
+    res = w.run(confirm_runs=3, confirm_days=25)
+    conf = res["stats"]["confirmation"]
+    assert not res["confirmed"] and conf["runs"] == [res["run_id"]]
+    assert conf["ignored_runs"] == [{"run": r, "reason": "a symbolic link, not a run directory of this output_dir"}
+                                    for r in ("r0", "r1")]

@@ -814,9 +814,11 @@ def _write_list(eng, sql, path, keep, counters):
 class Run:
     """A complete run found in OUTPUT_DIR, as the confirmation sees it."""
 
-    def __init__(self, run_id, path, time_, time_until, digest):
+    def __init__(self, run_id, path, time_, time_until, digest, run_time=None, mapping=None):
         self.id, self.path = run_id, path
         self.time, self.time_until, self.digest = time_, time_until, digest
+        self.run_time = run_time        # the clock of the host when the run was made (no option sets it)
+        self.mapping = mapping          # the prefix options the run compared with
 
     def interval(self):
         """[start, end) of the storage dump's time; an exact time is its second."""
@@ -838,6 +840,9 @@ def list_runs(output_dir):
         stats_path = os.path.join(d, 'stats.json')
         if not os.path.isfile(stats_path) or not os.path.isfile(os.path.join(d, 'dark.list')):
             continue
+        if os.path.islink(d):
+            ignored.append((name, 'a symbolic link, not a run directory of this output_dir'))
+            continue
         try:
             with open(stats_path) as f:
                 stats = json.load(f)
@@ -850,12 +855,22 @@ def list_runs(output_dir):
             digest = sd['digest']
             if not isinstance(digest, str) or not digest:
                 raise ValueError('no digest')
-            runs.append(Run(name, d, float(sd['time']), float(sd['time_until']), digest))
+            mapping = stats.get('mapping')
+            runs.append(Run(name, d, float(sd['time']), float(sd['time_until']), digest,
+                            run_time=float(stats['run']['time']),
+                            mapping=_mapping_key(mapping) if isinstance(mapping, dict) else None))
         except (OSError, IOError, ValueError, KeyError, TypeError, AttributeError):
             ignored.append((name, 'its stats.json cannot be read'))
             continue
     runs.sort(key=lambda r: (r.time, r.id))
     return runs, sorted(ignored)
+
+
+MAPPING_KEYS = ('storage_strip_prefix', 'storage_add_prefix', 'catalog_strip_prefix', 'catalog_add_prefix')
+
+
+def _mapping_key(mapping):
+    return tuple(mapping.get(k) or '' for k in MAPPING_KEYS)
 
 
 def _intersect_sorted(paths, dest):
@@ -905,6 +920,10 @@ def confirm(p, this, output_dir, dark_list, dest):
     for r in sorted(runs, key=lambda r: (-r.time, r.id)):
         if r.id == this.id or r.time < earliest or r.time > this.time:
             continue
+        if r.mapping is not None and this.mapping is not None and r.mapping != this.mapping:
+            skipped.append({'run': r.id, 'reason': 'compared with other prefix options (%s)' % ', '.join(
+                '%s=%s' % (k, v or "''") for k, v in zip(MAPPING_KEYS, r.mapping))})
+            continue
         same = [u for u in used if u.digest == r.digest]
         if same:
             skipped.append({'run': r.id, 'reason': 'the same storage dump content (digest) as %s'
@@ -919,10 +938,14 @@ def confirm(p, this, output_dir, dark_list, dest):
     used.sort(key=lambda r: r.time)
     span = max(0.0, this.time - min(u.time_until for u in used)) if len(used) > 1 else 0.0
     span_days = span / DAY
+    # the runs themselves must have been made over the window too: a dump's time comes from its name, an option
+    # or its modification time, which anyone can back-date; the time of a run is the host's clock when it ran
+    run_span_days = (max(0.0, this.run_time - min(u.run_time for u in used)) / DAY
+                     if len(used) > 1 and this.run_time is not None else 0.0)
     info = {'confirm_runs': p['confirm_runs'], 'confirm_days': p['confirm_days'], 'window_days': window_days,
             'runs': [u.id for u in used], 'skipped_runs': skipped,
             'ignored_runs': [{'run': rid, 'reason': why} for rid, why in ignored],
-            'dump_times_span_days': round(span_days, 3),
+            'dump_times_span_days': round(span_days, 3), 'run_times_span_days': round(run_span_days, 3),
             'storage_dumps': [{'run': u.id, 'time_utc': _utc(u.time), 'digest': u.digest} for u in used]}
     if len(used) < p['confirm_runs']:
         info.update(confirmed=False, reason='%d runs over distinct storage dumps within %g days of this storage '
@@ -931,6 +954,10 @@ def confirm(p, this, output_dir, dark_list, dest):
     elif span_days < p['confirm_days']:
         info.update(confirmed=False, reason='the storage dumps of the %d runs span %.1f days, less than '
                     'confirm_days=%g' % (len(used), span_days, p['confirm_days']))
+    elif run_span_days < p['confirm_days']:
+        info.update(confirmed=False, reason='the %d runs were made over %.1f days (by the clock of the host), less '
+                    'than confirm_days=%g, whatever the times of their storage dumps'
+                    % (len(used), run_span_days, p['confirm_days']))
     else:
         info.update(confirmed=True, reason='dark in every one of %d runs over distinct storage dumps spanning %.1f '
                     'days' % (len(used), span_days))
@@ -1311,7 +1338,8 @@ def run(params, check_mode=False, now=None):
         digest_job = None
         stats['inputs']['storage_dump']['digest'] = digest
         timings['digest_wait'] = round(time.time() - t, 3)
-        this = Run(run_id, None, storage.time['time'], storage.time['time_until'], digest)
+        this = Run(run_id, None, storage.time['time'], storage.time['time_until'], digest, run_time=now,
+                   mapping=_mapping_key(stats['mapping']))
         stats['status'] = 'ok'
         stats['files'] = {'dark': 'dark.list', 'lost': 'lost.list', 'confirmed_dark': 'confirmed_dark.list',
                           'stats': 'stats.json'}
