@@ -232,3 +232,58 @@ def test_symlinked_run_directories_do_not_count(tmp_path):
     assert not res["confirmed"] and conf["runs"] == [res["run_id"]]
     assert conf["ignored_runs"] == [{"run": r, "reason": "a symbolic link, not a run directory of this output_dir"}
                                     for r in ("r0", "r1")]
+
+
+# ------------------------------------------------------------------------------------------------
+# a dump that changes while the run reads it
+
+@pytest.mark.parametrize("how", ["appended", "replaced", "latest-link-moved"])
+def test_a_dump_changed_during_the_run_is_refused(tmp_path, monkeypatch, how):
+    """Fault injection: right after the engine read the dumps, the storage dump is appended to (a site still
+    writing it), replaced by a newer dump renamed over it, or its 'latest' link moved on to a newer dump."""
+    w = World(tmp_path)
+    extra = {}
+    if how == "latest-link-moved":
+        link = os.path.join(w.dumps, "latest")
+        os.symlink(os.path.basename(w.storage), link)
+        extra["storage_dump"] = link
+    real_compare = cc.compare
+
+    def compare_then_change(*args, **kwargs):
+        got = real_compare(*args, **kwargs)
+        if how == "appended":
+            with open(w.storage, "ab") as f:
+                f.write(b"/store/mc/late_file.root\n")
+        elif how == "replaced":
+            newer = w.write("newer", lines(COMMON + DARK + ["/store/mc/late_file.root"]))
+            os.rename(newer, w.storage)
+        else:
+            newer = w.write("dump_%s" % stamp(w.now - 60), lines(COMMON + DARK + ["/store/mc/late_file.root"]))
+            os.unlink(link)
+            os.symlink(os.path.basename(newer), link)
+        return got
+
+    monkeypatch.setattr(cc, "compare", compare_then_change)
+    outs = snapshot(w.out)
+    with pytest.raises(VaporError) as err:
+        w.run(**extra)
+    path = extra.get("storage_dump", w.storage)
+    assert err.value.msg == ("The storage_dump '%s' changed while this run read it (it was replaced, written or "
+                             "removed), so the comparison would mix two dumps; run again when the dump is complete."
+                             % path)
+    assert_nothing_published(w.out, outs)
+    failed_stats_say(w.out, err.value.msg)
+
+
+def test_a_lock_planted_as_a_symbolic_link_is_not_followed(tmp_path):
+    w = World(tmp_path)
+    os.makedirs(w.out)
+    target = str(tmp_path / "elsewhere" / "created-through-the-link")
+    os.makedirs(os.path.dirname(target))
+    os.symlink(target, os.path.join(w.out, ".lock"))
+    with pytest.raises(VaporError) as err:
+        w.run()
+    assert err.value.msg == ("The lock '%s' is a symbolic link, not a file this module made; remove it."
+                             % os.path.join(w.out, ".lock"))
+    assert not os.path.lexists(target)
+    assert sorted(os.listdir(w.out)) == [".lock"]

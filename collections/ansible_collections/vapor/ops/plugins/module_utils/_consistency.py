@@ -276,6 +276,7 @@ class Input:
         self.keyed = None           # the SQL that yields (h, p, m) for this input
         self.converted = False      # read through the Python reader because DuckDB could not parse it
         self.counts = {}
+        self.ident = None           # (device, inode, size, mtime) when probed
 
     def info(self):
         d = {'path': self.path, 'size': self.size, 'mtime': self.mtime,
@@ -306,6 +307,7 @@ def probe(inp, override=None):
     if not os.path.isfile(path):
         raise VaporError("The %s '%s' is not a regular file." % (inp.label, path))
     inp.size, inp.mtime = st.st_size, int(st.st_mtime)
+    inp.ident = _ident(st)
     try:
         stream, inp.compression = open_dump(path)
     except VaporError as exc:
@@ -343,6 +345,26 @@ def probe(inp, override=None):
     if inp.companion_of is None:
         inp.time = _input_time(inp, override)
     return inp
+
+
+def _ident(st):
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def check_unchanged(inputs):
+    """Every input is still the file probed at the start: not replaced (a 'latest' link moved on, a new dump renamed
+    over it), not appended to or rewritten while the run read it (it would mix two dumps)."""
+    for inp in inputs:
+        if inp is None:
+            continue
+        try:
+            same = _ident(os.stat(inp.path)) == inp.ident
+        except OSError:
+            same = False
+        if not same:
+            raise VaporError("The %s '%s' changed while this run read it (it was replaced, written or removed), so "
+                             "the comparison would mix two dumps; run again when the dump is complete."
+                             % (inp.label, inp.path))
 
 
 def _input_time(inp, override):
@@ -1038,8 +1060,12 @@ class _Lock:
 
     def __enter__(self):
         try:
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+            # never through a symbolic link planted in OUTPUT_DIR (O_CREAT would create its target elsewhere)
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, FILE_MODE)
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise VaporError("The lock '%s' is a symbolic link, not a file this module made; remove it."
+                                 % self.path)
             raise VaporError("The output_dir '%s' cannot be written: %s."
                              % (os.path.dirname(self.path), exc.strerror or exc))
         deadline = time.time() + self.wait
@@ -1293,6 +1319,7 @@ def run(params, check_mode=False, now=None):
         eng = Engine(workdir, p['memory_limit'], p.get('threads'))
         stats['engine'].update(version=eng.version, threads=eng.threads, temp_dir=workdir)
         dark_sql, lost_sql = compare(eng, p, inputs, timings, workdir)
+        check_unchanged(inputs)
         for inp in inputs:
             if inp is not None:
                 target_stats = stats['inputs'][inp.role]
@@ -1337,6 +1364,7 @@ def run(params, check_mode=False, now=None):
         digest = digest_job.result()
         digest_job = None
         stats['inputs']['storage_dump']['digest'] = digest
+        check_unchanged(inputs)
         timings['digest_wait'] = round(time.time() - t, 3)
         this = Run(run_id, None, storage.time['time'], storage.time['time_until'], digest, run_time=now,
                    mapping=_mapping_key(stats['mapping']))
