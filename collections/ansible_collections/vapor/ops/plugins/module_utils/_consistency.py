@@ -1038,8 +1038,10 @@ class _writing:
     def __exit__(self, kind, exc, tb):
         if exc is None or not isinstance(exc, (OSError, IOError)):
             return False
-        where = self.p['output_dir'] if self.option == 'output_dir' else (self.p.get('temp_dir') or
-                                                                         os.path.dirname(self.target))
+        if self.option == 'output_dir':
+            where = self.p['output_dir']
+        else:
+            where = self.p.get('temp_dir') or os.path.dirname(self.target)
         raise VaporError("The %s '%s' cannot be written: %s." % (self.option, where,
                                                                  getattr(exc, 'strerror', None) or exc))
 
