@@ -373,8 +373,9 @@ def test_distinct_dumps_over_the_window_confirm(tmp_path):
         s = w.write("dump_%s" % stamp(t), lines(COMMON + DARK + ["/store/new/%d" % k]))
         b = w.write("catalog_%s" % stamp(t - 3600), lines(COMMON + LOST))
         a = w.write("catalog_%s" % stamp(t + 3600), lines(COMMON + LOST + ["/store/new/%d" % k]))
-        res = w.run(storage_dump=s, catalog_before=b, catalog_after=a, max_dump_age="0", confirm_runs=3,
-                    confirm_days=25, run_id="r%d" % k)
+        # each run made when its dump was fresh (the runs' own times must span confirm_days too)
+        res = cc.run(dict(w.params, storage_dump=s, catalog_before=b, catalog_after=a, confirm_runs=3,
+                          confirm_days=25, run_id="r%d" % k), now=t + 7200)
     assert res["confirmed"] and res["confirmed_dark"] == 2
     assert res["stats"]["confirmation"]["runs"] == ["r0", "r1", "r2"]
 

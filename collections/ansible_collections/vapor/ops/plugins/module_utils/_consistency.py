@@ -59,6 +59,7 @@ import fcntl
 import hashlib
 import io
 import json
+import math
 import os
 import re
 import shutil
@@ -185,6 +186,17 @@ def _opt(params, name, default):
     return default if value is None else value
 
 
+def _number(value, name, what):
+    """A finite float from an option, or one sentence (NaN would pass every comparison of the gates)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError, OverflowError):
+        v = float('nan')
+    if not math.isfinite(v):
+        raise VaporError("The %s '%s' is not %s." % (name, value, what))
+    return v
+
+
 def validate(params):
     p = dict(params)
     for role in ROLES:
@@ -193,16 +205,21 @@ def validate(params):
     if not p.get('output_dir'):
         raise VaporError("The option output_dir is required: give the directory the runs are written to.")
     for name in ('max_dark_fraction', 'max_lost_fraction'):
-        v = float(_opt(p, name, 0.01))
+        v = _number(_opt(p, name, 0.01), name, 'a fraction between 0 and 1')
         if not 0 <= v <= 1:
             raise VaporError("The %s %s is not a fraction between 0 and 1." % (name, v))
         p[name] = v
-    p['min_age'] = parse_duration(_opt(p, 'min_age', '1d'), 'min_age')
-    p['max_dump_age'] = parse_duration(_opt(p, 'max_dump_age', '7d'), 'max_dump_age')
-    p['confirm_runs'] = int(_opt(p, 'confirm_runs', 3))
-    p['confirm_days'] = float(_opt(p, 'confirm_days', 25))
-    if p['confirm_runs'] < 1:
-        raise VaporError("The confirm_runs %d is not a positive number of runs." % p['confirm_runs'])
+    for name, default in (('min_age', '1d'), ('max_dump_age', '7d')):
+        value = _opt(p, name, default)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise VaporError("The %s '%s' is not a duration; give a number of seconds or a value such as '7d', "
+                             "'12h'." % (name, value))
+        p[name] = parse_duration(value, name)
+    runs = _number(_opt(p, 'confirm_runs', 3), 'confirm_runs', 'a positive whole number of runs')
+    if runs != int(runs) or runs < 1:
+        raise VaporError("The confirm_runs %s is not a positive number of runs." % _opt(p, 'confirm_runs', 3))
+    p['confirm_runs'] = int(runs)
+    p['confirm_days'] = _number(_opt(p, 'confirm_days', 25), 'confirm_days', 'a number of days')
     if p['confirm_days'] < 0:
         raise VaporError("The confirm_days %s is negative." % p['confirm_days'])
     patterns = []
@@ -259,6 +276,7 @@ class Input:
         self.keyed = None           # the SQL that yields (h, p, m) for this input
         self.converted = False      # read through the Python reader because DuckDB could not parse it
         self.counts = {}
+        self.ident = None           # (device, inode, size, mtime) when probed
 
     def info(self):
         d = {'path': self.path, 'size': self.size, 'mtime': self.mtime,
@@ -289,6 +307,7 @@ def probe(inp, override=None):
     if not os.path.isfile(path):
         raise VaporError("The %s '%s' is not a regular file." % (inp.label, path))
     inp.size, inp.mtime = st.st_size, int(st.st_mtime)
+    inp.ident = _ident(st)
     try:
         stream, inp.compression = open_dump(path)
     except VaporError as exc:
@@ -296,7 +315,7 @@ def probe(inp, override=None):
     try:
         if not hasattr(stream, 'peek'):
             stream = io.BufferedReader(stream, 1 << 20)
-        inp.fmt = detect_format(stream)
+        inp.fmt = detect_format(stream, path)
         head = stream.peek(65536)[:65536]
     except VaporError as exc:
         raise _relabel(exc, inp)
@@ -310,6 +329,8 @@ def probe(inp, override=None):
         m = _RECORDED_RE.search(head)
         if m:
             inp.recorded = m.group(1).decode('ascii', 'replace')
+    if inp.fmt != 'syncat' and re.match(b'^(\xef\xbb\xbf)?\r(?!\n)', head):
+        python_check(inp)           # DuckDB skips a carriage return that starts the file; the reader refuses it
     first = head.split(b'\n', 1)[0]
     inp.newline = '\\r\\n' if first.endswith(b'\r') else '\\n'
     if inp.compression == 'none' and inp.fmt != 'syncat' and inp.size:
@@ -324,6 +345,26 @@ def probe(inp, override=None):
     if inp.companion_of is None:
         inp.time = _input_time(inp, override)
     return inp
+
+
+def _ident(st):
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def check_unchanged(inputs):
+    """Every input is still the file probed at the start: not replaced (a 'latest' link moved on, a new dump renamed
+    over it), not appended to or rewritten while the run read it (it would mix two dumps)."""
+    for inp in inputs:
+        if inp is None:
+            continue
+        try:
+            same = _ident(os.stat(inp.path)) == inp.ident
+        except OSError:
+            same = False
+        if not same:
+            raise VaporError("The %s '%s' changed while this run read it (it was replaced, written or removed), so "
+                             "the comparison would mix two dumps; run again when the dump is complete."
+                             % (inp.label, inp.path))
 
 
 def _input_time(inp, override):
@@ -795,9 +836,11 @@ def _write_list(eng, sql, path, keep, counters):
 class Run:
     """A complete run found in OUTPUT_DIR, as the confirmation sees it."""
 
-    def __init__(self, run_id, path, time_, time_until, digest):
+    def __init__(self, run_id, path, time_, time_until, digest, run_time=None, mapping=None):
         self.id, self.path = run_id, path
         self.time, self.time_until, self.digest = time_, time_until, digest
+        self.run_time = run_time        # the clock of the host when the run was made (no option sets it)
+        self.mapping = mapping          # the prefix options the run compared with
 
     def interval(self):
         """[start, end) of the storage dump's time; an exact time is its second."""
@@ -819,6 +862,9 @@ def list_runs(output_dir):
         stats_path = os.path.join(d, 'stats.json')
         if not os.path.isfile(stats_path) or not os.path.isfile(os.path.join(d, 'dark.list')):
             continue
+        if os.path.islink(d):
+            ignored.append((name, 'a symbolic link, not a run directory of this output_dir'))
+            continue
         try:
             with open(stats_path) as f:
                 stats = json.load(f)
@@ -831,12 +877,22 @@ def list_runs(output_dir):
             digest = sd['digest']
             if not isinstance(digest, str) or not digest:
                 raise ValueError('no digest')
-            runs.append(Run(name, d, float(sd['time']), float(sd['time_until']), digest))
+            mapping = stats.get('mapping')
+            runs.append(Run(name, d, float(sd['time']), float(sd['time_until']), digest,
+                            run_time=float(stats['run']['time']),
+                            mapping=_mapping_key(mapping) if isinstance(mapping, dict) else None))
         except (OSError, IOError, ValueError, KeyError, TypeError, AttributeError):
             ignored.append((name, 'its stats.json cannot be read'))
             continue
     runs.sort(key=lambda r: (r.time, r.id))
     return runs, sorted(ignored)
+
+
+MAPPING_KEYS = ('storage_strip_prefix', 'storage_add_prefix', 'catalog_strip_prefix', 'catalog_add_prefix')
+
+
+def _mapping_key(mapping):
+    return tuple(mapping.get(k) or '' for k in MAPPING_KEYS)
 
 
 def _intersect_sorted(paths, dest):
@@ -886,6 +942,10 @@ def confirm(p, this, output_dir, dark_list, dest):
     for r in sorted(runs, key=lambda r: (-r.time, r.id)):
         if r.id == this.id or r.time < earliest or r.time > this.time:
             continue
+        if r.mapping is not None and this.mapping is not None and r.mapping != this.mapping:
+            skipped.append({'run': r.id, 'reason': 'compared with other prefix options (%s)' % ', '.join(
+                '%s=%s' % (k, v or "''") for k, v in zip(MAPPING_KEYS, r.mapping))})
+            continue
         same = [u for u in used if u.digest == r.digest]
         if same:
             skipped.append({'run': r.id, 'reason': 'the same storage dump content (digest) as %s'
@@ -900,10 +960,14 @@ def confirm(p, this, output_dir, dark_list, dest):
     used.sort(key=lambda r: r.time)
     span = max(0.0, this.time - min(u.time_until for u in used)) if len(used) > 1 else 0.0
     span_days = span / DAY
+    # the runs themselves must have been made over the window too: a dump's time comes from its name, an option
+    # or its modification time, which anyone can back-date; the time of a run is the host's clock when it ran
+    run_span_days = (max(0.0, this.run_time - min(u.run_time for u in used)) / DAY
+                     if len(used) > 1 and this.run_time is not None else 0.0)
     info = {'confirm_runs': p['confirm_runs'], 'confirm_days': p['confirm_days'], 'window_days': window_days,
             'runs': [u.id for u in used], 'skipped_runs': skipped,
             'ignored_runs': [{'run': rid, 'reason': why} for rid, why in ignored],
-            'dump_times_span_days': round(span_days, 3),
+            'dump_times_span_days': round(span_days, 3), 'run_times_span_days': round(run_span_days, 3),
             'storage_dumps': [{'run': u.id, 'time_utc': _utc(u.time), 'digest': u.digest} for u in used]}
     if len(used) < p['confirm_runs']:
         info.update(confirmed=False, reason='%d runs over distinct storage dumps within %g days of this storage '
@@ -912,6 +976,10 @@ def confirm(p, this, output_dir, dark_list, dest):
     elif span_days < p['confirm_days']:
         info.update(confirmed=False, reason='the storage dumps of the %d runs span %.1f days, less than '
                     'confirm_days=%g' % (len(used), span_days, p['confirm_days']))
+    elif run_span_days < p['confirm_days']:
+        info.update(confirmed=False, reason='the %d runs were made over %.1f days (by the clock of the host), less '
+                    'than confirm_days=%g, whatever the times of their storage dumps'
+                    % (len(used), run_span_days, p['confirm_days']))
     else:
         info.update(confirmed=True, reason='dark in every one of %d runs over distinct storage dumps spanning %.1f '
                     'days' % (len(used), span_days))
@@ -958,6 +1026,26 @@ def _new_dir(parent, prefix, suffix, option):
         raise VaporError("The %s '%s' cannot be written: %s." % (option, parent, getattr(exc, 'strerror', None) or exc))
 
 
+class _writing:
+    """OSError while writing the lists, the confirmation or stats.json -> one sentence naming the directory."""
+
+    def __init__(self, target, option, p):
+        self.target, self.option, self.p = target, option, p
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if exc is None or not isinstance(exc, (OSError, IOError)):
+            return False
+        if self.option == 'output_dir':
+            where = self.p['output_dir']
+        else:
+            where = self.p.get('temp_dir') or os.path.dirname(self.target)
+        raise VaporError("The %s '%s' cannot be written: %s." % (self.option, where,
+                                                                 getattr(exc, 'strerror', None) or exc))
+
+
 def _write_json(path, data):
     with _create(path) as f:
         json.dump(data, f, indent=2, sort_keys=True)
@@ -974,8 +1062,12 @@ class _Lock:
 
     def __enter__(self):
         try:
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+            # never through a symbolic link planted in OUTPUT_DIR (O_CREAT would create its target elsewhere)
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, FILE_MODE)
         except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise VaporError("The lock '%s' is a symbolic link, not a file this module made; remove it."
+                                 % self.path)
             raise VaporError("The output_dir '%s' cannot be written: %s."
                              % (os.path.dirname(self.path), exc.strerror or exc))
         deadline = time.time() + self.wait
@@ -1229,6 +1321,7 @@ def run(params, check_mode=False, now=None):
         eng = Engine(workdir, p['memory_limit'], p.get('threads'))
         stats['engine'].update(version=eng.version, threads=eng.threads, temp_dir=workdir)
         dark_sql, lost_sql = compare(eng, p, inputs, timings, workdir)
+        check_unchanged(inputs)
         for inp in inputs:
             if inp is not None:
                 target_stats = stats['inputs'][inp.role]
@@ -1242,8 +1335,9 @@ def run(params, check_mode=False, now=None):
         keep_dark, keep_lost = _keepers(p, storage)
         excluded = {}
         dark_path = os.path.join(target, 'dark.list')
-        n_dark = _write_list(eng, dark_sql, dark_path, keep_dark, excluded)
-        n_lost = _write_list(eng, lost_sql, os.path.join(target, 'lost.list'), keep_lost, excluded)
+        with _writing(target, 'temp_dir' if check_mode else 'output_dir', p):
+            n_dark = _write_list(eng, dark_sql, dark_path, keep_dark, excluded)
+            n_lost = _write_list(eng, lost_sql, os.path.join(target, 'lost.list'), keep_lost, excluded)
         eng.close()
         eng = None
         timings['write_lists'] = round(time.time() - t, 3)
@@ -1272,17 +1366,20 @@ def run(params, check_mode=False, now=None):
         digest = digest_job.result()
         digest_job = None
         stats['inputs']['storage_dump']['digest'] = digest
+        check_unchanged(inputs)
         timings['digest_wait'] = round(time.time() - t, 3)
-        this = Run(run_id, None, storage.time['time'], storage.time['time_until'], digest)
+        this = Run(run_id, None, storage.time['time'], storage.time['time_until'], digest, run_time=now,
+                   mapping=_mapping_key(stats['mapping']))
         stats['status'] = 'ok'
         stats['files'] = {'dark': 'dark.list', 'lost': 'lost.list', 'confirmed_dark': 'confirmed_dark.list',
                           'stats': 'stats.json'}
         confirmed_path = os.path.join(target, 'confirmed_dark.list')
         if check_mode:
-            conf = confirm(p, this, output_dir, dark_path, confirmed_path)
+            with _writing(target, 'temp_dir', p):
+                conf = confirm(p, this, output_dir, dark_path, confirmed_path)
         else:
             # the history is read, the run id picked and the run published under one lock
-            with _Lock(output_dir):
+            with _Lock(output_dir), _writing(target, 'output_dir', p):
                 run_id = this.id = _free_run_id(output_dir, run_id, fixed_id)
                 run_dir = os.path.join(output_dir, run_id)
                 conf = confirm(p, this, output_dir, dark_path, confirmed_path)

@@ -457,9 +457,29 @@ def check_line_lengths(path, name=None):
         os.close(fd)
 
 
-def detect_format(stream):
-    """Guess the format from the first line of a (peekable) stream."""
+UTF8_BOM = b'\xef\xbb\xbf'
+_UTF16_BOMS = (b'\xff\xfe', b'\xfe\xff')
+
+
+def detect_format(stream, name=None):
+    """Guess the format from the first line of a (peekable) stream.
+
+    A UTF-8 byte order mark is skipped (every reader skips it). An XML dump may be in UTF-16 (its parser reads
+    it); a line format in UTF-16 is refused with one sentence when ``name`` is given.
+    """
     head = stream.peek(65536)[:65536] if hasattr(stream, 'peek') else b''
+    if head[:2] in _UTF16_BOMS:
+        try:
+            text = head[:4096 - len(head[:4096]) % 2].decode('utf-16')
+        except UnicodeDecodeError:
+            text = ''
+        if text.lstrip()[:1] == u'<':
+            return 'syncat'
+        if name is not None:
+            raise VaporError("The dump '%s' is encoded in UTF-16 (it starts with a UTF-16 byte order mark); a text "
+                             "or cms dump must be UTF-8." % name)
+    if head[:3] == UTF8_BOM:
+        head = head[3:]
     first = head.lstrip()[:1]
     if first == b'<':
         return 'syncat'
@@ -488,7 +508,7 @@ class DumpReader:
         try:
             if not hasattr(self.stream, 'peek'):
                 self.stream = io.BufferedReader(self.stream, 1 << 20)
-            self.fmt = fmt or detect_format(self.stream)
+            self.fmt = fmt or detect_format(self.stream, path)
         except VaporError:
             self.stream.close()
             raise
@@ -539,6 +559,8 @@ class DumpReader:
             if not raw:
                 return
             lineno += 1
+            if lineno == 1 and raw[:3] == UTF8_BOM:      # a byte order mark is not part of the first path
+                raw = raw[3:]
             if raw.endswith(b'\n'):
                 over = len(raw) - 1 > MAX_LINE          # a '\r' before the '\n' counts, as in check_line_lengths
                 line = raw[:-2] if raw.endswith(b'\r\n') else raw[:-1]

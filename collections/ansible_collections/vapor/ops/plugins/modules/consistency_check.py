@@ -64,7 +64,11 @@ description:
     Each run records the SHA-256 of its storage dump's uncompressed content and the dump's time in C(stats.json);
     runs whose storage dumps share the digest or the time (a dump named by day covers its day) count once, so
     comparing the same dump again, or a copy of it under a new date, never confirms anything; a storage element
-    whose content did not change at all between dumps does not confirm either. Only storage dumps not newer than
+    whose content did not change at all between dumps does not confirm either. The runs themselves must also have
+    been made over O(confirm_days) (by the clock of the host when each ran, which no option sets,
+    C(confirmation.run_times_span_days)): dump times come from names, options or modification times that anyone can
+    back-date, so old dumps compared in one sitting never confirm. Runs compared with other prefix options and run
+    directories that are symbolic links do not count. Only storage dumps not newer than
     this run's and at most O(confirm_days) + 10 days older are looked at; the span runs from the end of the oldest
     dump's time to the start of the newest. When the runs to count are fewer or span less, C(confirmed_dark.list)
     is written empty and C(stats.json) says why (C(confirmation.skipped_runs) lists the runs that counted once).
@@ -185,8 +189,8 @@ options:
     default: 3
   confirm_days:
     description:
-      - How many days the times of the confirming runs' storage dumps must span; storage dumps older than this plus
-        ten days (before this run's storage dump) are not used.
+      - How many days the times of the confirming runs' storage dumps must span, and the times at which those runs
+        were made too; storage dumps older than this plus ten days (before this run's storage dump) are not used.
     type: int
     default: 25
   run_id:
@@ -235,6 +239,20 @@ notes:
     850 MB and 8.5 GB of spill files in O(temp_dir)."
   - Paths are compared through 64-bit hashes of their normalised form. A hash collision can only hide a dark or lost
     entry, never add a dark one.
+  - "Limits of the confirmation (what it cannot see): it tells storage dumps apart by their content digest and time,
+    so a dump that differs from an earlier one by one line, or by line order, line ends or format, counts as a
+    different dump; the history is the run directories in O(output_dir), so whoever can write there (edit a
+    C(stats.json), copy in the runs of another storage element with the same prefix options) or set the host's clock
+    can fake it. Keep O(output_dir) writable only by the account that runs the check, and one O(output_dir) per
+    storage element. Only confirmed entries go to C(vapor.ops.dark_data_cleanup), which checks every file against
+    the catalog again just before it acts."
+  - "Names are compared byte for byte after the path normalisation: leading or trailing spaces and tabs are part of
+    a name, and the same name in Unicode NFC in one dump and NFD in the other is two names (a file system stores
+    bytes), so such a file is both dark and lost. A UTF-8 byte order mark at the start of a dump is skipped; a text
+    or cms dump must be UTF-8. File names carry UTC times (C(%Y%m%d_%H%M%S)); a site that names its dumps in local
+    time must give the time with an offset in O(storage_dump_time)."
+  - "A dump that changes while the run reads it (replaced, appended to, its C(latest) link moved on) is refused:
+    take dumps through a temporary name and a rename, as C(vapor.ops.se_dump) and C(vapor.ops.catalog_dump) do."
 requirements:
   - duckdb >= 1.1
 seealso:
