@@ -35,9 +35,15 @@ import re
 import sqlite3
 import threading
 import time
+import unicodedata
 import uuid
 from collections import namedtuple
 from contextlib import contextmanager
+
+try:
+    from urllib.parse import unquote as _unquote
+except ImportError:  # pragma: no cover - Python 2 is not supported by the cleanups
+    _unquote = None
 
 from ansible_collections.vapor.ops.plugins.module_utils._common import (
     DEFAULT_PORTS, PathMapper, VaporError, file_sha256, normalise_path, parse_duration, parse_mode, path_components,
@@ -45,7 +51,7 @@ from ansible_collections.vapor.ops.plugins.module_utils._common import (
 from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import (
     COMPRESSIONS, FORMATS, SUFFIXES, DumpWriter, companion_path, dump_digest, normalise_adler32,
     open_compressed_writer, read_dump)
-from ansible_collections.vapor.ops.plugins.module_utils._gfal import join_url, open_storage
+from ansible_collections.vapor.ops.plugins.module_utils._gfal import MISSING, join_url, open_storage
 from ansible_collections.vapor.ops.plugins.module_utils._journal import DONE, Journal, RunLock
 from ansible_collections.vapor.ops.plugins.module_utils._publish import (
     apply_mode, check_output_options, commit, discard, ensure_dest, name_regex, new_temp, update_link)
@@ -128,6 +134,16 @@ CREATE TABLE IF NOT EXISTS schema_version (major INTEGER NOT NULL, minor INTEGER
 _URL_RE = re.compile(r'^([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)(.*)$', re.S)
 _DPM_RE = re.compile(r'^([A-Za-z0-9][A-Za-z0-9.-]*):(/.*)$', re.S)
 _SFN_QUERY = '?SFN='
+_SFN_PARAM_RE = re.compile(r'[?&]SFN=', re.I)
+
+
+def _sfn_value(rest):
+    """Where the SFN= parameter's value starts in an srm URL's path and query ('?SFN=', also '?sfn=' and
+    '?x=1&SFN='), or -1 when there is none. Everything after it is the storage path (names may hold '&')."""
+    m = _SFN_PARAM_RE.search(rest)
+    if m is None or '?' not in rest[:m.end()]:
+        return -1
+    return m.end()
 
 
 def _text(v):
@@ -175,10 +191,10 @@ def parse_sfn(sfn):
         rest = m.group(3)
         start = len(sfn) - len(rest)
         if scheme == 'srm':
-            i = rest.find(_SFN_QUERY)
+            i = _sfn_value(rest)
             if i >= 0:
-                start += i + len(_SFN_QUERY)
-                rest = rest[i + len(_SFN_QUERY):]
+                start += i
+                rest = rest[i:]
         host, port = _split_authority(authority)
     else:
         m = _DPM_RE.match(sfn)
@@ -214,8 +230,8 @@ def _prefix_key(prefix):
     m = _URL_RE.match(prefix)
     if m:
         scheme, rest = m.group(1).lower(), m.group(3)
-        if scheme == 'srm' and _SFN_QUERY in rest:
-            rest = rest[rest.find(_SFN_QUERY) + len(_SFN_QUERY):]
+        if scheme == 'srm' and _sfn_value(rest) >= 0:
+            rest = rest[_sfn_value(rest):]
         host, port = _split_authority(m.group(2))
         if not host and scheme != 'file':
             return None
@@ -255,8 +271,8 @@ def _prefix_variants(prefix):
         auths += ['%s:%d' % (host, port), '%s:%d' % (host.lower(), port)]
     rests = [rest]
     if scheme.lower() == 'srm':
-        if _SFN_QUERY in rest:
-            rests.append(rest[rest.find(_SFN_QUERY) + len(_SFN_QUERY):])
+        if _sfn_value(rest) >= 0:
+            rests.append(rest[_sfn_value(rest):])
         elif rest.startswith('/'):
             rests.append('/srm/managerv2' + _SFN_QUERY + rest)
     for a in auths:
@@ -370,6 +386,47 @@ class SfnMapping:
         return out
 
 
+# characters after which an SFN's path may name another file than its literal text: percent escapes (a URL SFN
+# 'my%20file' names 'my file'), parameters or a query after the name (';v=1', '?x', '&x=1', '#x'), white space
+# or control characters (a trailing blank or newline pasted at registration), and non-ASCII text (the same name
+# in NFC or NFD). An SFN with one of them protects each file it may name.
+_ODD_RE = re.compile(r'[%;?&#\s\x00-\x1f\x7f-\uffff]')
+_CUT_RE = re.compile(r'[;?&#\x00]')
+MAX_CUTS = 8
+
+
+def fold_path(path):
+    """The spelling-free form of a path: percent escapes decoded, Unicode in NFC, trailing blanks dropped."""
+    if '%' in path and _unquote is not None:
+        path = _unquote(path, errors='surrogateescape')
+    try:
+        path = unicodedata.normalize('NFC', path)
+    except (TypeError, ValueError):
+        pass
+    return path.rstrip(' \t\r\n\x0b\x0c')
+
+
+def odd_variants(spath):
+    """The storage paths an SFN's path in an odd form may name (see _ODD_RE), other than itself; [] if none.
+
+    The path folded (fold_path), and the path cut before each ';', '?', '&', '#' or NUL (up to MAX_CUTS), each
+    folded and normalised ('..' resolved). The literal path is what catalog_dump writes; these are protected too.
+    """
+    if not _ODD_RE.search(spath):
+        return []
+    cands = [spath]
+    for n, m in enumerate(_CUT_RE.finditer(spath)):
+        if n >= MAX_CUTS:
+            break
+        cands.append(spath[:m.start()])
+    out = []
+    for c in cands:
+        v = resolve_path(fold_path(c))
+        if v is not None and v != '/' and v != spath and v not in out:
+            out.append(v)
+    return out
+
+
 class ReplicaIndex:
     """What a run's re-check needs beyond the index lookup of the usual SFN forms, learnt once per run.
 
@@ -385,11 +442,16 @@ class ReplicaIndex:
     MariaDB, against one pass of about 6 s per run and 0.4 ms a path here (benchmarks/bench_recheck.py). What this
     index does not see: an SFN rewritten in place (UPDATE of an existing row, as lfc_modreplica could do) during
     the run into an unusual spelling of another path; LFC and DPM register a new SFN as a new row.
+
+    ``odd`` (dump path -> [rowid]): the selected replicas whose SFN's path is in an odd form (percent escapes,
+    parameters, blanks, non-ASCII; see odd_variants) by every other dump path they may name; a re-check counts them
+    as protecting (doubtful), never as matches to remove.
     """
 
     def __init__(self, mapping):
         self.mapping = mapping
         self.paths = {}          # dump path -> [rowid] of replicas in an unusual form
+        self.odd = {}            # dump path -> [rowid] of replicas whose SFN may name it (odd_variants)
         self.unparsable = {}     # rowid -> sfn of selected replicas in no known form
         self.high = 0
         self.scanned = 0
@@ -403,6 +465,10 @@ class ReplicaIndex:
         if parts is None:
             self.unparsable[rowid] = sfn
             return
+        for v in odd_variants(parts.path):
+            vpath = m.mapper.map(v)
+            if vpath is not None:
+                self.odd.setdefault(vpath, []).append(rowid)
         path = m.mapper.map(parts.path)
         if path is None:
             return
@@ -438,6 +504,13 @@ class ReplicaIndex:
         with self._lock:
             return list(self.paths.get(dump_path, ()))
 
+    def odd_rowids_of(self, dump_paths):
+        with self._lock:
+            out = []
+            for d in dump_paths:
+                out.extend(i for i in self.odd.get(d, ()) if i not in out)
+            return out
+
     def doubtful_for(self, dump_path, mapping):
         """Rowids of unparsable SFNs that hold the storage path's last component as a whole component."""
         sp = mapping.storage_path(dump_path)
@@ -459,7 +532,7 @@ class ReplicaIndex:
 
     def describe(self):
         return {'scanned': self.scanned, 'unusual_forms': sum(len(v) for v in self.paths.values()),
-                'unparsable': len(self.unparsable)}
+                'odd_forms': len(set(i for v in self.odd.values() for i in v)), 'unparsable': len(self.unparsable)}
 
 
 def normalise_group(name):
@@ -1083,6 +1156,20 @@ class Catalog:
         for rep in self.replicas_by_rowid(maybe):
             if mapping.selects(rep.host, rep.sfn) and mapping.dump_path(rep.sfn)[1] == 'unparsable':
                 doubtful.append(rep)
+                seen.add(rep.rowid)
+        # SFNs in an odd form (percent escapes, parameters, blanks, NFC/NFD) that may name this file
+        folded = fold_path(dump_path)
+        keys = [dump_path] if folded == dump_path else [dump_path, folded]
+        maybe = [i for i in index.odd_rowids_of(keys) if i not in seen]
+        for rep in self.replicas_by_rowid(maybe):
+            parts = parse_sfn(rep.sfn)
+            if parts is not None and mapping.selects(rep.host, rep.sfn, parts) and any(
+                    mapping.mapper.map(v) in keys for v in odd_variants(parts.path)):
+                doubtful.append(rep)
+                seen.add(rep.rowid)
+        if folded != dump_path:           # the file's name in another spelling (NFD on storage, NFC in catalog)
+            other = self.find_replicas(folded, mapping, index)[0]
+            doubtful.extend(r for r in other if r.rowid not in seen)
         out.sort(key=lambda r: r.rowid)
         return out, doubtful
 
@@ -1691,6 +1778,24 @@ def read_lost(path, max_entries):
     return out
 
 
+def _odd_spelling_present(storage, storage_url, mapping, path, reps):
+    """(stat, url) of a file that a replica's SFN in an odd form may name instead of its literal path (a URL
+    SFN 'my%20file' names 'my file'; see odd_variants), when one is on the storage; else (MISSING, None)."""
+    for rep in reps:
+        parts = parse_sfn(rep.sfn)
+        if parts is None:
+            continue
+        for v in odd_variants(parts.path):
+            vpath = mapping.mapper.map(v)
+            if vpath is None or vpath == path:
+                continue
+            vurl = join_url(storage_url, vpath)
+            st = storage.stat(vurl)
+            if st.exists and not st.is_dir:
+                return st, vurl
+    return MISSING, None
+
+
 def run_catalog_cleanup(params, check_mode=False, storage=None, catalog=None):
     """Remove lost replicas (and entries left without replicas), re-checking each one; the result dictionary.
 
@@ -1760,6 +1865,14 @@ def run_catalog_cleanup(params, check_mode=False, storage=None, catalog=None):
                 first_error = first_error or exc.msg
                 kept.append({'path': path, 'reason': 'storage_error', 'detail': exc.msg})
                 continue
+            if not st.exists:
+                try:
+                    st, url = _odd_spelling_present(storage, p['storage_url'], mapping, path, usable)
+                except VaporError as exc:
+                    counts['storage_error'] += 1
+                    first_error = first_error or exc.msg
+                    kept.append({'path': path, 'reason': 'storage_error', 'detail': exc.msg})
+                    continue
             if st.exists:
                 counts['on_storage'] += 1
                 kept.append({'path': path, 'reason': 'on_storage', 'detail': url})

@@ -41,6 +41,9 @@ description:
     them are removed. It is an index lookup per path (C(sfn IN (...)) over the few SFN forms used on the storage
     element, learnt once per run) plus an in-memory index of the SFNs in other forms, built by one pass over the
     replica table when the run starts; never a table scan per file.
+  - "A replica whose SFN may name a file in another spelling than its literal path (percent escapes such as
+    C(%20), parameters or a query after the name, trailing blanks or control characters, the name in Unicode NFC
+    or NFD) is kept (C(on_storage)) when the storage shows a file under one of those spellings."
 author:
   - vapor.ops developers (@vapor-ops)
 extends_documentation_fragment:

@@ -23,9 +23,12 @@ description:
     A file already gone is reported in RV(already_gone), not as an error."
   - "The catalog re-check finds every replica that M(vapor.ops.catalog_dump) maps to the path, whatever the
     spelling of its SFN: repeated or trailing slashes, C(.) and C(..) components, the host in any case, the default
-    port given or left out, the SRM C(?SFN=) or plain form. A replica on the storage element whose SFN is in no
-    known form but holds the file's name protects the file too. Host names and SFN prefixes are compared the same
-    lenient way by O(se)/O(sfn_prefix) here and in M(vapor.ops.catalog_dump)."
+    port given or left out, the SRM C(?SFN=) or plain form (the C(SFN) parameter in any case and after other
+    query parameters). A replica on the storage element whose SFN is in no known form but holds the file's name
+    protects the file too, and so does one whose SFN may name the file in another spelling (percent escapes such as
+    C(%20), parameters or a query after the name such as C(;v=1) or C(&x=1), trailing blanks or control characters,
+    the name in Unicode NFC or NFD). Host names and SFN prefixes are compared the same lenient way by
+    O(se)/O(sfn_prefix) here and in M(vapor.ops.catalog_dump)."
   - "The storage must prove it can see before anything is believed about it: the base of O(storage_url) must exist
     and be a directory, and for every directory of the list up to 3 files the catalog holds there (available
     replicas on the storage element) are looked at until one shows as a file. A directory where none shows (an
@@ -295,11 +298,13 @@ quarantine:
 catalog_index:
   description:
     - What the run learnt from its one pass over the replica table. C(scanned) rows read; C(unusual_forms) replicas
-      of the storage element whose SFN is not in the usual form (found through this index); C(unparsable) replicas
-      whose SFN is in no known form (they protect the files whose name they hold).
+      of the storage element whose SFN is not in the usual form (found through this index); C(odd_forms) replicas
+      whose SFN may name a file in another spelling (percent escapes, parameters, blanks, NFC/NFD; they protect
+      those files); C(unparsable) replicas whose SFN is in no known form (they protect the files whose name they
+      hold).
   returned: success
   type: dict
-  sample: {"scanned": 1000000, "unusual_forms": 12, "unparsable": 0}
+  sample: {"scanned": 1000000, "unusual_forms": 12, "odd_forms": 0, "unparsable": 0}
 catalog_selection:
   description: The replicas the catalog re-check looks at, in words.
   returned: success
