@@ -88,3 +88,95 @@ CC_CASES = {
 @pytest.mark.parametrize("name", sorted(CC_CASES))
 def test_cc_odd(name, site):
     CC_CASES[name](site)
+
+
+# ------------------------------------------------------------------------------------------------
+# catalog_cleanup: a storage that can be fooled (an area whose every catalogued file is on the list)
+
+def case_cc_whole_area_unmounted(s):
+    """/store/b is an unmounted area (an empty directory): every file the catalog holds there is on the list,
+    while files elsewhere show. Its entries stay (reason 'unproven'); the lone lost file elsewhere is removed."""
+    for i in range(2):
+        s.register(f"/store/b/f{i}.root")
+    (s.root / "store" / "b").mkdir(parents=True)
+    s.register("/store/mc/run1/lost.root")
+    before = s.snapshot()
+    r = cat.run_catalog_cleanup(s.lost_params(["/store/mc/run1/lost.root", "/store/b/f0.root", "/store/b/f1.root"]))
+    assert [x["lfn"] for x in r["removed"]] == ["/grid/store/mc/run1/lost.root"]
+    assert sorted((k["path"], k["reason"]) for k in r["kept"]) == [("/store/b/f0.root", "unproven"),
+                                                                   ("/store/b/f1.root", "unproven")]
+    assert "every file the catalog holds under 'file://" in r["kept"][0]["detail"]
+    after = s.snapshot()
+    assert after["replicas"] == [x for x in before["replicas"] if "lost.root" not in x[0]]
+
+
+def case_cc_sub_area_unmounted_next_to_siblings(s):
+    """The siblings of the parent show, the listed files' subdirectory is an unmounted area."""
+    s.register("/store/data/sibling.root")
+    s.put("/store/data/sibling.root")
+    for i in range(3):
+        s.register(f"/store/data/sub/f{i}.root")
+    (s.root / "store" / "data" / "sub").mkdir(parents=True)
+    before = s.snapshot()
+    r = cat.run_catalog_cleanup(s.lost_params([f"/store/data/sub/f{i}.root" for i in range(3)]))
+    assert r["removed"] == [] and [k["reason"] for k in r["kept"]] == ["unproven"] * 3
+    assert s.snapshot() == before
+
+
+def case_cc_lone_files_in_own_directories(s):
+    """Rucio's layout: one file a leaf directory, each lost; its parent proves the storage sees; they go."""
+    lost = [f"/store/rucio/ab/c{i}/f{i}.root" for i in range(3)]
+    for p in lost:
+        s.register(p)
+    s.register("/store/rucio/ab/cz/kept.root")
+    s.put("/store/rucio/ab/cz/kept.root")
+    r = cat.run_catalog_cleanup(s.lost_params(lost))
+    assert sorted(x["lfn"] for x in r["removed"]) == ["/grid" + p for p in lost] and r["kept"] == []
+
+
+def case_dark_list_with_nul(s):
+    s.put(ORPHAN)
+    params = s.dark_params([ORPHAN])
+    Path(params["dark"]).write_bytes((ORPHAN + "\x00junk\n").encode())
+    before = s.snapshot()
+    fails(dc.run_dark_cleanup, params, r"^The dark list '.*' holds a path with a NUL character \(entry 1\), which "
+                                       r"names no file; nothing was deleted\.$")
+    assert s.snapshot() == before
+
+
+def case_cc_list_with_nul(s):
+    lost = "/store/mc/run1/lost.root"
+    s.register(lost)
+    params = s.lost_params([lost])
+    Path(params["lost"]).write_bytes((lost + "\x00\n").encode())
+    before = s.snapshot()
+    fails(cat.run_catalog_cleanup, params, r"^The lost list '.*' holds a path with a NUL character \(entry 1\)")
+    assert s.snapshot() == before
+
+
+
+def case_cc_whole_area_trusted_when_asked(s):
+    """The admin checked the area is really lost (a disk that died): trust_lost_areas removes its entries."""
+    for i in range(2):
+        s.register(f"/store/b/f{i}.root")
+    (s.root / "store" / "b").mkdir(parents=True)
+    r = cat.run_catalog_cleanup(s.lost_params(["/store/b/f0.root", "/store/b/f1.root"], trust_lost_areas=True))
+    assert sorted(x["lfn"] for x in r["removed"]) == ["/grid/store/b/f0.root", "/grid/store/b/f1.root"]
+
+
+def case_cc_whole_area_with_one_file_back(s):
+    """Every catalogued file of the area is listed, but one of them shows: the area is seen, the others go."""
+    for i in range(3):
+        s.register(f"/store/b/f{i}.root")
+    s.put("/store/b/f2.root")
+    r = cat.run_catalog_cleanup(s.lost_params([f"/store/b/f{i}.root" for i in range(3)]))
+    assert sorted(x["lfn"] for x in r["removed"]) == ["/grid/store/b/f0.root", "/grid/store/b/f1.root"]
+    assert [(k["path"], k["reason"]) for k in r["kept"]] == [("/store/b/f2.root", "on_storage")]
+
+
+MORE = {name[len("case_"):]: fn for name, fn in sorted(globals().items()) if name.startswith("case_")}
+
+
+@pytest.mark.parametrize("name", sorted(MORE))
+def test_more(name, site):
+    MORE[name](site)

@@ -1668,7 +1668,61 @@ def _siblings(catalog, mapping, sdir, exclude, limit, rows=SIBLING_ROWS):
     return out
 
 
-def verify_storage_sees(catalog, mapping, storage, storage_url, paths, exclude, nothing_done):
+def _prove(sample, shows, storage_url, nothing_done):
+    why = None
+    for dump_path in sample:
+        ok, why = shows(dump_path)
+        if ok:
+            return
+    raise VaporError("The storage at '%s' does not show '%s', which the catalog holds next to the listed "
+                     "paths (%s), so it cannot be trusted to tell which files are absent (an unmounted area, "
+                     "a wrong storage_url or prefix); %s."
+                     % (storage_url, join_url(storage_url, sample[0]), why, nothing_done))
+
+
+def _listed_under(listed, sdir):
+    """How many of the listed storage paths lie below the storage directory ``sdir``."""
+    low = sdir.rstrip('/') + '/'
+    return sum(1 for sp in listed if sp.startswith(low))
+
+
+def _prove_subtrees(catalog, mapping, storage_url, exclude, nothing_done, shows, leaves, listed, whole_min, proven):
+    """catalog_cleanup's rule for the directories of the list that hold no catalogued file off the list.
+
+    Each is proven by its nearest ancestor (up to the strip_prefix root) that holds, at or below it, catalogued
+    files not on the list: one of them must show. The subtree between (the ancestor's child holding the directory)
+    then has every catalogued file on the list: from the storage's side a wholly lost area and an unmounted one
+    look the same, so when it holds ``whole_min`` or more listed files its paths are returned as unproven (the
+    run keeps them). A lone lost file in its own directory (Rucio's layout) is believed. A list with nothing
+    off it anywhere is refused.
+    """
+    unproven = set()
+    cache = {}
+    top = mapping.strip                  # '' for the storage root, else '/vo' (as the leaves start)
+    for leaf in leaves:
+        child = anc = leaf
+        found = None
+        while anc != top and len(anc) > len(top):
+            child, anc = anc, anc.rsplit('/', 1)[0]
+            if anc not in cache:
+                cache[anc] = _siblings(catalog, mapping, anc, exclude, SIBLINGS_PER_DIR,
+                                       rows=SIBLING_ROWS + 2 * _listed_under(listed, anc))
+            if cache[anc]:
+                found = cache[anc]
+                break
+        if found is None:
+            raise VaporError("The catalog holds no available replica on %s outside the list, so nothing can show "
+                             "that '%s' sees the storage; %s." % (mapping.describe(), storage_url, nothing_done))
+        if ('proved', anc) not in cache:
+            _prove(found, shows, storage_url, nothing_done)
+            cache[('proved', anc)] = True
+            proven += 1
+        if _listed_under(listed, child) >= whole_min:
+            unproven.add(child)
+    return proven, unproven
+
+
+def verify_storage_sees(catalog, mapping, storage, storage_url, paths, exclude, nothing_done, whole_min=0):
     """Refuse (VaporError) a storage URL that cannot be shown to see the storage element's files.
 
     The rule: the base of ``storage_url`` exists and is a directory; then, for every directory of the listed
@@ -1678,6 +1732,10 @@ def verify_storage_sees(catalog, mapping, storage, storage_url, paths, exclude, 
     has any such file, up to GLOBAL_SAMPLE files of the storage element are tried instead, and one must show; a
     storage element whose catalogued files are all on the list cannot prove anything and is refused.
     ``nothing_done`` ends the sentences ('nothing was removed').
+
+    With ``whole_min`` (catalog_cleanup) the directories with no such file go through _prove_subtrees instead of
+    the sample of the whole storage element, and the result is (proven, unproven storage directories): every
+    listed path below an unproven directory must be kept.
     """
     base = storage_url.rstrip('/') or storage_url
     try:
@@ -1700,6 +1758,13 @@ def verify_storage_sees(catalog, mapping, storage, storage_url, paths, exclude, 
             return False, exc.msg.rstrip('.')
         return r.exists and not r.is_dir, 'not found' if not r.exists else 'a directory'
 
+    memo = []
+
+    def listed_sp():
+        if not memo:
+            memo.append([sp for sp in (mapping.storage_path(x) for x in paths) if sp is not None])
+        return memo[0]
+
     dirs = []
     seen_dirs = set()
     for path in paths:
@@ -1711,21 +1776,18 @@ def verify_storage_sees(catalog, mapping, storage, storage_url, paths, exclude, 
             seen_dirs.add(sdir)
             dirs.append(sdir)
     proven = 0
+    leaves = []                      # directories of the list with no catalogued file of their own to show
     for sdir in dirs:
-        sample = _siblings(catalog, mapping, sdir, exclude, SIBLINGS_PER_DIR)
+        sample = _siblings(catalog, mapping, sdir, exclude, SIBLINGS_PER_DIR,
+                           rows=SIBLING_ROWS + (2 * _listed_under(listed_sp(), sdir) if whole_min else 0))
         if not sample:
+            leaves.append(sdir)
             continue
-        why = None
-        for dump_path in sample:
-            ok, why = shows(dump_path)
-            if ok:
-                proven += 1
-                break
-        else:
-            raise VaporError("The storage at '%s' does not show '%s', which the catalog holds next to the listed "
-                             "paths (%s), so it cannot be trusted to tell which files are absent (an unmounted area, "
-                             "a wrong storage_url or prefix); %s."
-                             % (storage_url, join_url(storage_url, sample[0]), why, nothing_done))
+        _prove(sample, shows, storage_url, nothing_done)
+        proven += 1
+    if whole_min:
+        return _prove_subtrees(catalog, mapping, storage_url, exclude, nothing_done, shows, leaves, listed_sp(),
+                               whole_min, proven)
     if proven:
         return proven
     sample = _siblings(catalog, mapping, mapping.strip, exclude, GLOBAL_SAMPLE, rows=500)
@@ -1749,11 +1811,14 @@ def verify_storage_sees(catalog, mapping, storage, storage_url, paths, exclude, 
 CLEANUP_DEFAULTS = {
     'lost': None, 'catalog': None, 'se': None, 'sfn_prefix': None, 'strip_prefix': None, 'add_prefix': None,
     'storage_url': None, 'max_entries': 10000, 'journal': None, 'remove_orphan_entries': True, 'timeout': 60,
-    'retries': 2,
+    'retries': 2, 'trust_lost_areas': False,
 }
 # outcomes after which an item is not looked at again by a later run over the same list
 FINAL = ('removed', 'absent')
-SKIP_REASONS = ('on_storage', 'storage_error', 'not_available', 'changed')
+SKIP_REASONS = ('on_storage', 'storage_error', 'not_available', 'changed', 'unproven')
+# a directory whose every catalogued file is on the lost list, with this many listed files or more, is not believed
+# (an unmounted area looks the same); see _prove_subtrees
+WHOLE_AREA_MIN = 2
 
 
 def default_journal(lost):
@@ -1766,9 +1831,12 @@ def read_lost(path, max_entries):
         raise VaporError("The lost list '%s' does not exist or is not a file." % path)
     seen = set()
     out = []
-    for e in read_dump(path):
+    for n, e in enumerate(read_dump(path), 1):
         if e.path in seen:
             continue
+        if '\x00' in e.path:
+            raise VaporError("The lost list '%s' holds a path with a NUL character (entry %d), which names no file; "
+                             "nothing was removed." % (path, n))
         seen.add(e.path)
         out.append(e.path)
         if max_entries and len(out) > max_entries:
@@ -1776,6 +1844,37 @@ def read_lost(path, max_entries):
                              "that long usually comes from a wrong storage dump; raise max_entries if it is right)."
                              % (path, max_entries))
     return out
+
+
+def _areas_still_unproven(storage, storage_url, mapping, paths, areas):
+    """The areas of ``areas`` (storage directories whose every catalogued file is listed) in which no listed
+    file shows on the storage: a listed file that is there proves its area is seen (and is kept as on_storage)."""
+    left = set()
+    for area in areas:
+        low = area.rstrip('/') + '/'
+        for path in paths:
+            sp = mapping.storage_path(path)
+            if sp is None or not sp.startswith(low):
+                continue
+            try:
+                st = storage.stat(join_url(storage_url, path))
+            except VaporError:
+                continue
+            if st.exists and not st.is_dir:
+                break
+        else:
+            left.add(area)
+    return left
+
+
+def _under_any(sp, dirs):
+    """The directory of ``dirs`` that holds the storage path ``sp``, or None."""
+    if sp is None or not dirs:
+        return None
+    for d in dirs:
+        if sp.startswith(d.rstrip('/') + '/'):
+            return d
+    return None
 
 
 def _odd_spelling_present(storage, storage_url, mapping, path, reps):
@@ -1832,8 +1931,12 @@ def run_catalog_cleanup(params, check_mode=False, storage=None, catalog=None):
     first_error = None
     try:
         catalog.learn_heads(mapping)
+        unproven = set()
         if paths:
-            verify_storage_sees(catalog, mapping, storage, p['storage_url'], paths, set(paths), 'nothing was removed')
+            unproven = verify_storage_sees(catalog, mapping, storage, p['storage_url'], paths, set(paths),
+                                           'nothing was removed', whole_min=WHOLE_AREA_MIN)[1]
+            unproven = set() if p['trust_lost_areas'] else _areas_still_unproven(
+                storage, p['storage_url'], mapping, paths, unproven)
         index = ReplicaIndex(mapping).build(catalog)
         if not check_mode:
             lock = RunLock(jpath, 'catalog cleanup')
@@ -1855,6 +1958,15 @@ def run_catalog_cleanup(params, check_mode=False, storage=None, catalog=None):
                 counts['not_available'] += 1
                 kept.append({'path': path, 'reason': 'not_available',
                              'detail': 'replica status %s' % ','.join(sorted(set(r.status or '?' for r in reps)))})
+                continue
+            area = _under_any(mapping.storage_path(path), unproven)
+            if area is not None:
+                counts['unproven'] += 1
+                kept.append({'path': path, 'reason': 'unproven',
+                             'detail': "every file the catalog holds under '%s' is on the list and none shows, and a "
+                                       "wholly lost area cannot be told from an unmounted one; check the area, then "
+                                       "run with trust_lost_areas"
+                                       % join_url(p['storage_url'], mapping.mapper.map(area) or area)})
                 continue
             url = join_url(p['storage_url'], path)
             looked += 1
