@@ -180,3 +180,64 @@ MORE = {name[len("case_"):]: fn for name, fn in sorted(globals().items()) if nam
 @pytest.mark.parametrize("name", sorted(MORE))
 def test_more(name, site):
     MORE[name](site)
+
+
+# ------------------------------------------------------------------------------------------------
+# root:// to an endpoint that does not answer: bounded by the module's timeout, not the XRootD client's defaults
+
+DEAD_RUN = r"""
+import json, os, sys, time
+sys.path.insert(0, %(collections)r)
+from ansible_collections.vapor.ops.plugins.module_utils import _dark_cleanup as dc
+params = json.loads(sys.argv[1])
+try:
+    dc.run_dark_cleanup(params)
+    print('OK')
+except Exception as exc:
+    print('ERROR ' + getattr(exc, 'msg', repr(exc)))
+print('ENV ' + json.dumps(dict((k, v) for k, v in os.environ.items() if k.startswith('XRD_'))))
+"""
+
+
+@pytest.mark.parametrize("endpoint", ["closed_port", "mute_listener"])
+def test_dark_root_endpoint_that_does_not_answer(site, endpoint):
+    """A root:// storage URL whose port is closed, or whose server accepts and never answers: the run fails in one
+    sentence within the module's timeout (the XRootD client's own defaults waited about 8 minutes) and the
+    XRootD client was told that timeout."""
+    pytest.importorskip("gfal2")
+    import json
+    import socket
+    import subprocess
+    import sys
+    from test_hostile_cleanup import COLLECTIONS
+    s = site
+    s.put(ORPHAN)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    if endpoint == "closed_port":
+        sock.close()
+    else:
+        sock.listen(8)                       # the kernel accepts the connection; nobody ever answers
+    try:
+        params = s.dark_params([ORPHAN], storage_url=f"root://127.0.0.1:{port}//vo", timeout=3, retries=0)
+        before = s.snapshot()
+        env = dict((k, v) for k, v in os.environ.items() if not k.startswith("XRD_"))
+        proc = subprocess.run([sys.executable, "-c", DEAD_RUN % {"collections": COLLECTIONS}, json.dumps(params)],
+                              capture_output=True, text=True, timeout=120, env=env)
+    finally:
+        sock.close()
+    out = proc.stdout.splitlines()
+    assert out[0].startswith(f"ERROR The storage URL 'root://127.0.0.1:{port}//vo' cannot be checked ("), proc
+    assert out[0].endswith("so no file could be looked at; nothing was deleted."), out
+    xrd = json.loads(out[1][len("ENV "):])
+    assert xrd["XRD_CONNECTIONWINDOW"] == "3" and xrd["XRD_REQUESTTIMEOUT"] == "3", xrd
+    assert s.snapshot() == before
+
+
+def test_xrootd_environment_keeps_what_the_site_set():
+    from ansible_collections.vapor.ops.plugins.module_utils._gfal import xrootd_environment
+    env = {"XRD_CONNECTIONWINDOW": "30"}
+    assert xrootd_environment(7, env) == ["XRD_CONNECTIONRETRY", "XRD_REQUESTTIMEOUT", "XRD_STREAMTIMEOUT",
+                                          "XRD_TIMEOUTRESOLUTION"]
+    assert env["XRD_CONNECTIONWINDOW"] == "30" and env["XRD_REQUESTTIMEOUT"] == "7"

@@ -134,7 +134,11 @@ options:
         another list (by path and SHA-256), storage URL or quarantine is refused.
     type: path
   timeout:
-    description: Seconds one storage request may take.
+    description:
+      - Seconds one storage request may take. For C(root://) it also bounds the XRootD client's connection window
+        and request and stream timeouts (C(XRD_CONNECTIONWINDOW), C(XRD_REQUESTTIMEOUT), C(XRD_STREAMTIMEOUT), with
+        C(XRD_CONNECTIONRETRY=1)), unless the environment sets them already; its defaults would wait about 8
+        minutes for an endpoint that does not answer.
     type: int
     default: 60
   retries:
