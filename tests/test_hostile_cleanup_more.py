@@ -241,3 +241,23 @@ def test_xrootd_environment_keeps_what_the_site_set():
     assert xrootd_environment(7, env) == ["XRD_CONNECTIONRETRY", "XRD_REQUESTTIMEOUT", "XRD_STREAMTIMEOUT",
                                           "XRD_TIMEOUTRESOLUTION"]
     assert env["XRD_CONNECTIONWINDOW"] == "30" and env["XRD_REQUESTTIMEOUT"] == "7"
+
+
+def test_se_dump_xrootd_closed_port(tmp_path):
+    """se_dump of a root:// server whose port is closed: one sentence naming the root and the connection error,
+    nothing published (the XRootD client's defaults said 'Operation expired' after its 15 s timeout resolution)."""
+    pytest.importorskip("XRootD")
+    import socket
+    from ansible_collections.vapor.ops.plugins.module_utils import _se_dump as sd
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    dest = tmp_path / "dumps"
+    dest.mkdir()
+    with pytest.raises(VaporError) as err:
+        sd.run({"source": "xrootd", "url": f"root://127.0.0.1:{port}", "roots": ["/vo"], "dest": str(dest),
+                "timeout": 5, "retries": 0})
+    assert err.value.msg.startswith(f"The XRootD root '/vo' on root://127.0.0.1:{port} cannot be read: ")
+    assert "Connection" in err.value.msg, err.value.msg
+    assert os.listdir(dest) == []

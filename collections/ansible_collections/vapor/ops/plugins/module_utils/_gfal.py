@@ -22,7 +22,7 @@ import time
 import traceback
 from collections import namedtuple
 
-from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError, xrootd_environment
 
 GFAL2_IMP_ERR = None
 try:
@@ -64,23 +64,6 @@ def join_url(prefix, path):
     if not prefix:
         raise VaporError("No storage URL prefix is set, so the dump path '%s' cannot be turned into a URL." % path)
     return prefix.rstrip('/') + '/' + path.lstrip('/')
-
-
-def xrootd_environment(timeout, environ=None):
-    """Bound the XRootD client (gfal2's root:// plugin) by ``timeout``: the variables it reads once, when it first
-    starts in the process. Its defaults (a 120 s connection window, 5 connection retries, a 1800 s request
-    timeout) kept a stat of a dead endpoint waiting about 8 minutes whatever the module's timeout; our own retries
-    replace its connection retries. A variable the site set already is left as it is. The names set are returned."""
-    environ = os.environ if environ is None else environ
-    timeout = max(1, int(timeout))
-    wanted = {'XRD_CONNECTIONWINDOW': timeout, 'XRD_CONNECTIONRETRY': 1, 'XRD_REQUESTTIMEOUT': timeout,
-              'XRD_STREAMTIMEOUT': timeout, 'XRD_TIMEOUTRESOLUTION': 1}
-    done = []
-    for name, value in sorted(wanted.items()):
-        if name not in environ:
-            environ[name] = str(value)
-            done.append(name)
-    return done
 
 
 class Storage:
