@@ -261,3 +261,42 @@ def test_se_dump_xrootd_closed_port(tmp_path):
     assert err.value.msg.startswith(f"The XRootD root '/vo' on root://127.0.0.1:{port} cannot be read: ")
     assert "Connection" in err.value.msg, err.value.msg
     assert os.listdir(dest) == []
+
+
+def test_dark_symlink_race(site):
+    """A thread swaps the listed files' directory for a link to a copy outside the storage, in a loop, while runs
+    delete: nothing outside is ever touched (every directory is opened without following links)."""
+    s = site
+    outside = s.outside / "dark"
+    outside.mkdir()
+    paths = []
+    for i in range(20):
+        (outside / f"f{i}.root").write_text("precious")
+        os.utime(outside / f"f{i}.root", (OLD, OLD))
+        paths.append(s.put(f"/store/dark/f{i}.root") and f"/store/dark/f{i}.root")
+    d, real = s.root / "store" / "dark", s.root / "store" / "dark_real"
+    stop = threading.Event()
+
+    def flip():
+        while not stop.is_set():
+            try:
+                os.rename(d, real)
+                os.symlink(outside, d)
+                os.unlink(d)
+                os.rename(real, d)
+            except OSError:
+                pass
+
+    t = threading.Thread(target=flip)
+    t.start()
+    try:
+        for k in range(5):
+            try:
+                dc.run_dark_cleanup(s.dark_params(paths, journal=str(s.run / f"j{k}")))
+            except VaporError:
+                pass
+    finally:
+        stop.set()
+        t.join()
+    assert sorted(os.listdir(outside)) == sorted(f"f{i}.root" for i in range(20))
+    assert all((outside / f"f{i}.root").read_text() == "precious" for i in range(20))

@@ -153,6 +153,17 @@ notes:
     is in an unusual form. The replica table is read once when the run starts (about 6 s for 1,000,000 replicas
     on MariaDB); each re-check is then a few index lookups (about 0.4 ms a file at that size).
   - The catalog connection needs only C(SELECT).
+  - "What the catalog re-check does not see: a replica row whose SFN is rewritten in place during the run (an
+    C(UPDATE) of an existing row, as C(lfc_modreplica) could do) into an unusual spelling of a listed path; replicas
+    registered during the run (new rows, as LFC and DPM register them) are seen. A last C(LIKE) search for the
+    file's name before each deletion would close this, but it reads every replica of the storage element (about
+    1 s a file at 1,000,000 replicas on MariaDB), so it is not done: do not rewrite SFNs while a cleanup runs."
+  - "What the storage check does not see: a O(storage_url) that points at another copy of the tree (a backup, a
+    snapshot) showing the same catalogued files passes the check; the dark files then look already gone there and
+    nothing is deleted, but the journal records them as gone, so run again with a new journal once the URL is
+    right."
+  - "A directory swapped for a link (or renamed away) while a C(file://) run looks at it is never followed: paths
+    below it are kept (C(symlink)) or, when the directory is away at that instant, reported already gone."
   - "Symbolic links: for C(file://) the module works natively (not through gfal2). Every directory between the
     storage root and the file is opened relative to its parent without following links (C(O_NOFOLLOW),
     C(dir_fd)), and the stat, deletion or rename use those same directory descriptors. A link anywhere below the
