@@ -35,9 +35,15 @@ import re
 import sqlite3
 import threading
 import time
+import unicodedata
 import uuid
 from collections import namedtuple
 from contextlib import contextmanager
+
+try:
+    from urllib.parse import unquote as _unquote
+except ImportError:  # pragma: no cover - Python 2 is not supported by the cleanups
+    _unquote = None
 
 from ansible_collections.vapor.ops.plugins.module_utils._common import (
     DEFAULT_PORTS, PathMapper, VaporError, file_sha256, normalise_path, parse_duration, parse_mode, path_components,
@@ -45,7 +51,7 @@ from ansible_collections.vapor.ops.plugins.module_utils._common import (
 from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import (
     COMPRESSIONS, FORMATS, SUFFIXES, DumpWriter, companion_path, dump_digest, normalise_adler32,
     open_compressed_writer, read_dump)
-from ansible_collections.vapor.ops.plugins.module_utils._gfal import join_url, open_storage
+from ansible_collections.vapor.ops.plugins.module_utils._gfal import MISSING, join_url, open_storage
 from ansible_collections.vapor.ops.plugins.module_utils._journal import DONE, Journal, RunLock
 from ansible_collections.vapor.ops.plugins.module_utils._publish import (
     apply_mode, check_output_options, commit, discard, ensure_dest, name_regex, new_temp, update_link)
@@ -128,6 +134,16 @@ CREATE TABLE IF NOT EXISTS schema_version (major INTEGER NOT NULL, minor INTEGER
 _URL_RE = re.compile(r'^([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)(.*)$', re.S)
 _DPM_RE = re.compile(r'^([A-Za-z0-9][A-Za-z0-9.-]*):(/.*)$', re.S)
 _SFN_QUERY = '?SFN='
+_SFN_PARAM_RE = re.compile(r'[?&]SFN=', re.I)
+
+
+def _sfn_value(rest):
+    """Where the SFN= parameter's value starts in an srm URL's path and query ('?SFN=', also '?sfn=' and
+    '?x=1&SFN='), or -1 when there is none. Everything after it is the storage path (names may hold '&')."""
+    m = _SFN_PARAM_RE.search(rest)
+    if m is None or '?' not in rest[:m.end()]:
+        return -1
+    return m.end()
 
 
 def _text(v):
@@ -175,10 +191,10 @@ def parse_sfn(sfn):
         rest = m.group(3)
         start = len(sfn) - len(rest)
         if scheme == 'srm':
-            i = rest.find(_SFN_QUERY)
+            i = _sfn_value(rest)
             if i >= 0:
-                start += i + len(_SFN_QUERY)
-                rest = rest[i + len(_SFN_QUERY):]
+                start += i
+                rest = rest[i:]
         host, port = _split_authority(authority)
     else:
         m = _DPM_RE.match(sfn)
@@ -214,8 +230,8 @@ def _prefix_key(prefix):
     m = _URL_RE.match(prefix)
     if m:
         scheme, rest = m.group(1).lower(), m.group(3)
-        if scheme == 'srm' and _SFN_QUERY in rest:
-            rest = rest[rest.find(_SFN_QUERY) + len(_SFN_QUERY):]
+        if scheme == 'srm' and _sfn_value(rest) >= 0:
+            rest = rest[_sfn_value(rest):]
         host, port = _split_authority(m.group(2))
         if not host and scheme != 'file':
             return None
@@ -255,8 +271,8 @@ def _prefix_variants(prefix):
         auths += ['%s:%d' % (host, port), '%s:%d' % (host.lower(), port)]
     rests = [rest]
     if scheme.lower() == 'srm':
-        if _SFN_QUERY in rest:
-            rests.append(rest[rest.find(_SFN_QUERY) + len(_SFN_QUERY):])
+        if _sfn_value(rest) >= 0:
+            rests.append(rest[_sfn_value(rest):])
         elif rest.startswith('/'):
             rests.append('/srm/managerv2' + _SFN_QUERY + rest)
     for a in auths:
@@ -370,6 +386,47 @@ class SfnMapping:
         return out
 
 
+# characters after which an SFN's path may name another file than its literal text: percent escapes (a URL SFN
+# 'my%20file' names 'my file'), parameters or a query after the name (';v=1', '?x', '&x=1', '#x'), white space
+# or control characters (a trailing blank or newline pasted at registration), and non-ASCII text (the same name
+# in NFC or NFD). An SFN with one of them protects each file it may name.
+_ODD_RE = re.compile(r'[%;?&#\s\x00-\x1f\x7f-\uffff]')
+_CUT_RE = re.compile(r'[;?&#\x00]')
+MAX_CUTS = 8
+
+
+def fold_path(path):
+    """The spelling-free form of a path: percent escapes decoded, Unicode in NFC, trailing blanks dropped."""
+    if '%' in path and _unquote is not None:
+        path = _unquote(path, errors='surrogateescape')
+    try:
+        path = unicodedata.normalize('NFC', path)
+    except (TypeError, ValueError):
+        pass
+    return path.rstrip(' \t\r\n\x0b\x0c')
+
+
+def odd_variants(spath):
+    """The storage paths an SFN's path in an odd form may name (see _ODD_RE), other than itself; [] if none.
+
+    The path folded (fold_path), and the path cut before each ';', '?', '&', '#' or NUL (up to MAX_CUTS), each
+    folded and normalised ('..' resolved). The literal path is what catalog_dump writes; these are protected too.
+    """
+    if not _ODD_RE.search(spath):
+        return []
+    cands = [spath]
+    for n, m in enumerate(_CUT_RE.finditer(spath)):
+        if n >= MAX_CUTS:
+            break
+        cands.append(spath[:m.start()])
+    out = []
+    for c in cands:
+        v = resolve_path(fold_path(c))
+        if v is not None and v != '/' and v != spath and v not in out:
+            out.append(v)
+    return out
+
+
 class ReplicaIndex:
     """What a run's re-check needs beyond the index lookup of the usual SFN forms, learnt once per run.
 
@@ -385,11 +442,16 @@ class ReplicaIndex:
     MariaDB, against one pass of about 6 s per run and 0.4 ms a path here (benchmarks/bench_recheck.py). What this
     index does not see: an SFN rewritten in place (UPDATE of an existing row, as lfc_modreplica could do) during
     the run into an unusual spelling of another path; LFC and DPM register a new SFN as a new row.
+
+    ``odd`` (dump path -> [rowid]): the selected replicas whose SFN's path is in an odd form (percent escapes,
+    parameters, blanks, non-ASCII; see odd_variants) by every other dump path they may name; a re-check counts them
+    as protecting (doubtful), never as matches to remove.
     """
 
     def __init__(self, mapping):
         self.mapping = mapping
         self.paths = {}          # dump path -> [rowid] of replicas in an unusual form
+        self.odd = {}            # dump path -> [rowid] of replicas whose SFN may name it (odd_variants)
         self.unparsable = {}     # rowid -> sfn of selected replicas in no known form
         self.high = 0
         self.scanned = 0
@@ -403,6 +465,10 @@ class ReplicaIndex:
         if parts is None:
             self.unparsable[rowid] = sfn
             return
+        for v in odd_variants(parts.path):
+            vpath = m.mapper.map(v)
+            if vpath is not None:
+                self.odd.setdefault(vpath, []).append(rowid)
         path = m.mapper.map(parts.path)
         if path is None:
             return
@@ -438,6 +504,13 @@ class ReplicaIndex:
         with self._lock:
             return list(self.paths.get(dump_path, ()))
 
+    def odd_rowids_of(self, dump_paths):
+        with self._lock:
+            out = []
+            for d in dump_paths:
+                out.extend(i for i in self.odd.get(d, ()) if i not in out)
+            return out
+
     def doubtful_for(self, dump_path, mapping):
         """Rowids of unparsable SFNs that hold the storage path's last component as a whole component."""
         sp = mapping.storage_path(dump_path)
@@ -459,7 +532,7 @@ class ReplicaIndex:
 
     def describe(self):
         return {'scanned': self.scanned, 'unusual_forms': sum(len(v) for v in self.paths.values()),
-                'unparsable': len(self.unparsable)}
+                'odd_forms': len(set(i for v in self.odd.values() for i in v)), 'unparsable': len(self.unparsable)}
 
 
 def normalise_group(name):
@@ -1083,6 +1156,20 @@ class Catalog:
         for rep in self.replicas_by_rowid(maybe):
             if mapping.selects(rep.host, rep.sfn) and mapping.dump_path(rep.sfn)[1] == 'unparsable':
                 doubtful.append(rep)
+                seen.add(rep.rowid)
+        # SFNs in an odd form (percent escapes, parameters, blanks, NFC/NFD) that may name this file
+        folded = fold_path(dump_path)
+        keys = [dump_path] if folded == dump_path else [dump_path, folded]
+        maybe = [i for i in index.odd_rowids_of(keys) if i not in seen]
+        for rep in self.replicas_by_rowid(maybe):
+            parts = parse_sfn(rep.sfn)
+            if parts is not None and mapping.selects(rep.host, rep.sfn, parts) and any(
+                    mapping.mapper.map(v) in keys for v in odd_variants(parts.path)):
+                doubtful.append(rep)
+                seen.add(rep.rowid)
+        if folded != dump_path:           # the file's name in another spelling (NFD on storage, NFC in catalog)
+            other = self.find_replicas(folded, mapping, index)[0]
+            doubtful.extend(r for r in other if r.rowid not in seen)
         out.sort(key=lambda r: r.rowid)
         return out, doubtful
 
@@ -1581,7 +1668,61 @@ def _siblings(catalog, mapping, sdir, exclude, limit, rows=SIBLING_ROWS):
     return out
 
 
-def verify_storage_sees(catalog, mapping, storage, storage_url, paths, exclude, nothing_done):
+def _prove(sample, shows, storage_url, nothing_done):
+    why = None
+    for dump_path in sample:
+        ok, why = shows(dump_path)
+        if ok:
+            return
+    raise VaporError("The storage at '%s' does not show '%s', which the catalog holds next to the listed "
+                     "paths (%s), so it cannot be trusted to tell which files are absent (an unmounted area, "
+                     "a wrong storage_url or prefix); %s."
+                     % (storage_url, join_url(storage_url, sample[0]), why, nothing_done))
+
+
+def _listed_under(listed, sdir):
+    """How many of the listed storage paths lie below the storage directory ``sdir``."""
+    low = sdir.rstrip('/') + '/'
+    return sum(1 for sp in listed if sp.startswith(low))
+
+
+def _prove_subtrees(catalog, mapping, storage_url, exclude, nothing_done, shows, leaves, listed, whole_min, proven):
+    """catalog_cleanup's rule for the directories of the list that hold no catalogued file off the list.
+
+    Each is proven by its nearest ancestor (up to the strip_prefix root) that holds, at or below it, catalogued
+    files not on the list: one of them must show. The subtree between (the ancestor's child holding the directory)
+    then has every catalogued file on the list: from the storage's side a wholly lost area and an unmounted one
+    look the same, so when it holds ``whole_min`` or more listed files its paths are returned as unproven (the
+    run keeps them). A lone lost file in its own directory (Rucio's layout) is believed. A list with nothing
+    off it anywhere is refused.
+    """
+    unproven = set()
+    cache = {}
+    top = mapping.strip                  # '' for the storage root, else '/vo' (as the leaves start)
+    for leaf in leaves:
+        child = anc = leaf
+        found = None
+        while anc != top and len(anc) > len(top):
+            child, anc = anc, anc.rsplit('/', 1)[0]
+            if anc not in cache:
+                cache[anc] = _siblings(catalog, mapping, anc, exclude, SIBLINGS_PER_DIR,
+                                       rows=SIBLING_ROWS + 2 * _listed_under(listed, anc))
+            if cache[anc]:
+                found = cache[anc]
+                break
+        if found is None:
+            raise VaporError("The catalog holds no available replica on %s outside the list, so nothing can show "
+                             "that '%s' sees the storage; %s." % (mapping.describe(), storage_url, nothing_done))
+        if ('proved', anc) not in cache:
+            _prove(found, shows, storage_url, nothing_done)
+            cache[('proved', anc)] = True
+            proven += 1
+        if _listed_under(listed, child) >= whole_min:
+            unproven.add(child)
+    return proven, unproven
+
+
+def verify_storage_sees(catalog, mapping, storage, storage_url, paths, exclude, nothing_done, whole_min=0):
     """Refuse (VaporError) a storage URL that cannot be shown to see the storage element's files.
 
     The rule: the base of ``storage_url`` exists and is a directory; then, for every directory of the listed
@@ -1591,6 +1732,10 @@ def verify_storage_sees(catalog, mapping, storage, storage_url, paths, exclude, 
     has any such file, up to GLOBAL_SAMPLE files of the storage element are tried instead, and one must show; a
     storage element whose catalogued files are all on the list cannot prove anything and is refused.
     ``nothing_done`` ends the sentences ('nothing was removed').
+
+    With ``whole_min`` (catalog_cleanup) the directories with no such file go through _prove_subtrees instead of
+    the sample of the whole storage element, and the result is (proven, unproven storage directories): every
+    listed path below an unproven directory must be kept.
     """
     base = storage_url.rstrip('/') or storage_url
     try:
@@ -1613,6 +1758,13 @@ def verify_storage_sees(catalog, mapping, storage, storage_url, paths, exclude, 
             return False, exc.msg.rstrip('.')
         return r.exists and not r.is_dir, 'not found' if not r.exists else 'a directory'
 
+    memo = []
+
+    def listed_sp():
+        if not memo:
+            memo.append([sp for sp in (mapping.storage_path(x) for x in paths) if sp is not None])
+        return memo[0]
+
     dirs = []
     seen_dirs = set()
     for path in paths:
@@ -1624,21 +1776,18 @@ def verify_storage_sees(catalog, mapping, storage, storage_url, paths, exclude, 
             seen_dirs.add(sdir)
             dirs.append(sdir)
     proven = 0
+    leaves = []                      # directories of the list with no catalogued file of their own to show
     for sdir in dirs:
-        sample = _siblings(catalog, mapping, sdir, exclude, SIBLINGS_PER_DIR)
+        sample = _siblings(catalog, mapping, sdir, exclude, SIBLINGS_PER_DIR,
+                           rows=SIBLING_ROWS + (2 * _listed_under(listed_sp(), sdir) if whole_min else 0))
         if not sample:
+            leaves.append(sdir)
             continue
-        why = None
-        for dump_path in sample:
-            ok, why = shows(dump_path)
-            if ok:
-                proven += 1
-                break
-        else:
-            raise VaporError("The storage at '%s' does not show '%s', which the catalog holds next to the listed "
-                             "paths (%s), so it cannot be trusted to tell which files are absent (an unmounted area, "
-                             "a wrong storage_url or prefix); %s."
-                             % (storage_url, join_url(storage_url, sample[0]), why, nothing_done))
+        _prove(sample, shows, storage_url, nothing_done)
+        proven += 1
+    if whole_min:
+        return _prove_subtrees(catalog, mapping, storage_url, exclude, nothing_done, shows, leaves, listed_sp(),
+                               whole_min, proven)
     if proven:
         return proven
     sample = _siblings(catalog, mapping, mapping.strip, exclude, GLOBAL_SAMPLE, rows=500)
@@ -1662,11 +1811,14 @@ def verify_storage_sees(catalog, mapping, storage, storage_url, paths, exclude, 
 CLEANUP_DEFAULTS = {
     'lost': None, 'catalog': None, 'se': None, 'sfn_prefix': None, 'strip_prefix': None, 'add_prefix': None,
     'storage_url': None, 'max_entries': 10000, 'journal': None, 'remove_orphan_entries': True, 'timeout': 60,
-    'retries': 2,
+    'retries': 2, 'trust_lost_areas': False,
 }
 # outcomes after which an item is not looked at again by a later run over the same list
 FINAL = ('removed', 'absent')
-SKIP_REASONS = ('on_storage', 'storage_error', 'not_available', 'changed')
+SKIP_REASONS = ('on_storage', 'storage_error', 'not_available', 'changed', 'unproven')
+# a directory whose every catalogued file is on the lost list, with this many listed files or more, is not believed
+# (an unmounted area looks the same); see _prove_subtrees
+WHOLE_AREA_MIN = 2
 
 
 def default_journal(lost):
@@ -1679,9 +1831,12 @@ def read_lost(path, max_entries):
         raise VaporError("The lost list '%s' does not exist or is not a file." % path)
     seen = set()
     out = []
-    for e in read_dump(path):
+    for n, e in enumerate(read_dump(path), 1):
         if e.path in seen:
             continue
+        if '\x00' in e.path:
+            raise VaporError("The lost list '%s' holds a path with a NUL character (entry %d), which names no file; "
+                             "nothing was removed." % (path, n))
         seen.add(e.path)
         out.append(e.path)
         if max_entries and len(out) > max_entries:
@@ -1689,6 +1844,55 @@ def read_lost(path, max_entries):
                              "that long usually comes from a wrong storage dump; raise max_entries if it is right)."
                              % (path, max_entries))
     return out
+
+
+def _areas_still_unproven(storage, storage_url, mapping, paths, areas):
+    """The areas of ``areas`` (storage directories whose every catalogued file is listed) in which no listed
+    file shows on the storage: a listed file that is there proves its area is seen (and is kept as on_storage)."""
+    left = set()
+    for area in areas:
+        low = area.rstrip('/') + '/'
+        for path in paths:
+            sp = mapping.storage_path(path)
+            if sp is None or not sp.startswith(low):
+                continue
+            try:
+                st = storage.stat(join_url(storage_url, path))
+            except VaporError:
+                continue
+            if st.exists and not st.is_dir:
+                break
+        else:
+            left.add(area)
+    return left
+
+
+def _under_any(sp, dirs):
+    """The directory of ``dirs`` that holds the storage path ``sp``, or None."""
+    if sp is None or not dirs:
+        return None
+    for d in dirs:
+        if sp.startswith(d.rstrip('/') + '/'):
+            return d
+    return None
+
+
+def _odd_spelling_present(storage, storage_url, mapping, path, reps):
+    """(stat, url) of a file that a replica's SFN in an odd form may name instead of its literal path (a URL
+    SFN 'my%20file' names 'my file'; see odd_variants), when one is on the storage; else (MISSING, None)."""
+    for rep in reps:
+        parts = parse_sfn(rep.sfn)
+        if parts is None:
+            continue
+        for v in odd_variants(parts.path):
+            vpath = mapping.mapper.map(v)
+            if vpath is None or vpath == path:
+                continue
+            vurl = join_url(storage_url, vpath)
+            st = storage.stat(vurl)
+            if st.exists and not st.is_dir:
+                return st, vurl
+    return MISSING, None
 
 
 def run_catalog_cleanup(params, check_mode=False, storage=None, catalog=None):
@@ -1727,8 +1931,12 @@ def run_catalog_cleanup(params, check_mode=False, storage=None, catalog=None):
     first_error = None
     try:
         catalog.learn_heads(mapping)
+        unproven = set()
         if paths:
-            verify_storage_sees(catalog, mapping, storage, p['storage_url'], paths, set(paths), 'nothing was removed')
+            unproven = verify_storage_sees(catalog, mapping, storage, p['storage_url'], paths, set(paths),
+                                           'nothing was removed', whole_min=WHOLE_AREA_MIN)[1]
+            unproven = set() if p['trust_lost_areas'] else _areas_still_unproven(
+                storage, p['storage_url'], mapping, paths, unproven)
         index = ReplicaIndex(mapping).build(catalog)
         if not check_mode:
             lock = RunLock(jpath, 'catalog cleanup')
@@ -1751,6 +1959,15 @@ def run_catalog_cleanup(params, check_mode=False, storage=None, catalog=None):
                 kept.append({'path': path, 'reason': 'not_available',
                              'detail': 'replica status %s' % ','.join(sorted(set(r.status or '?' for r in reps)))})
                 continue
+            area = _under_any(mapping.storage_path(path), unproven)
+            if area is not None:
+                counts['unproven'] += 1
+                kept.append({'path': path, 'reason': 'unproven',
+                             'detail': "every file the catalog holds under '%s' is on the list and none shows, and a "
+                                       "wholly lost area cannot be told from an unmounted one; check the area, then "
+                                       "run with trust_lost_areas"
+                                       % join_url(p['storage_url'], mapping.mapper.map(area) or area)})
+                continue
             url = join_url(p['storage_url'], path)
             looked += 1
             try:
@@ -1760,6 +1977,14 @@ def run_catalog_cleanup(params, check_mode=False, storage=None, catalog=None):
                 first_error = first_error or exc.msg
                 kept.append({'path': path, 'reason': 'storage_error', 'detail': exc.msg})
                 continue
+            if not st.exists:
+                try:
+                    st, url = _odd_spelling_present(storage, p['storage_url'], mapping, path, usable)
+                except VaporError as exc:
+                    counts['storage_error'] += 1
+                    first_error = first_error or exc.msg
+                    kept.append({'path': path, 'reason': 'storage_error', 'detail': exc.msg})
+                    continue
             if st.exists:
                 counts['on_storage'] += 1
                 kept.append({'path': path, 'reason': 'on_storage', 'detail': url})

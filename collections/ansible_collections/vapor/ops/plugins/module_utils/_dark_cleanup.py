@@ -95,6 +95,9 @@ def read_dark(path, mapping):
             raise VaporError("The dark list '%s' holds '%s' (entry %d), which does not start with add_prefix '%s', "
                              "so the catalog cannot be asked about it; nothing was deleted." % (path, p, n, add))
         rest = p[len(add):]
+        if '\x00' in p:
+            raise VaporError("The dark list '%s' holds a path with a NUL character (entry %d), which names no file; "
+                             "nothing was deleted." % (path, n))
         if rest != normalise_path(rest) or rest == '/' or '..' in rest.split('/'):
             raise VaporError("The dark list '%s' holds '%s' (entry %d), which is not a normalised absolute file path "
                              "(no '.', '..' or empty components, no trailing '/'); nothing was deleted."

@@ -22,7 +22,7 @@ import time
 import traceback
 from collections import namedtuple
 
-from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError, xrootd_environment
 
 GFAL2_IMP_ERR = None
 try:
@@ -71,6 +71,7 @@ class Storage:
 
     def __init__(self, timeout=60, retries=2, backoff=1.0, options=None):
         require_gfal2()
+        xrootd_environment(timeout)          # before the first context starts the XRootD client
         self.timeout = int(timeout)
         self.retries = int(retries)
         self.backoff = float(backoff)

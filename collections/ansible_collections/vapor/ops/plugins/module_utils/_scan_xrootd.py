@@ -58,9 +58,25 @@ def require_binding():
                          % sys.executable)
 
 
+def _bound_client(timeout):
+    """Bound the XRootD client by ``timeout``: its defaults (a 120 s connection window, 5 connection retries, a
+    15 s timeout resolution) kept a dead endpoint waiting far longer than asked. The binding read its environment
+    when it was imported, so the settings go through EnvPutInt; a variable the site set (XRD_*) is kept."""
+    import os
+    for name, env, value in (('ConnectionWindow', 'XRD_CONNECTIONWINDOW', timeout), ('ConnectionRetry',
+                             'XRD_CONNECTIONRETRY', 1), ('TimeoutResolution', 'XRD_TIMEOUTRESOLUTION', 1)):
+        if env in os.environ:
+            continue
+        try:
+            xrd_client.EnvPutInt(name, max(1, int(value)))
+        except Exception:  # pylint: disable=broad-except
+            pass                              # an old binding without EnvPutInt: its defaults stay
+
+
 class XRootDLister:
     def __init__(self, server, timeout=300, retries=3, backoff=1.0):
         require_binding()
+        _bound_client(timeout)
         self.server = server
         self.timeout = int(timeout)
         self.retries = int(retries)

@@ -25,9 +25,15 @@ description:
     O(storage_url) must exist and be a directory, and for every directory of the list up to 3 files the catalog
     holds there and that are not on the list (available replicas on the storage element) are looked at until one
     shows as a file. A directory where none shows (an unmounted area, a wrong URL or prefix, a typo) stops the run
-    with one sentence and nothing is removed. When no directory of the list has such a file, up to 5 other files of
-    the storage element are tried and one must show; a list that holds every file the catalog has on the storage
-    element is refused, because nothing could show that the storage is seen.
+    with one sentence and nothing is removed. A list that holds every file the catalog has on the storage element
+    is refused, because nothing could show that the storage is seen.
+  - "A directory of the list that holds no catalogued file off the list is proven by its nearest parent directory
+    that does. The area below that parent holding the directory then has every catalogued file on the list: when
+    it holds two listed files or more and the storage shows none of them, it cannot be told from an area that is
+    not mounted, and its paths are kept (reason C(unproven)) unless O(trust_lost_areas) is set. A lone lost file in
+    a directory of its own is believed. What no rule can tell: a O(storage_url) that points at another copy of the
+    tree (a backup, a snapshot) holding the same catalogued files shows them, so the site must point it at the
+    live storage."
   - A run in which the storage could not be asked about any path it looked at (every stat failed) fails with one
     sentence.
   - Each removal runs in one database transaction that locks the entry and the replica row, checks them once more,
@@ -41,6 +47,9 @@ description:
     them are removed. It is an index lookup per path (C(sfn IN (...)) over the few SFN forms used on the storage
     element, learnt once per run) plus an in-memory index of the SFNs in other forms, built by one pass over the
     replica table when the run starts; never a table scan per file.
+  - "A replica whose SFN may name a file in another spelling than its literal path (percent escapes such as
+    C(%20), parameters or a query after the name, trailing blanks or control characters, the name in Unicode NFC
+    or NFD) is kept (C(on_storage)) when the storage shows a file under one of those spellings."
 author:
   - vapor.ops developers (@vapor-ops)
 extends_documentation_fragment:
@@ -88,12 +97,24 @@ options:
       - The journal file. The default is the list's path followed by C(.catalog_cleanup.journal). A journal that
         belongs to another list is refused.
     type: path
+  trust_lost_areas:
+    description:
+      - An area (a directory and what is below it) whose every file the catalog holds on the storage element is on
+        the list, two files or more, and none of which the storage shows, cannot be told from an area that is not
+        mounted, so by default its paths are kept (reason C(unproven)). Set V(true), after checking that the area
+        is really lost (such as a disk that died), to remove them.
+    type: bool
+    default: false
   remove_orphan_entries:
     description: Remove a file entry whose last replica was removed.
     type: bool
     default: true
   timeout:
-    description: Seconds one storage request may take.
+    description:
+      - Seconds one storage request may take. For C(root://) it also bounds the XRootD client's connection window
+        and request and stream timeouts (C(XRD_CONNECTIONWINDOW), C(XRD_REQUESTTIMEOUT), C(XRD_STREAMTIMEOUT), with
+        C(XRD_CONNECTIONRETRY=1)), unless the environment sets them already; its defaults would wait about 8
+        minutes for an endpoint that does not answer.
     type: int
     default: 60
   retries:
@@ -172,7 +193,8 @@ kept:
     - Paths left alone, with the reason. C(on_storage) the file exists on the storage; C(storage_error) the storage
       did not answer "not found" (the detail has its answer); C(not_available) the catalog's replica is not
       available (being populated or to be deleted); C(changed) the replica changed between the re-check and the
-      removal.
+      removal; C(unproven) every file the catalog holds in its area is on the list and none shows, as in an area
+      that is not mounted (see O(trust_lost_areas)).
   returned: success
   type: list
   elements: dict
@@ -194,7 +216,7 @@ counts:
   returned: success
   type: dict
   sample: {"listed": 12, "already_done": 0, "absent": 0, "removed_replicas": 10, "removed_entries": 9,
-           "on_storage": 1, "storage_error": 1, "not_available": 0, "changed": 0}
+           "on_storage": 1, "storage_error": 1, "not_available": 0, "changed": 0, "unproven": 0}
 journal:
   description: Path of the journal (null in check mode when none exists yet).
   returned: success
@@ -234,6 +256,7 @@ def argument_spec():
         max_entries=dict(type='int', default=10000),
         journal=dict(type='path'),
         remove_orphan_entries=dict(type='bool', default=True),
+        trust_lost_areas=dict(type='bool', default=False),
         timeout=dict(type='int', default=60),
         retries=dict(type='int', default=2),
     )
@@ -249,6 +272,8 @@ def main():
     result = run_core(module, 'The catalog cleanup', run_catalog_cleanup, module.params, check_mode=module.check_mode)
     warn_kept(module, [item for item in result['kept'] if item['reason'] == 'storage_error'], 'in the catalog',
               why='the storage could not tell whether they exist')
+    warn_kept(module, [item for item in result['kept'] if item['reason'] == 'unproven'], 'in the catalog',
+              why='every file of their area is on the list and none shows, as in an unmounted area')
     module.exit_json(**result)
 
 

@@ -23,9 +23,12 @@ description:
     A file already gone is reported in RV(already_gone), not as an error."
   - "The catalog re-check finds every replica that M(vapor.ops.catalog_dump) maps to the path, whatever the
     spelling of its SFN: repeated or trailing slashes, C(.) and C(..) components, the host in any case, the default
-    port given or left out, the SRM C(?SFN=) or plain form. A replica on the storage element whose SFN is in no
-    known form but holds the file's name protects the file too. Host names and SFN prefixes are compared the same
-    lenient way by O(se)/O(sfn_prefix) here and in M(vapor.ops.catalog_dump)."
+    port given or left out, the SRM C(?SFN=) or plain form (the C(SFN) parameter in any case and after other
+    query parameters). A replica on the storage element whose SFN is in no known form but holds the file's name
+    protects the file too, and so does one whose SFN may name the file in another spelling (percent escapes such as
+    C(%20), parameters or a query after the name such as C(;v=1) or C(&x=1), trailing blanks or control characters,
+    the name in Unicode NFC or NFD). Host names and SFN prefixes are compared the same lenient way by
+    O(se)/O(sfn_prefix) here and in M(vapor.ops.catalog_dump)."
   - "The storage must prove it can see before anything is believed about it: the base of O(storage_url) must exist
     and be a directory, and for every directory of the list up to 3 files the catalog holds there (available
     replicas on the storage element) are looked at until one shows as a file. A directory where none shows (an
@@ -131,7 +134,11 @@ options:
         another list (by path and SHA-256), storage URL or quarantine is refused.
     type: path
   timeout:
-    description: Seconds one storage request may take.
+    description:
+      - Seconds one storage request may take. For C(root://) it also bounds the XRootD client's connection window
+        and request and stream timeouts (C(XRD_CONNECTIONWINDOW), C(XRD_REQUESTTIMEOUT), C(XRD_STREAMTIMEOUT), with
+        C(XRD_CONNECTIONRETRY=1)), unless the environment sets them already; its defaults would wait about 8
+        minutes for an endpoint that does not answer.
     type: int
     default: 60
   retries:
@@ -146,6 +153,18 @@ notes:
     is in an unusual form. The replica table is read once when the run starts (about 6 s for 1,000,000 replicas
     on MariaDB); each re-check is then a few index lookups (about 0.4 ms a file at that size).
   - The catalog connection needs only C(SELECT).
+  - "What the catalog re-check does not see: a replica row whose SFN is rewritten in place during the run (an
+    C(UPDATE) of an existing row, as C(lfc_modreplica) could do) into an unusual spelling of a listed path; replicas
+    registered during the run (new rows, as LFC and DPM register them) are seen. A last C(LIKE) search for the
+    file's name before each deletion would close this, but it reads every replica of the storage element (even
+    restricted by the host index, about 90 ms a file at 300,000 replicas on MariaDB against 0.2 ms for the
+    re-check, growing with the storage element), so it is not done: do not rewrite SFNs while a cleanup runs."
+  - "What the storage check does not see: a O(storage_url) that points at another copy of the tree (a backup, a
+    snapshot) showing the same catalogued files passes the check; the dark files then look already gone there and
+    nothing is deleted, but the journal records them as gone, so run again with a new journal once the URL is
+    right."
+  - "A directory swapped for a link (or renamed away) while a C(file://) run looks at it is never followed: paths
+    below it are kept (C(symlink)) or, when the directory is away at that instant, reported already gone."
   - "Symbolic links: for C(file://) the module works natively (not through gfal2). Every directory between the
     storage root and the file is opened relative to its parent without following links (C(O_NOFOLLOW),
     C(dir_fd)), and the stat, deletion or rename use those same directory descriptors. A link anywhere below the
@@ -295,11 +314,13 @@ quarantine:
 catalog_index:
   description:
     - What the run learnt from its one pass over the replica table. C(scanned) rows read; C(unusual_forms) replicas
-      of the storage element whose SFN is not in the usual form (found through this index); C(unparsable) replicas
-      whose SFN is in no known form (they protect the files whose name they hold).
+      of the storage element whose SFN is not in the usual form (found through this index); C(odd_forms) replicas
+      whose SFN may name a file in another spelling (percent escapes, parameters, blanks, NFC/NFD; they protect
+      those files); C(unparsable) replicas whose SFN is in no known form (they protect the files whose name they
+      hold).
   returned: success
   type: dict
-  sample: {"scanned": 1000000, "unusual_forms": 12, "unparsable": 0}
+  sample: {"scanned": 1000000, "unusual_forms": 12, "odd_forms": 0, "unparsable": 0}
 catalog_selection:
   description: The replicas the catalog re-check looks at, in words.
   returned: success

@@ -564,7 +564,7 @@ def test_replica_index_finds_unusual_forms_and_rows_registered_later(catalog):
     catalog.register_file('/grid/c', 1, OLD, None, [(SE, SRM + '/../vo/d/c', '-')])
     m = cat.SfnMapping(SE, '/vo')
     index = cat.ReplicaIndex(m).build(catalog)
-    assert index.describe() == {'scanned': 3, 'unusual_forms': 1, 'unparsable': 1}
+    assert index.describe() == {'scanned': 3, 'unusual_forms': 1, 'odd_forms': 0, 'unparsable': 1}
     assert [r.sfn for r in catalog.find_replicas('/d/a', m, index)[0]] == [SRM + '/vo/d/a']
     assert [r.sfn for r in catalog.find_replicas('/d/b', m, index)[0]] == [SRM + '/vo//d/b']
     found, doubtful = catalog.find_replicas('/d/c', m, index)
