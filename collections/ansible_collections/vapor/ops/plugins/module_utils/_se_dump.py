@@ -29,7 +29,7 @@ from ansible_collections.vapor.ops.plugins.module_utils._publish import (
     apply_mode, check_output_options, commit, discard, ensure_dest, name_regex, new_temp, prune,
     remove_stale_temps, temp_marker, update_link)
 from ansible_collections.vapor.ops.plugins.module_utils._scan import (
-    COUNTERS, SCRATCH_PREFIX, EntrySink, mount_views, scan_posix, unmounted_mount_points)
+    COUNTERS, SCRATCH_PREFIX, EntrySink, check_posix_root, mount_views, scan_posix, unmounted_mount_points)
 from ansible_collections.vapor.ops.plugins.module_utils._scan_db import scan_dcache, scan_dpm
 from ansible_collections.vapor.ops.plugins.module_utils._scan_xrootd import scan_xrootd
 
@@ -76,7 +76,6 @@ def validate(params):
     for key in ('strip_prefix', 'add_prefix'):
         if p[key] and '..' in str(p[key]).split('/'):
             raise VaporError("The %s '%s' has a '..' component; give the prefix without '..'." % (key, p[key]))
-    _roots_inside_strip(p)
     if p['workers'] is not None and not 1 <= int(p['workers']) <= MAX_WORKERS:
         raise VaporError("The option workers is %s; it must be between 1 and %d (processes for posix, listings in "
                          "flight for xrootd)." % (p['workers'], MAX_WORKERS))
@@ -230,6 +229,10 @@ def run(params, check_mode=False, now=None):
     ensure_dest(dest, check_mode, p['latest_link'])
     left_out = dest_inside_roots(dest, p['roots']) if p['source'] == 'posix' else []
     views = []
+    if p['source'] == 'posix':
+        for root in p['roots']:       # a missing or unreadable root is said first, in its own words
+            check_posix_root(root)
+    _roots_inside_strip(p)
     if p['source'] == 'posix':
         views = mount_views(p['roots'])
         if int(p['min_files']) > 0:
