@@ -223,6 +223,31 @@ def add_prefix_with_dotdot(env):
                 params=env.params(add_prefix="/x/../.."))
 
 
+def dpm_rows_without_usable_names(env):
+    """DPNS rows with a NULL, empty, '.' or '..' name or one holding '/', and files in such directories: the whole
+    dump failed with "can only concatenate str (not NoneType)"; a '..' or 'x/y' name would have been written as a
+    path that is no file. They are left out and counted; the good files are listed, by both DPM paths."""
+    import seed
+    from test_hostile_dumps import _db
+    mariadb, db = env.fixture("mariadb"), env.fixture("cns_db")
+    seed.seed_dpm(mariadb, db, [("/dpm/ex/home/vo/a.root", 1, OLD), ("/dpm/ex/home/vo/d/b.root", 2, OLD)])
+    ids = dict((r[1], r[0]) for r in mariadb.execute("SELECT fileid, name FROM Cns_file_metadata", db=db))
+    rows = [(9001, ids["vo"], None, 0o100644), (9002, ids["vo"], "x/y", 0o100644), (9003, ids["vo"], "..", 0o100644),
+            (9004, ids["vo"], "", 0o100644), (9008, ids["vo"], None, 0o040755), (9009, 9008, "in_null", 0o100644),
+            (9010, ids["vo"], ".", 0o040755), (9011, 9010, "in_dot", 0o100644)]
+    for fid, pid, name, mode in rows:
+        mariadb.execute("INSERT INTO Cns_file_metadata (fileid, parent_fileid, name, filemode, nlink, owner_uid, gid, "
+                        "filesize, atime, mtime, ctime, fileclass, status, csumtype, csumvalue) VALUES (%s, %s, %s, "
+                        "%s, 1, 0, 0, 1, 0, %s, 0, 0, '-', 'AD', '0000000a')", (fid, pid, name, mode, OLD), db=db)
+    for fmt in ("text", "cms"):
+        for extra in ({}, {"min_age": "1h"}):       # the fast path, and the row path
+            res = ok(dict({"source": "dpm", "db": _db(mariadb, db), "roots": ["/dpm/ex/home/vo"],
+                           "strip_prefix": "/dpm/ex/home/vo", "dest": str(env.dest), "format": fmt,
+                           "name": "d_%s_%d" % (fmt, len(extra))}, **extra))
+            assert dump_paths(res) == ["/a.root", "/d/b.root"], res
+            assert res["excluded"]["unrepresentable"] == 6, res
+
+
 NEEDS_ROOT = {"bind_mount_of_the_root_inside_it", "rbind_mount_of_a_subtree_parallel_scan",
               "bind_mount_of_outside_directory_is_listed", "dest_full"}
 
@@ -232,6 +257,7 @@ CASES = [
     bind_mount_of_outside_directory_is_listed, unmounted_fstab_mount_point,
     dump_name_taken_by_directory, dump_name_taken_by_symlink_outside, dump_name_taken_by_fifo,
     name_pattern_is_the_latest_link, dest_full, runner_min_age_nan, add_prefix_with_dotdot,
+    dpm_rows_without_usable_names,
 ]
 
 

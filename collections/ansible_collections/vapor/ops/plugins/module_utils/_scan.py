@@ -164,6 +164,15 @@ class EntrySink:
         self.root_files[root_idx] += n
         self.root_bytes[root_idx] += nbytes
 
+    def unusable_name(self, directory, name, why=None):
+        """A namespace entry no path can name (NULL, empty, '.', '..', holding '/'), or one in such a directory:
+        left out, counted with the names the format cannot carry."""
+        self.c['unrepresentable'] += 1
+        if len(self.samples) < SAMPLE_LIMIT:
+            shown = '%s/%r' % (directory if directory is not None else '?', name)
+            self.samples.append((why or 'the namespace entry has no usable name (NULL, empty, . or .., or with /)',
+                                 shown.encode('utf-8', 'backslashreplace').decode('utf-8')))
+
     def _future(self, path, mtime):
         self.c['future'] += 1
         if len(self.future_samples) < SAMPLE_LIMIT:
