@@ -226,11 +226,11 @@ notes:
     RV(left_out)); overlapping roots are refused; a file system listed in C(/etc/fstab) below a root but not
     mounted is refused. Limits: a nested mount point that is not in C(/etc/fstab) (autofs, systemd mount units,
     a mount made by hand) and is unmounted is an empty directory like any other, and the dump then lacks its
-    whole subtree with no error (only an empty root and O(min_files) are checked). The consistency_check
-    thresholds O(max_lost_fraction) catch that only when the subtree is a large enough share of the storage; set
-    it low, list such mount points in C(/etc/fstab), or give each mounted file system as a root of its own (an
+    whole subtree with no error (only an empty root and O(min_files) are checked). The threshold
+    O(vapor.ops.consistency_check#module:max_lost_fraction) catches that only when the subtree is a large
+    enough share of the storage; set it low, list such mount points in C(/etc/fstab), or give each mounted file system as a root of its own (an
     empty root is refused)."
-  - Symbolic links below a root are never followed and never listed (counted in RV(excluded.symlinks)); fifos,
+  - Symbolic links below a root are never followed and never listed (counted in RV(excluded)); fifos,
     sockets and devices are counted as special and not listed; hard links are listed under each name.
   - With O(min_age), a file whose modification time is later than now plus O(min_age) is listed (a warning names
     it), since its age cannot be told; files younger than O(min_age) are left out.
