@@ -15,6 +15,7 @@ __metaclass__ = type
 import errno
 import multiprocessing
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -48,11 +49,15 @@ class EntrySink:
         self.ignore_re = efilter.ignore_re
         self.min_age = efilter.min_age
         self.newest = efilter.newest_mtime
+        # a modification time later than now + min_age is no sign of a transfer in progress but a wrong clock
+        # or a touch: such a file is listed (counted in c['future']), or it would stay out of every dump
+        self.future = self.newest + 2 * self.min_age
         self.stream = stream
         self.write = stream.write if stream is not None else None
         self.want_digest = digest
         self.digest = Digest()
-        self.c = dict((k, 0) for k in COUNTERS)
+        self.c = dict((k, 0) for k in COUNTERS + ('future',))
+        self.future_samples = []
         self.root_files = [0] * nroots
         self.root_bytes = [0] * nroots
         self.samples = []          # (reason, path) for unrepresentable names
@@ -70,8 +75,10 @@ class EntrySink:
         if self.prefix:
             path = self.prefix + path
         if self.min_age and mtime is not None and mtime > self.newest:
-            self.c['young'] += 1
-            return
+            if mtime <= self.future:
+                self.c['young'] += 1
+                return
+            self._future(path, mtime)
         try:
             rec = self.formatter(path, size, mtime, checksum)
         except Unrepresentable as exc:
@@ -140,8 +147,10 @@ class EntrySink:
                 if prefix:
                     path = prefix + path
                 if newest is not None and mtime is not None and mtime > newest:
-                    c['young'] += 1
-                    continue
+                    if mtime <= self.future:
+                        c['young'] += 1
+                        continue
+                    self._future(path, mtime)
                 kept.append((path, size, mtime, checksum))
             entries = kept
         rejected = []
@@ -154,6 +163,20 @@ class EntrySink:
             self.write(data)
         self.root_files[root_idx] += n
         self.root_bytes[root_idx] += nbytes
+
+    def unusable_name(self, directory, name, why=None):
+        """A namespace entry no path can name (NULL, empty, '.', '..', holding '/'), or one in such a directory:
+        left out, counted with the names the format cannot carry."""
+        self.c['unrepresentable'] += 1
+        if len(self.samples) < SAMPLE_LIMIT:
+            shown = '%s/%r' % (directory if directory is not None else '?', name)
+            self.samples.append((why or 'the namespace entry has no usable name (NULL, empty, . or .., or with /)',
+                                 shown.encode('utf-8', 'backslashreplace').decode('utf-8')))
+
+    def _future(self, path, mtime):
+        self.c['future'] += 1
+        if len(self.future_samples) < SAMPLE_LIMIT:
+            self.future_samples.append((path.encode('utf-8', 'backslashreplace').decode('utf-8'), mtime))
 
     @property
     def files(self):
@@ -169,7 +192,8 @@ class EntrySink:
     # -- merging the results of worker processes -------------------------------------------------
     def export(self):
         return {'c': self.c, 'root_files': self.root_files, 'root_bytes': self.root_bytes,
-                'samples': self.samples, 'errors': self.errors, 'digest': self.digest.state()}
+                'samples': self.samples, 'future_samples': self.future_samples, 'errors': self.errors,
+                'digest': self.digest.state()}
 
     def absorb(self, exported, part_path=None):
         for k, v in exported['c'].items():
@@ -179,6 +203,7 @@ class EntrySink:
         for i, v in enumerate(exported['root_bytes']):
             self.root_bytes[i] += v
         self.samples.extend(exported['samples'][:max(0, SAMPLE_LIMIT - len(self.samples))])
+        self.future_samples.extend(exported['future_samples'][:max(0, SAMPLE_LIMIT - len(self.future_samples))])
         self.errors.extend(exported['errors'])
         self.digest.merge(Digest.from_state(exported['digest']))
         if part_path is not None and self.stream is not None:
@@ -375,3 +400,115 @@ class _FilterProxy:
         self.ignore_re = sink.ignore_re
         self.min_age = sink.min_age
         self.newest_mtime = sink.newest
+
+
+# ------------------------------------------------------------------------------------------------
+# Mounts: the same directory seen twice (a bind mount inside a root, a loop) and mount points that
+# the site declares but that are not mounted now.
+
+MOUNTINFO = '/proc/self/mountinfo'
+FSTAB = '/etc/fstab'
+_OCTAL_ESCAPE = re.compile(r'\\([0-7]{3})')
+
+
+def _unescape(field):
+    return _OCTAL_ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), field)
+
+
+def read_mountinfo(path=MOUNTINFO):
+    """{mount point: (device, path of the mounted directory inside its filesystem)} of the mounts in force
+    (a later mount on the same point hides an earlier one); {} where the kernel does not say."""
+    mounts = {}
+    try:
+        with open(path, 'rb') as f:
+            lines = f.read().decode('utf-8', 'surrogateescape').splitlines()
+    except (IOError, OSError):
+        return mounts
+    for line in lines:
+        fields = line.split(' ')
+        if len(fields) < 5:
+            continue
+        mounts[_unescape(fields[4])] = (fields[2], _unescape(fields[3]))
+    return mounts
+
+
+def _under(path, top):
+    """``path`` equals ``top`` or lies below it (both absolute and normalised)."""
+    return path == top or top == '/' or path.startswith(top.rstrip('/') + '/')
+
+
+def _fs_view(real, mounts):
+    """(device, path inside the filesystem) of the real directory path ``real``."""
+    best = max((mp for mp in mounts if _under(real, mp)), key=len, default=None)
+    if best is None:
+        return None
+    dev, fsroot = mounts[best]
+    rest = real[len(best.rstrip('/')):] if best != '/' else real
+    return dev, (fsroot.rstrip('/') + rest) or '/'
+
+
+def mount_views(roots, mounts=None):
+    """The mount points inside the roots that show again a directory the scan already walks (a bind mount of
+    a directory of a root, or of a directory holding a root: a loop), as (walked path, mount point, what it
+    repeats). Their files would be listed twice, under a path that is not where they live, and the copies
+    would look dark: the scan leaves them out. Roots that are the same directory, or one inside another
+    (by their real paths or through a bind mount), are refused: their files would be listed twice."""
+    if mounts is None:
+        mounts = read_mountinfo()
+    reals = [os.path.realpath(r) for r in roots]
+    views = []          # (device, fs path, label) of what the scan walks, roots first
+    for root, real in zip(roots, reals):
+        view = _fs_view(real, mounts) if mounts else None
+        for other, oreal, oview in views:
+            same_fs = view is not None and oview is not None and view[0] == oview[0] and \
+                (_under(view[1], oview[1]) or _under(oview[1], view[1]))
+            if _under(real, oreal) or _under(oreal, real) or same_fs:
+                raise VaporError("The roots '%s' and '%s' overlap (one is the other or lies inside it, by their "
+                                 "real paths or through a bind mount), so their files would be listed twice; give "
+                                 "each directory once." % (other, root))
+        views.append((root, real, view))
+    left_out = []
+    if not mounts:
+        return left_out
+    seen = [(v[0], v[1], root) for root, _real, v in views if v is not None]
+    for mp in sorted(mounts):
+        for root, real in zip(roots, reals):
+            if mp == real or not _under(mp, real):
+                continue
+            dev, fsroot = mounts[mp]
+            walked = root.rstrip('/') + mp[len(real.rstrip('/')):]
+            if any(w == walked or _under(walked, w) for w, _m, _r in left_out):
+                break
+            for sdev, spath, label in seen:
+                if sdev == dev and (_under(fsroot, spath) or _under(spath, fsroot)):
+                    left_out.append((walked, mp, label))
+                    break
+            else:
+                seen.append((dev, fsroot, walked))
+            break
+    return left_out
+
+
+def unmounted_mount_points(roots, fstab=FSTAB, mounts=None):
+    """The mount points declared in /etc/fstab inside (or at) a root that are not mounted now: the empty
+    directory left there would make every file of that file system look lost."""
+    try:
+        with open(fstab, 'rb') as f:
+            lines = f.read().decode('utf-8', 'surrogateescape').splitlines()
+    except (IOError, OSError):
+        return []
+    if mounts is None:
+        mounts = read_mountinfo()
+    if not mounts:
+        return []
+    reals = [os.path.realpath(r) for r in roots]
+    missing = []
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 3 or fields[0].startswith('#') or fields[2] in ('swap', 'none') or \
+                not fields[1].startswith('/'):
+            continue
+        mp = os.path.normpath(_unescape(fields[1]))
+        if any(_under(mp, real) for real in reals) and mp not in mounts:
+            missing.append(mp)
+    return missing

@@ -296,11 +296,15 @@ class DirTree(object):
         self.where = {}
         self.waiting = {}
         self.seen = set()
+        self.bad = set()
         self.head = head
         self.roots = [(i, r.rstrip('/')) for i, r in enumerate(roots)]
         self.add(root_id, None, '')
 
     def add(self, fid, pid, name):
+        if pid is not None and bad_name(name):
+            self.bad.add(fid)       # no path names it: its files stay out, counted at the end
+            return
         if pid is None:
             base = None
         else:
@@ -442,6 +446,7 @@ def _no_cyclic_gc():
 _KIND = "filemode & %d" % S_IFMT
 _IS_DIR = "(filemode & %d) = %d" % (S_IFMT, S_IFDIR)
 _REFETCH = 1000
+_IN_BAD_DIR = 'the file is in a directory whose name no path can carry (NULL, empty, . or .., or with /)'
 # field types whose values MySQLdb decodes to str; the fast path takes them as bytes
 _STRING_TYPES = (253, 254, 15, 249, 250, 251, 252)   # VAR_STRING, STRING, VARCHAR, TINY/MEDIUM/LONG_BLOB, BLOB
 _ROW_PATH = ()      # DirTree state of a directory whose files only the row path may write (or reject)
@@ -504,8 +509,13 @@ class _DpmRows(object):
             if d is None:
                 if pid not in path and self.pending is not None:
                     waiting.append(row)
+                elif pid in self.tree.bad:
+                    self.sink.unusable_name(None, _text(name), _IN_BAD_DIR)
                 continue
             name = _text(name)
+            if bad_name(name):
+                self.sink.unusable_name(d[0], name)
+                continue
             if csum is not None:
                 if csum.__class__ is not str or hex8(csum) is None:
                     csum = normalise_adler32(_text(csum))
@@ -625,6 +635,10 @@ class _DpmLines(_DpmRows):
             # (None), or in a directory only the row path may write (_ROW_PATH)
             if None in heads and self.pending is not None:
                 self.pending.extend([r for r, h in zip(zip(*cols), heads) if h is None])
+            elif None in heads and self.tree.bad:
+                for pid, h in zip(cols[0], heads):
+                    if h is None and pid in self.tree.bad:
+                        self.sink.unusable_name(None, '', _IN_BAD_DIR)
             self.sink.c['outside'] += heads.count(b'')
             if _ROW_PATH in heads:
                 self.again.extend([f for f, h in zip(cols[1], heads) if h == _ROW_PATH])
@@ -648,6 +662,10 @@ class _DpmLines(_DpmRows):
             if seps != b'|||' * n or cdata.translate(None, _HEX) != b'N/A' * csums.count(b'N/A'):
                 return self.sort_rows(cols, heads)
         elif seps != b'\n' * n:
+            return self.sort_rows(cols, heads)
+        lead = b'|' if self.cms else b'\n'
+        framed = lead + data
+        if b'/' in data or lead + lead in framed or lead + b'.' + lead in framed or lead + b'..' + lead in framed:
             return self.sort_rows(cols, heads)
         if not data.isascii():
             try:
@@ -717,9 +735,15 @@ def _batches(items, size):
 
 _NOT_SEP = bytes(bytearray(c for c in range(256) if c not in b'|\n\r'))      # deleted: all but '|', LF, CR
 _HEX = b'0123456789abcdef'
-_CMS_TAIL = re.compile(b'[^|\n\r]*\\|[0-9]+\\|-?[0-9]+\\|').fullmatch
+_NAME = br'(?!\.\.?[|\n])[^|\n\r/]+'     # no separator or '/', not empty, not '.' or '..'
+_CMS_TAIL = re.compile(_NAME + br'\|[0-9]+\|-?[0-9]+\|').fullmatch
 _CMS_CSUM = re.compile(b'[0-9a-f]{8}|N/A').fullmatch
-_TEXT_TAIL = re.compile(b'[^\n\r]*\n').fullmatch
+_TEXT_TAIL = re.compile(br'(?!\.\.?\n)[^\n\r/]+\n').fullmatch
+
+
+def bad_name(name):
+    """A namespace entry name no path can carry: NULL, empty, '.', '..' or holding '/'."""
+    return name is None or name in ('', '.', '..') or '/' in name
 
 
 def _bytes(v):

@@ -15,7 +15,10 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
+import errno
+import math
 import os
+import stat
 import time
 
 from ansible_collections.vapor.ops.plugins.module_utils._common import (
@@ -25,7 +28,8 @@ from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import (
 from ansible_collections.vapor.ops.plugins.module_utils._publish import (
     apply_mode, check_output_options, commit, discard, ensure_dest, name_regex, new_temp, prune,
     remove_stale_temps, temp_marker, update_link)
-from ansible_collections.vapor.ops.plugins.module_utils._scan import COUNTERS, SCRATCH_PREFIX, EntrySink, scan_posix
+from ansible_collections.vapor.ops.plugins.module_utils._scan import (
+    COUNTERS, SCRATCH_PREFIX, EntrySink, check_posix_root, mount_views, scan_posix, unmounted_mount_points)
 from ansible_collections.vapor.ops.plugins.module_utils._scan_db import scan_dcache, scan_dpm
 from ansible_collections.vapor.ops.plugins.module_utils._scan_xrootd import scan_xrootd
 
@@ -60,13 +64,54 @@ def validate(params):
         raise VaporError("The xrootd source needs the server URL (url), such as root://host:1094.")
     if p['source'] in ('dpm', 'dcache') and not p['db']:
         raise VaporError("The %s source needs the database connection settings (db)." % p['source'])
+    if isinstance(p['min_age'], float) and not math.isfinite(p['min_age']):
+        raise VaporError("The min_age '%s' is not a duration; give a number of seconds or a value such as '7d', '12h'."
+                         % p['min_age'])
     p['min_age'] = parse_duration(p['min_age'], 'min_age')
+    if p['latest_link'] and p['name'] == p['latest_link']:
+        raise VaporError("The name pattern '%s' is the latest link's name as well; give the dumps and the link "
+                         "different names." % p['name'])
+    if '\0' in p['name']:
+        raise VaporError("The name pattern %r holds a NUL character, which no file name can hold." % p['name'])
+    for key in ('strip_prefix', 'add_prefix'):
+        if p[key] and '..' in str(p[key]).split('/'):
+            raise VaporError("The %s '%s' has a '..' component; give the prefix without '..'." % (key, p[key]))
     if p['workers'] is not None and not 1 <= int(p['workers']) <= MAX_WORKERS:
         raise VaporError("The option workers is %s; it must be between 1 and %d (processes for posix, listings in "
                          "flight for xrootd)." % (p['workers'], MAX_WORKERS))
     if p['workers'] is None:
         p['workers'] = {'posix': min(4, os.cpu_count() or 1), 'xrootd': 8}.get(p['source'], 1)
     return p
+
+
+def _roots_inside_strip(p):
+    """A root that neither lies inside strip_prefix nor holds it has every file outside it: all would be left
+    out of the dump (and look lost). Refused."""
+    if not p['strip_prefix'] or not p['roots']:
+        return
+    strip = normalise_path(p['strip_prefix'])
+    for root in p['roots']:
+        r = normalise_path(root)
+        if not (strip == '/' or r == strip or r.startswith(strip + '/') or strip.startswith(r.rstrip('/') + '/')):
+            raise VaporError("The root '%s' is not inside strip_prefix '%s', so every one of its files would be left "
+                             "out of the dump (and look lost); nothing was published. Give roots inside strip_prefix."
+                             % (root, p['strip_prefix']))
+
+
+def _check_target(target):
+    """What is at the dump's own name today must be a published dump (a regular file) or nothing: a directory,
+    a symbolic link or a special file there was put by someone else, and is neither read nor replaced."""
+    try:
+        st = os.lstat(target)
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            return
+        raise VaporError("The dump '%s' cannot be looked at: %s." % (target, exc.strerror or exc))
+    if not stat.S_ISREG(st.st_mode):
+        kind = 'a symbolic link' if stat.S_ISLNK(st.st_mode) else 'a directory' if stat.S_ISDIR(st.st_mode) \
+            else 'a special file'
+        raise VaporError("The dump's name '%s' is taken by %s, not by a published dump; nothing was published. "
+                         "Move it away or choose another name pattern." % (target, kind))
 
 
 def list_dumps(dest, pattern, suffixes):
@@ -183,8 +228,21 @@ def run(params, check_mode=False, now=None):
     dest = p['dest']
     ensure_dest(dest, check_mode, p['latest_link'])
     left_out = dest_inside_roots(dest, p['roots']) if p['source'] == 'posix' else []
+    views = []
+    if p['source'] == 'posix':
+        for root in p['roots']:       # a missing or unreadable root is said first, in its own words
+            check_posix_root(root)
+    _roots_inside_strip(p)
+    if p['source'] == 'posix':
+        views = mount_views(p['roots'])
+        if int(p['min_files']) > 0:
+            for mp in unmounted_mount_points(p['roots']):
+                raise VaporError("The mount point '%s' inside the roots is listed in /etc/fstab but not mounted, so "
+                                 "every file of that file system would look lost; nothing was published. Mount it "
+                                 "(or, if it is gone for good, remove it from /etc/fstab)." % mp)
     name = dump_name(p, when)
     target = os.path.join(dest, name)
+    _check_target(target)
     roots = scanned_roots(p)
     mapper = PathMapper(p['strip_prefix'], p['add_prefix'])
     efilter = EntryFilter(p['ignore'], p['min_age'], now=now)
@@ -205,7 +263,7 @@ def run(params, check_mode=False, now=None):
         sink = EntrySink(p['format'], mapper, efilter, watch, len(roots), digest=os.path.isfile(target))
         durations = []
         empty = _empty_roots(p['roots']) if p['source'] == 'posix' and int(p['min_files']) > 0 else []
-        _scan(p, sink, durations, dest, skip=[walked for _root, walked in left_out])
+        _scan(p, sink, durations, dest, skip=[walked for _root, walked in left_out] + [w for w, _m, _r in views])
         if watch is not None and watch.seen:
             raise VaporError("The dump directory '%s' is inside the scanned namespace (the scan listed this run's "
                              "own temporary file '%s'), so the dump would list its own files; nothing was "
@@ -216,6 +274,7 @@ def run(params, check_mode=False, now=None):
             if stream is not raw:
                 stream.close()
             raw.close()
+            raw = None
         errors = sink.errors
         if len(errors) > p['max_errors']:
             more = ' (and %d more)' % (len(errors) - 1) if len(errors) > 1 else ''
@@ -251,11 +310,18 @@ def run(params, check_mode=False, now=None):
         pruned = prune(dest, p['name'], suffixes, int(p['keep']), name, check_mode)
         stale = remove_stale_temps(dest, name_regex(p['name'], suffixes), check_mode, time.time(),
                                    extra_dirs=(SCRATCH_PREFIX,))
+    except OSError as exc:
+        if tmp is None:
+            raise
+        raise VaporError("The dump could not be written in the dump directory '%s': %s; nothing was published and "
+                         "the dumps already there were kept." % (dest, exc.strerror or exc))
     finally:
         if tmp is not None:
             try:
                 if raw is not None:
                     raw.close()
+            except OSError:
+                pass
             finally:
                 discard(tmp)
 
@@ -268,6 +334,16 @@ def run(params, check_mode=False, now=None):
     for root, walked in left_out:
         warnings.append("The dump directory '%s' is inside the root '%s'; it was left out of the scan (as '%s'), so "
                         "the dump does not list its own files." % (dest, root, walked))
+    for walked, mp, shown in views:
+        warnings.append("The directory '%s' is a mount point that shows again '%s' (a bind mount), which the scan "
+                        "walks already; it was left out of the scan, so no file is listed twice." % (walked, shown))
+    if sink.c['future']:
+        warnings.append("%d files have a modification time later than now plus min_age (first: %s); they are "
+                        "listed, since their age cannot be told." % (sink.c['future'], ', '.join(
+                            '%r' % path for path, _mtime in sink.future_samples[:3])))
+    if sink.c['outside']:
+        warnings.append("%d files of the roots lie outside strip_prefix '%s' and are not in the dump."
+                        % (sink.c['outside'], p['strip_prefix']))
     for e in sink.errors:
         warnings.append(e)
     after_dumps = sorted((set(before['dumps']) | set([name])) - set(pruned))
@@ -292,7 +368,7 @@ def run(params, check_mode=False, now=None):
         'latest': os.path.join(dest, p['latest_link']) if p['latest_link'] else None,
         'pruned': pruned,
         'mode': '%04o' % p['mode'],
-        'left_out': [walked for _root, walked in left_out],
+        'left_out': [walked for _root, walked in left_out] + [walked for walked, _mp, _shown in views],
         'stale_removed': stale,
         'duration': round(time.time() - started, 3),
         'warnings': warnings,

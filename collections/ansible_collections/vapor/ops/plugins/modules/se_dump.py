@@ -222,6 +222,21 @@ notes:
     a format cannot carry, bytes that are not UTF-8) is read again by C(fileid) and normalised one by one, so the
     dump is the same either way.
   - Use C(async) for long scans run from AWX so the job is not cut by a connection timeout.
+  - "Mounts (posix, Linux): a bind mount inside a root that shows again a directory the scan walks is left out (see
+    RV(left_out)); overlapping roots are refused; a file system listed in C(/etc/fstab) below a root but not
+    mounted is refused. Limits: a nested mount point that is not in C(/etc/fstab) (autofs, systemd mount units,
+    a mount made by hand) and is unmounted is an empty directory like any other, and the dump then lacks its
+    whole subtree with no error (only an empty root and O(min_files) are checked). The threshold
+    O(vapor.ops.consistency_check#module:max_lost_fraction) catches that only when the subtree is a large
+    enough share of the storage; set it low, list such mount points in C(/etc/fstab), or give each mounted file system as a root of its own (an
+    empty root is refused)."
+  - Symbolic links below a root are never followed and never listed (counted in RV(excluded)); fifos,
+    sockets and devices are counted as special and not listed; hard links are listed under each name.
+  - With O(min_age), a file whose modification time is later than now plus O(min_age) is listed (a warning names
+    it), since its age cannot be told; files younger than O(min_age) are left out.
+  - V(dpm) leaves out, as unrepresentable, namespace rows whose name is NULL, empty, C(.) or C(..) or holds C(/),
+    and the files below such directories; files whose parent row is missing or is not a directory are not
+    reachable by any path and are not listed.
 seealso:
   - name: Rucio auditor dump location
     description: Where the auditor looks for dumps, and their format.
