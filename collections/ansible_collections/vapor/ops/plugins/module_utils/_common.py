@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import hashlib
+import math
 import os
 import re
 import time
@@ -128,6 +129,8 @@ def parse_duration(value, name='duration'):
     if value is None:
         return 0
     if isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise VaporError("The %s '%s' is not a finite number of seconds; give a value such as '7d'." % (name, value))
         if value < 0:
             raise VaporError("The %s '%s' is negative; give a number of seconds or a value such as '7d'." % (name, value))
         return int(value)

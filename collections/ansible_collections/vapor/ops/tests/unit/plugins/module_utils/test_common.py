@@ -34,7 +34,7 @@ def test_parse_duration(value, seconds):
     assert parse_duration(value) == seconds
 
 
-@pytest.mark.parametrize('value', ['abc', '5y', '-1', -5])
+@pytest.mark.parametrize('value', ['abc', '5y', '-1', -5, float('nan'), float('inf'), float('-inf')])
 def test_parse_duration_rejects(value):
     with pytest.raises(VaporError, match='min_age'):
         parse_duration(value, 'min_age')
