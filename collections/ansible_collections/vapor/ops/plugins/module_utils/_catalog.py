@@ -332,6 +332,7 @@ class SfnMapping:
         srm's ?SFN= or plain form) and normalised path. catalog_dump and the cleanups' re-checks both use it."""
         if self.se and not same_host(host, self.se):
             return False
+        sfn = sfn or ''
         if self.sfn_prefix and not sfn.startswith(self.sfn_prefix):
             if self.prefix_key is None:
                 return False
@@ -463,7 +464,7 @@ class ReplicaIndex:
         if not m.selects(host, sfn, parts):
             return
         if parts is None:
-            self.unparsable[rowid] = sfn
+            self.unparsable[rowid] = sfn or ''      # a NULL sfn names no file
             return
         for v in odd_variants(parts.path):
             vpath = m.mapper.map(v)
@@ -703,8 +704,12 @@ class Catalog:
             cur.fetchall()
             cur.close()
         except Exception as exc:
+            text = _exc_text(exc)
+            if re.search(r'locked|busy|timeout|timed out|denied|connection|gone away|lost', text, re.I):
+                # the namespace may well be there: say what stopped the reading, not that it is missing
+                raise VaporError("Reading the catalog %s failed: %s." % (self.where, text))
             raise VaporError("The catalog %s has no LFC/DPNS namespace (table Cns_file_metadata): %s."
-                             % (self.where, _exc_text(exc)))
+                             % (self.where, text))
         self.has_xattr = 'xattr' in cols
         self._meta_cols = _META_COLS + (', xattr' if self.has_xattr else ', NULL')
         self.version = self._schema_version()
@@ -1059,11 +1064,36 @@ class Catalog:
             conds.append('(%s)' % ' OR '.join(ranges))
         return ' AND '.join(conds), params
 
+    def se_hosts(self, se):
+        """Every spelling of the host ``se`` in the replica table's host column (case, a trailing dot): one
+        DISTINCT over the host index, so the selection below is an exact index lookup of all of them."""
+        return sorted(set(h for h in (_text(r[0]) for r in self.all('SELECT DISTINCT host FROM Cns_file_replica'))
+                          if h is not None and same_host(h, se)))
+
+    def _complete_selection(self, mapping, alias=''):
+        """WHERE clause selecting a superset of every replica ``mapping.selects`` accepts, whatever its spelling.
+
+        ``_selection``'s sfn ranges and host spellings are index-friendly but miss SFNs in other forms (repeated
+        slashes, '.', host or scheme case, '?sfn=', another SRM path) and host columns in mixed case or with a
+        trailing dot, which the cleanups' re-check (ReplicaIndex) does recognise: what catalog_dump lists must
+        be complete. With ``se`` the learnt host spellings (index); with ``sfn_prefix`` alone the whole table,
+        filtered by ``selects``.
+        """
+        if mapping.se:
+            hosts = self.se_hosts(mapping.se)
+            if not hosts:
+                return '1 = 0', []
+            return '%shost IN (%s)' % (alias, ', '.join(['%s'] * len(hosts))), hosts
+        return '1 = 1', []
+
     def se_replicas(self, mapping):
-        """Stream (host, sfn, status, filesize, mtime, adler32) of every replica of one storage element."""
-        where, params = self._selection(mapping, 'r.')
+        """Stream (host, sfn, status, filesize, mtime, adler32) of every replica of one storage element.
+
+        Every replica ``mapping.selects`` accepts, in one statement (one consistent read); a replica row whose
+        file entry is missing still counts (size 0, no mtime), as the re-checks see it."""
+        where, params = self._complete_selection(mapping, 'r.')
         sql = ('SELECT r.host, r.sfn, r.status, m.filesize, m.mtime, m.csumtype, m.csumvalue, %s '
-               'FROM Cns_file_replica r JOIN Cns_file_metadata m ON m.fileid = r.fileid WHERE %s'
+               'FROM Cns_file_replica r LEFT JOIN Cns_file_metadata m ON m.fileid = r.fileid WHERE %s'
                % ('m.xattr' if self.has_xattr else 'NULL', where))
         for row in self.stream(sql, params):
             host, sfn = _text(row[0]), _text(row[1])
@@ -1176,13 +1206,30 @@ class Catalog:
     def usage_by_owner(self, mapping):
         """[(owner_uid, files, bytes)] of the files with a replica on one storage element.
 
-        The sfn ranges of ``_selection`` are "starts with sfn_prefix or one of its spellings" (UTF-8 byte order is
-        code point order).
+        Selected as catalog_dump selects (``_complete_selection`` and ``SfnMapping.selects``): with ``se`` alone
+        the database counts; with ``sfn_prefix`` the SE's replicas are streamed and counted here.
         """
-        where, params = self._selection(mapping)
-        sql = ('SELECT m.owner_uid, COUNT(*), SUM(m.filesize) FROM Cns_file_metadata m '
-               'WHERE m.fileid IN (SELECT fileid FROM Cns_file_replica WHERE %s) GROUP BY m.owner_uid' % where)
-        return [(int(r[0]) if r[0] is not None else None, int(r[1]), int(r[2] or 0)) for r in self.all(sql, params)]
+        where, params = self._complete_selection(mapping)
+        if not mapping.sfn_prefix:     # the learnt host spellings are the selection: the database counts
+            sql = ('SELECT m.owner_uid, COUNT(*), SUM(m.filesize) FROM Cns_file_metadata m '
+                   'WHERE m.fileid IN (SELECT fileid FROM Cns_file_replica WHERE %s) GROUP BY m.owner_uid' % where)
+            return [(int(r[0]) if r[0] is not None else None, int(r[1]), int(r[2] or 0))
+                    for r in self.all(sql, params)]
+        # an SFN prefix matches spellings no SQL range holds: the replicas are streamed in file order and each
+        # file is counted once, as catalog_dump selects them
+        where, params = self._complete_selection(mapping, 'r.')
+        sql = ('SELECT r.fileid, r.host, r.sfn, m.owner_uid, m.filesize FROM Cns_file_replica r '
+               'JOIN Cns_file_metadata m ON m.fileid = r.fileid WHERE %s ORDER BY r.fileid' % where)
+        usage = {}
+        last = None
+        for fileid, host, sfn, uid, size in self.stream(sql, params):
+            if fileid == last or not mapping.selects(_text(host), _text(sfn)):
+                continue
+            last = fileid
+            uid = int(uid) if uid is not None else None
+            files, nbytes = usage.get(uid, (0, 0))
+            usage[uid] = (files + 1, nbytes + int(size or 0))
+        return [(uid, files, nbytes) for uid, (files, nbytes) in usage.items()]
 
     # -- removals -----------------------------------------------------------------------------
 
@@ -1333,6 +1380,8 @@ def open_catalog(spec):
         path = spec.get('path')
         if not path:
             raise VaporError("The SQLite catalog needs its file (catalog.path).")
+        if os.path.isdir(path):
+            raise VaporError("The SQLite catalog '%s' is a directory, not a catalog file." % path)
         if not os.path.isfile(path):
             raise VaporError("The SQLite catalog '%s' does not exist; create it first (the demo does, with "
                              "create_sqlite_catalog)." % path)
@@ -1401,6 +1450,13 @@ def _published(dest, pattern, suffixes):
     return found
 
 
+def _printable(sfn):
+    """An SFN for a message or a result: NULL said so, bytes that are not UTF-8 as backslash escapes."""
+    if sfn is None:
+        return '(NULL)'
+    return sfn.encode('utf-8', 'surrogateescape').decode('utf-8', 'backslashreplace')
+
+
 def _digest_state(path, fmt):
     if not os.path.isfile(path):
         return None
@@ -1426,7 +1482,8 @@ def run_catalog_dump(params, check_mode=False, now=None):
     companion = companion_path(target)
     before = _published(dest, p['name'], suffixes)
 
-    counts = {'replicas': 0, 'available': 0, 'inactive': 0, 'outside': 0, 'unparsable': 0, 'unrepresentable': 0}
+    counts = {'replicas': 0, 'available': 0, 'inactive': 0, 'outside': 0, 'unparsable': 0, 'unrepresentable': 0,
+              'companion_only': 0}
     nbytes = 0
     samples = []
     raw = tmp = raw2 = tmp2 = None
@@ -1447,13 +1504,18 @@ def run_catalog_dump(params, check_mode=False, now=None):
             if path is None:
                 counts[why] += 1
                 if len(samples) < 10:
-                    samples.append({'sfn': sfn, 'reason': why})
+                    samples.append({'sfn': _printable(sfn), 'reason': why})
                 continue
             if status == AVAILABLE:
                 reason = writer.add(path, size, mtime, csum)
                 if reason is None:
                     counts['available'] += 1
                     nbytes += size
+                elif side.add(path, 0) is None:
+                    # the format cannot carry it ('|' in cms): the companion (text) still does, so the file
+                    # keeps its protection against dark data; counted as unrepresentable
+                    counts['inactive'] += 1
+                    counts['companion_only'] += 1
             else:
                 reason = side.add(path, 0)
                 if reason is None:
@@ -1461,7 +1523,7 @@ def run_catalog_dump(params, check_mode=False, now=None):
             if reason is not None:
                 counts['unrepresentable'] += 1
                 if len(samples) < 10:
-                    samples.append({'sfn': sfn, 'reason': reason})
+                    samples.append({'sfn': _printable(sfn), 'reason': reason})
         writer.close()
         side.close()
         for s, r in ((main_stream, raw), (side_stream, raw2)):
@@ -1515,8 +1577,11 @@ def run_catalog_dump(params, check_mode=False, now=None):
                         % (counts['unparsable'], mapping.describe(),
                            ', '.join(s['sfn'] for s in samples if s['reason'] == 'unparsable')[:300]))
     if counts['unrepresentable']:
-        warnings.append("%d replicas were left out because the %s format cannot carry their paths."
-                        % (counts['unrepresentable'], p['format']))
+        warnings.append("%d replicas were left out because the %s format cannot carry their paths%s."
+                        % (counts['unrepresentable'], p['format'],
+                           "; %d of them, available, are in the companion list of inactive replicas instead, so "
+                           "they still protect their files from being called dark" % counts['companion_only']
+                           if counts['companion_only'] else ''))
     return {
         'changed': bool(published or mode_changed or link_changed or pruned),
         'diff': {'before': {'dumps': sorted(n for _w, n in before)}, 'after': {'dumps': after_names}},
