@@ -113,6 +113,13 @@ notes:
     carries the older time; for the dump taken after the storage dump set O(force=true), or give the check this
     run's RV(started) as the dump's time.
   - Replicas whose SFN is in no known form are left out, counted in RV(unparsable) and reported as a warning.
+  - "The selection is the one the cleanups' re-checks use: the host without case or trailing dot, and the SFN prefix
+    by endpoint (scheme, host without case, default or explicit port, the C(?SFN=) or plain srm form) and normalised
+    path. With O(se), the host column's spellings are learnt first through its index; with O(sfn_prefix) alone,
+    the whole replica table is read once and filtered, so that no spelling of the prefix is missed (on an LFC that
+    serves many storage elements, give O(se) as well to keep the read to this one)."
+  - An available replica whose name the chosen O(format) cannot carry (a C(|) in C(cms)) goes to the companion list,
+    with a warning, so it still protects its file from being called dark.
 seealso:
   - module: vapor.ops.se_dump
   - module: vapor.ops.catalog_cleanup
