@@ -259,7 +259,9 @@ def test_se_dump_xrootd_closed_port(tmp_path):
         sd.run({"source": "xrootd", "url": f"root://127.0.0.1:{port}", "roots": ["/vo"], "dest": str(dest),
                 "timeout": 5, "retries": 0})
     assert err.value.msg.startswith(f"The XRootD root '/vo' on root://127.0.0.1:{port} cannot be read: ")
-    assert "Connection" in err.value.msg, err.value.msg
+    # the connection error comes first on a quiet machine; on a loaded one the request's own 5 s timeout may win
+    # the race ("Operation expired"): either way one sentence naming the root, and nothing published
+    assert "Connection" in err.value.msg or "Operation expired" in err.value.msg, err.value.msg
     assert os.listdir(dest) == []
 
 

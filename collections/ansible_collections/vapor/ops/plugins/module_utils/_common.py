@@ -173,7 +173,20 @@ def xrootd_environment(timeout, environ=None):
               'XRD_STREAMTIMEOUT': timeout, 'XRD_TIMEOUTRESOLUTION': 1}
     done = []
     for name, value in sorted(wanted.items()):
-        if name not in environ:
+        if not xrootd_site_set(name, environ):
             environ[name] = str(value)
+            if environ is os.environ:
+                _XRD_OURS[name] = str(value)
             done.append(name)
     return done
+
+
+_XRD_OURS = {}      # the XRD_* variables this process set itself (a later run in the process may set them again)
+
+
+def xrootd_site_set(name, environ=None):
+    """Did the site (not an earlier run in this process) set the XRootD client variable ``name``?"""
+    environ = os.environ if environ is None else environ
+    if name not in environ:
+        return False
+    return not (environ is os.environ and _XRD_OURS.get(name) == environ[name])

@@ -24,7 +24,7 @@ import threading
 import time
 import traceback
 
-from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError, normalise_path
+from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError, normalise_path, xrootd_site_set
 from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import normalise_adler32
 
 XROOTD_IMP_ERR = None
@@ -62,10 +62,9 @@ def _bound_client(timeout):
     """Bound the XRootD client by ``timeout``: its defaults (a 120 s connection window, 5 connection retries, a
     15 s timeout resolution) kept a dead endpoint waiting far longer than asked. The binding read its environment
     when it was imported, so the settings go through EnvPutInt; a variable the site set (XRD_*) is kept."""
-    import os
     for name, env, value in (('ConnectionWindow', 'XRD_CONNECTIONWINDOW', timeout), ('ConnectionRetry',
                              'XRD_CONNECTIONRETRY', 1), ('TimeoutResolution', 'XRD_TIMEOUTRESOLUTION', 1)):
-        if env in os.environ:
+        if xrootd_site_set(env):
             continue
         try:
             xrd_client.EnvPutInt(name, max(1, int(value)))
