@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "collections"))
 
 import seed  # noqa: E402
 from servers import MariaDB  # noqa: E402
-from ansible_collections.vapor.ops.plugins.module_utils import _catalog as cat  # noqa: E402
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import core as cat  # noqa: E402
 
 SE = "se.example.org"
 TOP = "/dpm/example.org/home/vo"

@@ -64,7 +64,7 @@ def child_main(spec, collections=None):
     params = json.loads(spec)
     if collections:
         sys.path.insert(0, collections)
-    from ansible_collections.vapor.ops.plugins.module_utils._se_dump import run
+    from ansible_collections.vapor.ops.plugins.module_utils._storage.se_dump import run
     t0 = time.perf_counter()
     res = run(params)
     run_s = time.perf_counter() - t0
@@ -437,7 +437,7 @@ def bench_dpm(files, reps, profile=False, dirs=DPM_DIRS):
 
 def profile_core(params, name, top=25):
     """One in-process run() under cProfile (posix: use workers=1, workers fork)."""
-    from ansible_collections.vapor.ops.plugins.module_utils._se_dump import run
+    from ansible_collections.vapor.ops.plugins.module_utils._storage.se_dump import run
     dest = os.path.join(WORK, "dest", "profile-" + name)
     shutil.rmtree(dest, ignore_errors=True)
     os.makedirs(dest)

@@ -39,7 +39,7 @@ CSUM = "IF(csumtype = 'AD', IF(LENGTH(csumvalue) = 8, csumvalue, NULL), IF(xattr
 
 
 def default_queries():
-    from ansible_collections.vapor.ops.plugins.module_utils import _scan_db
+    from ansible_collections.vapor.ops.plugins.module_utils._storage import database as _scan_db
     fast = _scan_db._DpmLines(None, "cms", 1, True).query()
     table = " FROM Cns_file_metadata"
     return [

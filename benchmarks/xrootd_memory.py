@@ -26,7 +26,7 @@ import servers  # noqa: E402
 CHILD = r'''
 import json, os, resource, shutil, sys, time
 sys.path.insert(0, sys.argv[2])
-from ansible_collections.vapor.ops.plugins.module_utils._se_dump import run
+from ansible_collections.vapor.ops.plugins.module_utils._storage.se_dump import run
 p = json.loads(sys.argv[1]); shutil.rmtree(p["dest"], ignore_errors=True); os.makedirs(p["dest"])
 t = time.time(); r = run(p)
 print(json.dumps({"files": r["files"], "seconds": round(time.time() - t, 2),

@@ -57,7 +57,7 @@ def build():
             write(rel, size, mtime)
     os.makedirs(os.path.join(DEMO, 'dumps'), exist_ok=True)
     sys.path.insert(0, os.path.join(REPO, 'collections'))
-    from ansible_collections.vapor.ops.plugins.module_utils._catalog import create_sqlite_catalog, open_catalog
+    from ansible_collections.vapor.ops.plugins.module_utils._catalog.core import create_sqlite_catalog, open_catalog
     tmp = CATALOG + '.new'
     if os.path.exists(tmp):
         os.unlink(tmp)
@@ -101,7 +101,7 @@ def main():
         if rc:
             print('The demo playbook %s failed (exit %d).' % (playbook, rc), file=sys.stderr)
             return rc
-    from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import read_dump
+    from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import read_dump
     latest = os.path.join(DEMO, 'dumps', 'latest')
     entries = list(read_dump(latest))
     run = newest_run()

@@ -19,8 +19,8 @@ import pytest
 
 import ansible_runner
 import seed
-from ansible_collections.vapor.ops.plugins.module_utils import _catalog as cat
-from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import read_dump
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import core as cat
+from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import read_dump
 
 NOW = int(time.time())
 OLD = NOW - 60 * 86400
@@ -367,7 +367,7 @@ AUDIT = {
 KILLER = r"""
 import json, os, signal, sys
 sys.path.insert(0, %(collections)r)
-from ansible_collections.vapor.ops.plugins.module_utils import _catalog as cat
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import core as cat
 params, n, where = json.loads(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 done = [0]
 def killer(real):

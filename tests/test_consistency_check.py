@@ -12,7 +12,7 @@ import datetime
 import json
 import os
 
-from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import (
+from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import (
     DumpWriter, companion_path, open_compressed_writer)
 
 DAY = 86400

@@ -18,7 +18,7 @@ import pytest
 
 import ansible_runner
 import seed
-from ansible_collections.vapor.ops.plugins.module_utils._catalog import open_catalog
+from ansible_collections.vapor.ops.plugins.module_utils._catalog.core import open_catalog
 
 SE = "se.test.example"
 NOW = int(time.time())
@@ -158,7 +158,9 @@ def test_races_during_the_scan(world, run_playbook, tmp_path):
     The three dumps are taken one by one with the modules (as the playbook does), and the catalog and the
     storage change between them the way transfers and deletions do during a real scan.
     """
-    from ansible_collections.vapor.ops.plugins.module_utils import _catalog, _consistency, _se_dump
+    from ansible_collections.vapor.ops.plugins.module_utils._catalog import core as _catalog
+    from ansible_collections.vapor.ops.plugins.module_utils._consistency import core as _consistency
+    from ansible_collections.vapor.ops.plugins.module_utils._storage import se_dump as _se_dump
     extra = world["extra"]
     x = world["xrootd"]
     top = world["top"]

@@ -20,8 +20,8 @@ import pytest
 
 import ansible_runner
 import seed
-from ansible_collections.vapor.ops.plugins.module_utils import _catalog as cat
-from ansible_collections.vapor.ops.plugins.module_utils import _dark_cleanup as dc
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import core as cat
+from ansible_collections.vapor.ops.plugins.module_utils._cleanup import dark as dc
 
 pytest.importorskip("gfal2")
 
@@ -168,8 +168,8 @@ def test_quarantine_on_xrootd(site):
 KILLER = r"""
 import json, os, signal, sys, threading
 sys.path.insert(0, %(collections)r)
-from ansible_collections.vapor.ops.plugins.module_utils._dark_cleanup import run_dark_cleanup
-from ansible_collections.vapor.ops.plugins.module_utils._gfal import Storage
+from ansible_collections.vapor.ops.plugins.module_utils._cleanup.dark import run_dark_cleanup
+from ansible_collections.vapor.ops.plugins.module_utils._clients.gfal import Storage
 params, n, where, log = json.loads(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 done = [0]
 lock = threading.Lock()

@@ -15,9 +15,9 @@ import time
 import pytest
 
 import seed
-from ansible_collections.vapor.ops.plugins.module_utils import _catalog as cat
-from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError
-from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import read_dump
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import core as cat
+from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import read_dump
 
 OLD = int(time.time()) - 60 * 86400
 SE = "se.demo.example"

@@ -27,9 +27,9 @@ import pytest
 
 import ansible_runner
 import seed
-from ansible_collections.vapor.ops.plugins.module_utils import _catalog as cat
-from ansible_collections.vapor.ops.plugins.module_utils import _dark_cleanup as dc
-from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import core as cat
+from ansible_collections.vapor.ops.plugins.module_utils._cleanup import dark as dc
+from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
 
 NOW = int(time.time())
 OLD = NOW - 60 * 86400
@@ -608,7 +608,8 @@ def test_catalogue_is_large_enough():
 HOLDER = r"""
 import json, sys, time
 sys.path.insert(0, %(collections)r)
-from ansible_collections.vapor.ops.plugins.module_utils import _dark_cleanup as dc, _catalog as cat
+from ansible_collections.vapor.ops.plugins.module_utils._cleanup import dark as dc
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import core as cat
 params, kind = json.loads(sys.argv[1]), sys.argv[2]
 base = dc.open_storage(params['storage_url']).__class__
 
@@ -684,7 +685,7 @@ def test_non_root_user_cannot_write_the_run_directory(site):
     os.chmod(s.base.parent, 0o755)
     before = s.snapshot()
     code = ("import json, sys; sys.path.insert(0, %r)\n"
-            "from ansible_collections.vapor.ops.plugins.module_utils import _dark_cleanup as dc\n"
+            "from ansible_collections.vapor.ops.plugins.module_utils._cleanup import dark as dc\n"
             "try:\n    dc.run_dark_cleanup(json.loads(sys.argv[1])); print('OK')\n"
             "except Exception as exc:\n    print('ERROR ' + getattr(exc, 'msg', str(exc)))\n" % COLLECTIONS)
     proc = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", sys.executable, "-c",

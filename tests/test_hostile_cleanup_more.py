@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from test_hostile_cleanup import OLD, ORPHAN, SE, SRM, TOP, Site, changed_files, fails, site  # noqa: F401
-from ansible_collections.vapor.ops.plugins.module_utils import _catalog as cat
-from ansible_collections.vapor.ops.plugins.module_utils import _dark_cleanup as dc
-from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import core as cat
+from ansible_collections.vapor.ops.plugins.module_utils._cleanup import dark as dc
+from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
 
 NAME = ORPHAN.rsplit("/", 1)[1]
 
@@ -188,7 +188,7 @@ def test_more(name, site):
 DEAD_RUN = r"""
 import json, os, sys, time
 sys.path.insert(0, %(collections)r)
-from ansible_collections.vapor.ops.plugins.module_utils import _dark_cleanup as dc
+from ansible_collections.vapor.ops.plugins.module_utils._cleanup import dark as dc
 params = json.loads(sys.argv[1])
 try:
     dc.run_dark_cleanup(params)
@@ -236,7 +236,7 @@ def test_dark_root_endpoint_that_does_not_answer(site, endpoint):
 
 
 def test_xrootd_environment_keeps_what_the_site_set():
-    from ansible_collections.vapor.ops.plugins.module_utils._gfal import xrootd_environment
+    from ansible_collections.vapor.ops.plugins.module_utils._clients.gfal import xrootd_environment
     env = {"XRD_CONNECTIONWINDOW": "30"}
     assert xrootd_environment(7, env) == ["XRD_CONNECTIONRETRY", "XRD_REQUESTTIMEOUT", "XRD_STREAMTIMEOUT",
                                           "XRD_TIMEOUTRESOLUTION"]
@@ -248,7 +248,7 @@ def test_se_dump_xrootd_closed_port(tmp_path):
     nothing published (the XRootD client's defaults said 'Operation expired' after its 15 s timeout resolution)."""
     pytest.importorskip("XRootD")
     import socket
-    from ansible_collections.vapor.ops.plugins.module_utils import _se_dump as sd
+    from ansible_collections.vapor.ops.plugins.module_utils._storage import se_dump as sd
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]

@@ -31,8 +31,8 @@ import pytest
 
 import ansible_runner
 import seed
-from ansible_collections.vapor.ops.plugins.module_utils import _catalog as cat
-from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import read_dump
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import core as cat
+from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import read_dump
 from servers import free_port
 
 REPO = ansible_runner.REPO
@@ -52,19 +52,19 @@ STORAGE = {"vo/mc/a.root": 10, "vo/mc/sub/b.root": 20, "vo/data/c.root": 30, "vo
 CORE = r"""
 import json, os, signal, sys
 sys.path.insert(0, sys.argv[1])
-from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
 kind, params, check, kill = sys.argv[2], json.loads(sys.argv[3]), sys.argv[4] == '1', sys.argv[5] == '1'
 if kill:   # SIGKILL this process in the middle of the scan, after the temporary file was started
-    from ansible_collections.vapor.ops.plugins.module_utils import _scan
+    from ansible_collections.vapor.ops.plugins.module_utils._storage import posix as _scan
     _add_many = _scan.EntrySink.add_many
     def add_many(self, root_idx, entries):
         _add_many(self, root_idx, entries)
         os.kill(os.getpid(), signal.SIGKILL)
     _scan.EntrySink.add_many = add_many
 if kind == 'se_dump':
-    from ansible_collections.vapor.ops.plugins.module_utils._se_dump import run
+    from ansible_collections.vapor.ops.plugins.module_utils._storage.se_dump import run
 else:
-    from ansible_collections.vapor.ops.plugins.module_utils._catalog import run_catalog_dump as run
+    from ansible_collections.vapor.ops.plugins.module_utils._catalog.core import run_catalog_dump as run
 try:
     out = {'ok': True, 'result': run(params, check_mode=check)}
 except VaporError as exc:

@@ -125,7 +125,7 @@ def bind_mount_of_outside_directory_is_listed(env):
 def unmounted_fstab_mount_point(env):
     """A file system declared in fstab below a root but not mounted: an empty directory, and every one of its
     files would look lost. The core refuses (checked with a site fstab, as /etc/fstab cannot be edited here)."""
-    from ansible_collections.vapor.ops.plugins.module_utils._scan import unmounted_mount_points
+    from ansible_collections.vapor.ops.plugins.module_utils._storage.posix import unmounted_mount_points
     disk = env.root / "vo" / "disk2"
     disk.mkdir()
     fstab = env.base / "fstab"

@@ -12,7 +12,9 @@ import gc
 import pytest
 
 import seed
-from ansible_collections.vapor.ops.plugins.module_utils import _scan, _scan_db, _se_dump
+from ansible_collections.vapor.ops.plugins.module_utils._storage import posix as _scan
+from ansible_collections.vapor.ops.plugins.module_utils._storage import database as _scan_db
+from ansible_collections.vapor.ops.plugins.module_utils._storage import se_dump as _se_dump
 
 TOP = "/dpm/ex.org/home/vo"
 OLD = 1700000000

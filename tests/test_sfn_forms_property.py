@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import seed
-from ansible_collections.vapor.ops.plugins.module_utils import _catalog as cat
-from ansible_collections.vapor.ops.plugins.module_utils import _dark_cleanup as dc
-from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import read_dump
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import core as cat
+from ansible_collections.vapor.ops.plugins.module_utils._cleanup import dark as dc
+from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import read_dump
 
 OLD = int(time.time()) - 60 * 86400
 SE = "se.demo.example"

@@ -258,7 +258,7 @@ duration:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.vapor.ops.plugins.module_utils._module import run_core
-from ansible_collections.vapor.ops.plugins.module_utils._catalog import (
+from ansible_collections.vapor.ops.plugins.module_utils._catalog.core import (
     catalog_argument_spec, run_catalog_dump, storage_element_argument_spec)
 
 

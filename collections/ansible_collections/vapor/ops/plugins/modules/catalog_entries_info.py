@@ -223,7 +223,7 @@ storage_element:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.vapor.ops.plugins.module_utils._module import run_core
-from ansible_collections.vapor.ops.plugins.module_utils._catalog import catalog_argument_spec, entries_info
+from ansible_collections.vapor.ops.plugins.module_utils._catalog.core import catalog_argument_spec, entries_info
 
 
 def argument_spec():

@@ -371,7 +371,7 @@ duration:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.vapor.ops.plugins.module_utils._module import run_core
-from ansible_collections.vapor.ops.plugins.module_utils._consistency import (
+from ansible_collections.vapor.ops.plugins.module_utils._consistency.core import (
     DUCKDB_IMPORT_ERROR, DUCKDB_REQUIREMENT, HAS_DUCKDB, run)
 
 

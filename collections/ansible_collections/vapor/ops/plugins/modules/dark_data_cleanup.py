@@ -347,9 +347,9 @@ duration:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.vapor.ops.plugins.module_utils._module import run_core, warn_kept
-from ansible_collections.vapor.ops.plugins.module_utils._catalog import (
+from ansible_collections.vapor.ops.plugins.module_utils._catalog.core import (
     catalog_argument_spec, storage_element_argument_spec)
-from ansible_collections.vapor.ops.plugins.module_utils._dark_cleanup import run_dark_cleanup
+from ansible_collections.vapor.ops.plugins.module_utils._cleanup.dark import run_dark_cleanup
 
 
 def argument_spec():

@@ -399,7 +399,7 @@ duration:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.vapor.ops.plugins.module_utils._module import run_core
-from ansible_collections.vapor.ops.plugins.module_utils._se_dump import run
+from ansible_collections.vapor.ops.plugins.module_utils._storage.se_dump import run
 
 
 def argument_spec():

@@ -10,9 +10,9 @@ import os
 
 import pytest
 
-from ansible_collections.vapor.ops.plugins.module_utils import _consistency as cc
-from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError, normalise_path
-from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import (
+from ansible_collections.vapor.ops.plugins.module_utils._consistency import core as cc
+from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError, normalise_path
+from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import (
     DumpWriter, companion_path, open_compressed_writer)
 
 pytest.importorskip('duckdb')
@@ -820,7 +820,7 @@ def test_directory_without_a_bracketing_catalog_dump_fails(tmp_path):
 
 
 def test_a_line_of_exactly_max_line_bytes_is_read_by_the_engine(tmp_path):
-    from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import MAX_LINE
+    from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import MAX_LINE
     long_path = '/' + 'y' * (MAX_LINE - 1)
     b, s, a = dumps(tmp_path, COMMON, COMMON, COMMON)
     write_lines(s, ''.join(p + '\n' for p in COMMON + [long_path]).encode())

@@ -11,11 +11,11 @@ import time
 
 import pytest
 
-from ansible_collections.vapor.ops.plugins.module_utils import _catalog as cat
-from ansible_collections.vapor.ops.plugins.module_utils import _dark_cleanup as dc
-from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError, file_sha256
-from ansible_collections.vapor.ops.plugins.module_utils._journal import Journal
-from ansible_collections.vapor.ops.plugins.module_utils._gfal import Storage
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import core as cat
+from ansible_collections.vapor.ops.plugins.module_utils._cleanup import dark as dc
+from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError, file_sha256
+from ansible_collections.vapor.ops.plugins.module_utils._cleanup.journal import Journal
+from ansible_collections.vapor.ops.plugins.module_utils._clients.gfal import Storage
 
 NOW = int(time.time())
 OLD = NOW - 60 * 86400
@@ -489,7 +489,7 @@ def test_empty_list_is_no_change_without_asking_anything(world):
 # issue 8: file:// natively, never through a symbolic link
 
 def test_local_storage_never_acts_through_a_link(tmp_path):
-    from ansible_collections.vapor.ops.plugins.module_utils._gfal import LocalStorage, ThroughSymlink
+    from ansible_collections.vapor.ops.plugins.module_utils._clients.gfal import LocalStorage, ThroughSymlink
     root, outside = tmp_path / 'root', tmp_path / 'outside'
     (root / 'd').mkdir(parents=True)
     outside.mkdir()

@@ -23,12 +23,12 @@ import pytest
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError, normalise_path
-from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import (
+from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError, normalise_path
+from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import (
     FORMATS, DumpReader, DumpWriter, has_dotdot, open_compressed_writer)
 
 duckdb = pytest.importorskip('duckdb')
-from ansible_collections.vapor.ops.plugins.module_utils import _consistency as cc  # noqa: E402
+from ansible_collections.vapor.ops.plugins.module_utils._consistency import core as cc  # noqa: E402
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 ENGINE_WORDS = ('CSV', 'Parser', 'state machine', 'DuckDB', 'duckdb', 'Exception', 'Traceback', 'sniff', 'Error:',

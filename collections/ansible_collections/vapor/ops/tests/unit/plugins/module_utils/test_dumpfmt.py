@@ -5,8 +5,8 @@ __metaclass__ = type
 
 import pytest
 
-from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError
-from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import (
+from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import (
     Digest, DumpReader, DumpWriter, Unrepresentable, dump_digest, format_cms, format_syncat, format_text,
     normalise_adler32, open_compressed_writer, read_dump)
 
@@ -201,7 +201,7 @@ def test_gzip_output_is_deterministic(tmp_path):
 @pytest.mark.parametrize('extra, ok', [(0, True), (1, False)])
 def test_line_length_limit_is_the_same_in_every_check(tmp_path, extra, ok, crlf):
     """A line of MAX_LINE bytes (a '\r' before the '\n' counts) is read; one byte more is refused by name and line."""
-    from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import MAX_LINE, check_line_lengths
+    from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import MAX_LINE, check_line_lengths
     end = b'\r\n' if crlf else b'\n'
     body = b'/a' + end + b'/' + b'x' * (MAX_LINE - 1 + extra - (1 if crlf else 0)) + end + b'/b' + end
     p = tmp_path / 'd'

@@ -5,8 +5,8 @@ __metaclass__ = type
 
 import pytest
 
-from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError
-from ansible_collections.vapor.ops.plugins.module_utils._journal import Journal
+from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._cleanup.journal import Journal
 
 KEY = {'input': '/runs/x/confirmed_dark.list', 'sha256': 'abc'}
 
@@ -59,7 +59,7 @@ def test_readonly_writes_nothing(tmp_path):
 # issue 8: one run at a time, private files, a journal that records nothing done does not block a corrected rerun
 
 def test_lock_refuses_a_second_holder_and_is_released(tmp_path):
-    from ansible_collections.vapor.ops.plugins.module_utils._journal import RunLock
+    from ansible_collections.vapor.ops.plugins.module_utils._cleanup.journal import RunLock
     path = str(tmp_path / 'j')
     first = RunLock(path, 'dark data cleanup')
     with pytest.raises(VaporError, match=r"^Another dark data cleanup is running on the journal '.*j' \(it holds "
@@ -72,7 +72,7 @@ def test_lock_refuses_a_second_holder_and_is_released(tmp_path):
 def test_journal_and_lock_are_private(tmp_path):
     import os
     import stat
-    from ansible_collections.vapor.ops.plugins.module_utils._journal import RunLock
+    from ansible_collections.vapor.ops.plugins.module_utils._cleanup.journal import RunLock
     path = str(tmp_path / 'j')
     old = os.umask(0)
     try:

@@ -7,10 +7,10 @@ import os
 
 import pytest
 
-from ansible_collections.vapor.ops.plugins.module_utils import _scan
-from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError
-from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import read_dump
-from ansible_collections.vapor.ops.plugins.module_utils._se_dump import run
+from ansible_collections.vapor.ops.plugins.module_utils._storage import posix as _scan
+from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import read_dump
+from ansible_collections.vapor.ops.plugins.module_utils._storage.se_dump import run
 
 NOW = 1800000000          # 2027-01-15 08:00 UTC
 OLD = NOW - 10 * 86400
@@ -276,9 +276,9 @@ def test_checksum_from_adler32_and_xattr(site):
 
 # -- the dump directory inside a root, the own-file watch, modes, stale leftovers (issue 8) ---------------
 
-from ansible_collections.vapor.ops.plugins.module_utils import _publish  # noqa: E402
-from ansible_collections.vapor.ops.plugins.module_utils._scan_db import connect_error  # noqa: E402
-from ansible_collections.vapor.ops.plugins.module_utils._se_dump import OwnFileWatch, dest_inside_roots  # noqa: E402
+from ansible_collections.vapor.ops.plugins.module_utils._dump import publish as _publish  # noqa: E402
+from ansible_collections.vapor.ops.plugins.module_utils._storage.database import connect_error  # noqa: E402
+from ansible_collections.vapor.ops.plugins.module_utils._storage.se_dump import OwnFileWatch, dest_inside_roots  # noqa: E402
 
 
 def test_dest_inside_roots_maps_to_the_walked_path(tmp_path):

@@ -45,14 +45,14 @@ import re
 import threading
 import time
 
-from ansible_collections.vapor.ops.plugins.module_utils._common import (
+from ansible_collections.vapor.ops.plugins.module_utils._common.core import (
     EntryFilter, VaporError, file_sha256, normalise_path, parse_duration, path_components)
-from ansible_collections.vapor.ops.plugins.module_utils._catalog import (
+from ansible_collections.vapor.ops.plugins.module_utils._catalog.core import (
     ReplicaIndex, SfnMapping, _upper_bound, open_catalog, verify_storage_sees)
-from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import read_dump
-from ansible_collections.vapor.ops.plugins.module_utils._gfal import (
+from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import read_dump
+from ansible_collections.vapor.ops.plugins.module_utils._clients.gfal import (
     RenameUnsupported, ThroughSymlink, join_url, open_storage)
-from ansible_collections.vapor.ops.plugins.module_utils._journal import DONE, STARTED, Journal, RunLock
+from ansible_collections.vapor.ops.plugins.module_utils._cleanup.journal import DONE, STARTED, Journal, RunLock
 
 DEFAULTS = {
     'dark': None, 'catalog': None, 'se': None, 'sfn_prefix': None, 'strip_prefix': None, 'add_prefix': None,

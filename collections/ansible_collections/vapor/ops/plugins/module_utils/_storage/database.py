@@ -28,8 +28,8 @@ import traceback
 from itertools import chain, compress, repeat
 from operator import eq, is_
 
-from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError, normalise_path
-from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import normalise_adler32
+from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError, normalise_path
+from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import normalise_adler32
 
 MYSQL_IMP_ERR = None
 try:

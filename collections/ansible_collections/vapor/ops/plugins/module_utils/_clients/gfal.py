@@ -22,7 +22,7 @@ import time
 import traceback
 from collections import namedtuple
 
-from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError, xrootd_environment
+from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError, xrootd_environment
 
 GFAL2_IMP_ERR = None
 try:

@@ -21,17 +21,17 @@ import os
 import stat
 import time
 
-from ansible_collections.vapor.ops.plugins.module_utils._common import (
+from ansible_collections.vapor.ops.plugins.module_utils._common.core import (
     EntryFilter, PathMapper, VaporError, normalise_path, parse_duration)
-from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import (
+from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import (
     COMPRESSIONS, FORMATS, SUFFIXES, DumpWriter, dump_digest, open_compressed_writer)
-from ansible_collections.vapor.ops.plugins.module_utils._publish import (
+from ansible_collections.vapor.ops.plugins.module_utils._dump.publish import (
     apply_mode, check_output_options, commit, discard, ensure_dest, name_regex, new_temp, prune,
     remove_stale_temps, temp_marker, update_link)
-from ansible_collections.vapor.ops.plugins.module_utils._scan import (
+from ansible_collections.vapor.ops.plugins.module_utils._storage.posix import (
     COUNTERS, SCRATCH_PREFIX, EntrySink, check_posix_root, mount_views, scan_posix, unmounted_mount_points)
-from ansible_collections.vapor.ops.plugins.module_utils._scan_db import scan_dcache, scan_dpm
-from ansible_collections.vapor.ops.plugins.module_utils._scan_xrootd import scan_xrootd
+from ansible_collections.vapor.ops.plugins.module_utils._storage.database import scan_dcache, scan_dpm
+from ansible_collections.vapor.ops.plugins.module_utils._storage.xrootd import scan_xrootd
 
 SOURCES = ('posix', 'xrootd', 'dpm', 'dcache')
 MAX_WORKERS = 256
@@ -211,7 +211,7 @@ def scanned_roots(p):
     if p['roots']:
         return [normalise_path(r) for r in p['roots']]
     if p['source'] == 'xrootd':
-        from ansible_collections.vapor.ops.plugins.module_utils._scan_xrootd import parse_url
+        from ansible_collections.vapor.ops.plugins.module_utils._storage.xrootd import parse_url
         return [parse_url(p['url'])[1] or '/']
     return ['/']
 

@@ -45,17 +45,17 @@ try:
 except ImportError:  # pragma: no cover - Python 2 is not supported by the cleanups
     _unquote = None
 
-from ansible_collections.vapor.ops.plugins.module_utils._common import (
+from ansible_collections.vapor.ops.plugins.module_utils._common.core import (
     DEFAULT_PORTS, PathMapper, VaporError, file_sha256, normalise_path, parse_duration, parse_mode, path_components,
     resolve_path, same_host)
-from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import (
+from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import (
     COMPRESSIONS, FORMATS, SUFFIXES, DumpWriter, companion_path, dump_digest, normalise_adler32,
     open_compressed_writer, read_dump)
-from ansible_collections.vapor.ops.plugins.module_utils._gfal import MISSING, join_url, open_storage
-from ansible_collections.vapor.ops.plugins.module_utils._journal import DONE, Journal, RunLock
-from ansible_collections.vapor.ops.plugins.module_utils._publish import (
+from ansible_collections.vapor.ops.plugins.module_utils._clients.gfal import MISSING, join_url, open_storage
+from ansible_collections.vapor.ops.plugins.module_utils._cleanup.journal import DONE, Journal, RunLock
+from ansible_collections.vapor.ops.plugins.module_utils._dump.publish import (
     apply_mode, check_output_options, commit, discard, ensure_dest, name_regex, new_temp, update_link)
-from ansible_collections.vapor.ops.plugins.module_utils._scan_db import _exc_text, connect_mysql
+from ansible_collections.vapor.ops.plugins.module_utils._storage.database import _exc_text, connect_mysql
 
 S_IFMT = 0o170000
 S_IFDIR = 0o040000

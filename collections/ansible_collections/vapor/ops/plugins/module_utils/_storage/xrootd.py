@@ -24,8 +24,8 @@ import threading
 import time
 import traceback
 
-from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError, normalise_path, xrootd_site_set
-from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import normalise_adler32
+from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError, normalise_path, xrootd_site_set
+from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import normalise_adler32
 
 XROOTD_IMP_ERR = None
 try:
@@ -225,7 +225,7 @@ def _walk_in_child(settings, dirs, emit):
     """_walk() in a fresh interpreter (a fork of a live XRootD client is not safe); returns its leftover."""
     job = dict(settings, dirs=dirs, sys_path=[p for p in sys.path if isinstance(p, str)])
     code = ('import json, sys; job = json.loads(sys.stdin.readline()); sys.path[:0] = job["sys_path"]; '
-            'from ansible_collections.vapor.ops.plugins.module_utils._scan_xrootd import child_main; child_main(job)')
+            'from ansible_collections.vapor.ops.plugins.module_utils._storage.xrootd import child_main; child_main(job)')
     with tempfile.TemporaryFile() as errlog:
         proc = subprocess.Popen([sys.executable, '-c', code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=errlog)

@@ -21,8 +21,8 @@ import tempfile
 import time
 import zlib
 
-from ansible_collections.vapor.ops.plugins.module_utils._common import VaporError
-from ansible_collections.vapor.ops.plugins.module_utils._dumpfmt import (
+from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import (
     FORMATTERS, FORMATTERS_MANY, Digest, Unrepresentable, normalise_adler32)
 
 SAMPLE_LIMIT = 10
