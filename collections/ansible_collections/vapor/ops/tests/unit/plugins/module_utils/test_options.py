@@ -1,0 +1,53 @@
+# -*- coding: utf-8 -*-
+# Copyright: vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The options table machinery: groups add up, constraints travel with them, defaults come from one place."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import pytest
+
+from ansible_collections.vapor.ops.plugins.module_utils._common.options import OptionSpec
+
+DB = OptionSpec(dict(db=dict(type='dict', options=dict(host=dict(type='str', default='localhost')))))
+SE = OptionSpec(dict(se=dict(type='str'), sfn_prefix=dict(type='str')), required_one_of=[('se', 'sfn_prefix')])
+OUT = OptionSpec(dict(dest=dict(type='path', required=True), keep=dict(type='int', default=0)),
+                 required_if=[('keep', 1, ['dest'])])
+
+
+def test_groups_add_up_with_their_constraints():
+    spec = DB + SE + OUT
+    kwargs = spec.module_kwargs(supports_check_mode=True)
+    assert sorted(kwargs['argument_spec']) == ['db', 'dest', 'keep', 'se', 'sfn_prefix']
+    assert kwargs['required_one_of'] == [('se', 'sfn_prefix')]
+    assert kwargs['required_if'] == [('keep', 1, ['dest'])]
+    assert kwargs['supports_check_mode'] is True
+    assert 'mutually_exclusive' not in kwargs
+    # the same constraint declared by two groups is kept once
+    assert (SE + OptionSpec(required_one_of=[('se', 'sfn_prefix')])).constraints['required_one_of'] == \
+        [('se', 'sfn_prefix')]
+
+
+def test_an_option_declared_twice_is_refused():
+    with pytest.raises(ValueError, match='declared twice: se'):
+        SE + OptionSpec(dict(se=dict(type='str')))
+    with pytest.raises(TypeError, match='unknown constraint'):
+        OptionSpec(requires_one=[('a', 'b')])
+
+
+def test_defaults_and_merge_come_from_the_table():
+    spec = DB + OUT
+    assert spec.defaults() == {'db': None, 'dest': None, 'keep': 0}
+    merged = spec.merge({'keep': None, 'dest': '/d', 'extra': 1})
+    assert merged == {'db': None, 'dest': '/d', 'keep': 0, 'extra': 1}
+
+
+def test_copies_handed_out_do_not_change_the_table():
+    spec = DB + OUT
+    spec.argument_spec()['db']['options']['host']['default'] = 'elsewhere'
+    spec.module_kwargs()['required_if'].append(('x', 1, ['y']))
+    assert spec.options['db']['options']['host']['default'] == 'localhost'
+    assert spec.constraints['required_if'] == [('keep', 1, ['dest'])]
