@@ -29,6 +29,7 @@ __metaclass__ = type
 import bz2
 import gzip
 import io
+import json
 import os
 import re
 import zlib
@@ -112,6 +113,16 @@ def normalise_adler32(value):
     except ValueError:
         return None
 
+
+
+def xattr_adler32(xattr):
+    """The adler32 of a DPM/dCache extended-attribute JSON text ('{"checksum.adler32": "..."}'), canonical, or None."""
+    if not xattr or 'adler32' not in xattr:
+        return None
+    try:
+        return normalise_adler32(json.loads(xattr).get('checksum.adler32'))
+    except (ValueError, AttributeError):
+        return None
 
 # ----------------------------------------------------------------------------------------------
 # record formatting (used by writers and by the parallel scanners' workers)

@@ -1,0 +1,48 @@
+# -*- coding: utf-8 -*-
+# Copyright: vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# PRIVATE to the vapor.ops collection: no compatibility promise for other users.
+#
+# The one URL helper: every storage URL, SFN and quarantine URL is split here, the same way.
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+# scheme://authority then the rest (path, query) as written; DOTALL so a newline in a path is kept, not cut
+URL_RE = re.compile(r'^([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)(.*)$', re.S)
+
+
+def split_url(url):
+    """(scheme as written, authority as written, rest) of a URL, or None when it is not one."""
+    m = URL_RE.match(url or '')
+    return m.groups() if m else None
+
+
+def split_authority(authority):
+    """(host, port or None) of an authority ('user@host:port', '[v6]:port'); the host as written."""
+    host = authority.rpartition('@')[2]
+    port = None
+    if host.startswith('['):
+        end = host.find(']')
+        if end > 0:
+            rest = host[end + 1:]
+            host = host[1:end]
+            if rest.startswith(':') and rest[1:].isdigit():
+                port = int(rest[1:])
+        return host, port
+    name, sep, p = host.rpartition(':')
+    if sep and p.isdigit():
+        return name, int(p)
+    if sep and not p:
+        return name, None
+    return host, None
+
+
+def join_url(prefix, path):
+    """The URL of a path below a URL prefix (such as root://se:1094//data/vo then /a/b): exactly one '/' between."""
+    return prefix.rstrip('/') + '/' + path.lstrip('/')
