@@ -5,6 +5,7 @@
                                                      [--compression none|gzip|bzip2] [--threads N]
                                                      [--memory-limit SIZE] [--json FILE]
                                                      [--layouts absolute,relative] [--compact]
+                                                     [--candidate NAME=DIR]
 
 Data: three text dumps of N paths each (catalog_before, storage, catalog_after) from gen_consistency.py,
 with 1% dark and 1% lost, pseudo-random order; generated once into benchmarks/work/cc-N and reused.
@@ -35,6 +36,10 @@ Every repetition is checked: both must find exactly the generated dark and lost 
 round the two lists must be byte-identical. Peak temporary disk use is sampled every 2 s: for the baseline its
 output directory (TMPDIR of sort, the sorted copies, the lists), for the core its temp_dir (decompressed copies,
 the engine's spill files); the core's run directory holds only the lists.
+
+--candidate NAME=DIR also measures run() from another collections tree (DIR holds ansible_collections/), such
+as a checkout of the previous commit, in the same rounds and against the same baseline; the lists it writes are
+checked like the core's. benchmarks/corepath.py finds run() in either module layout.
 
 The 2-core machine may be shared: the load average and other processes using more than 20 % CPU are
 recorded before and after; rerun when they say the figures were disturbed.
@@ -119,10 +124,11 @@ def compressed_copy(data, compression):
 # ------------------------------------------------------------------------------------------
 # the child: one run() of the core
 
-def child_main(spec):
+def child_main(spec, collections=None):
     params = json.loads(spec)
     t0 = time.perf_counter()
-    from ansible_collections.vapor.ops.plugins.module_utils._consistency.core import run
+    from corepath import import_run
+    run = import_run("consistency", collections)
     t1 = time.perf_counter()
     result = run(params)
     t2 = time.perf_counter()
@@ -235,7 +241,7 @@ def run_baseline(data, scratch, compression="none"):
             "disk_mb": timed.last_disk / 1048576.0}
 
 
-def run_core(data, scratch, args, sfx=""):
+def run_core(data, scratch, args, sfx="", collections=None):
     out = os.path.join(scratch, "runs")
     shutil.rmtree(out, ignore_errors=True)
     params = dict(TIMES, catalog_before=os.path.join(data, "catalog_before" + sfx),
@@ -247,7 +253,8 @@ def run_core(data, scratch, args, sfx=""):
     if args.memory_limit:
         params["memory_limit"] = args.memory_limit
     os.makedirs(params["temp_dir"], exist_ok=True)
-    wall, rss, cpu, stdout = timed([sys.executable, os.path.abspath(__file__), "--child", json.dumps(params)],
+    extra = ["--collections", collections] if collections else []
+    wall, rss, cpu, stdout = timed([sys.executable, os.path.abspath(__file__), "--child", json.dumps(params)] + extra,
                                    watch=params["temp_dir"])
     child = json.loads(stdout.strip().splitlines()[-1])
     return {"wall": wall, "rss_kb": rss, "cpu": cpu, "run_s": child["run_s"], "vm_hwm_kb": child["vm_hwm_kb"],
@@ -293,10 +300,25 @@ def main(argv=None):
     ap.add_argument("--layouts", default="absolute,relative",
                     help="comma-separated: absolute (/store/...), relative (store/...); default both")
     ap.add_argument("--compact", action="store_true", help="short paths (the scale run)")
+    ap.add_argument("--candidate", action="append", default=[], metavar="NAME=DIR",
+                    help="also measure run() from another collections tree (such as a checkout of the previous "
+                         "commit's collections/ directory), in the same rounds; its ratio is against the same baseline")
     ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--collections", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
-        return child_main(args.child)
+        return child_main(args.child, args.collections)
+    candidates = {}
+    for spec in args.candidate:
+        name, _sep, path = spec.partition("=")
+        if not path:
+            name, path = "candidate", name
+        path = os.path.abspath(path)
+        if not os.path.isdir(os.path.join(path, "ansible_collections", "vapor", "ops")):
+            raise SystemExit("--candidate %s: no ansible_collections/vapor/ops under %s" % (spec, path))
+        if name in ("core", "baseline") or name in candidates:
+            raise SystemExit("--candidate %s: the name %s is taken; give another" % (spec, name))
+        candidates[name] = path
     paths = args.paths or (100_000 if args.quick else 2_000_000)
     reps = args.reps or (3 if args.quick else 5)
 
@@ -314,6 +336,7 @@ def main(argv=None):
     contenders = []
     for lay in layouts:
         contenders += ([] if args.core_only else [("baseline", lay)]) + [("core", lay)]
+        contenders += [(name, lay) for name in candidates]
     results = {c: [] for c in contenders}
     load = {"before": load_snapshot()}
     rounds = ([] if args.no_warmup else ["warmup"]) + list(range(reps))
@@ -325,17 +348,17 @@ def main(argv=None):
             if kind == "baseline":
                 res = run_baseline(data, scratch, args.compression)
             else:
-                res = run_core(data, scratch, args, sfx)
+                res = run_core(data, scratch, args, sfx, candidates.get(kind))
             check(res, metas[lay], "%s (%s)" % c)
             detail = ""
-            if kind == "core":
+            if kind != "baseline":
                 detail = "  (run() %.2f s, VmHWM %d MB, phases %s)" % (
                     res["run_s"], res["vm_hwm_kb"] // 1024, json.dumps(res["durations"]))
             log("round %s %-8s %-8s %7.2f s  peak RSS %4d MB%s" % (rnd, kind, lay, res["wall"], res["rss_kb"] // 1024,
                                                                    detail))
             if rnd != "warmup":
                 results[c].append(res)
-            if kind == "core" and not args.core_only and rnd in (0, "warmup") and results.get(("baseline", lay)):
+            if kind != "baseline" and not args.core_only and rnd in (0, "warmup") and results.get(("baseline", lay)):
                 b = results[("baseline", lay)][-1]
                 rel = lay == "relative"
                 if not (same_file(res["dark"], b["dark"], rel) and same_file(res["lost"], b["lost"], rel)):
@@ -363,6 +386,14 @@ def main(argv=None):
         if "baseline" in lf:
             lf["ratio"] = lf["core"]["wall"]["median"] / lf["baseline"]["wall"]["median"]
             lf["target_ratio"] = TARGET_RATIO
+        for name in candidates:
+            rs = results[(name, lay)]
+            cf = lf.setdefault("candidates", {})[name] = {
+                "collections": os.path.relpath(candidates[name], REPO),
+                "wall": summarise([r["wall"] for r in rs]), "rss_mb": max(r["rss_kb"] for r in rs) / 1024.0,
+                "run_s": summarise([r["run_s"] for r in rs]), "vm_hwm_mb": max(r["vm_hwm_kb"] for r in rs) / 1024.0}
+            if "baseline" in lf:
+                cf["ratio"] = cf["wall"]["median"] / lf["baseline"]["wall"]["median"]
         print(" %s paths:" % lay)
         for kind in ("baseline", "core"):
             if kind in lf:
@@ -372,6 +403,11 @@ def main(argv=None):
                     f["temp_disk_mb"]))
         print("  core run() %.2f s median; VmHWM %.0f MB; engine %s" % (
             lf["core"]["run_s"]["median"], lf["core"]["vm_hwm_mb"], json.dumps(lf["core"]["engine"])))
+        for name, cf in sorted(lf.get("candidates", {}).items()):
+            print("  candidate %s (%s): %7.2f s [%.2f-%.2f], run() %.2f s, VmHWM %.0f MB%s" % (
+                name, cf["collections"], cf["wall"]["median"], cf["wall"]["min"], cf["wall"]["max"],
+                cf["run_s"]["median"], cf["vm_hwm_mb"],
+                ", ratio %.3f against the same baseline" % cf["ratio"] if "ratio" in cf else ""))
         if "ratio" in lf:
             print("  ratio core/baseline %.2f (target <= %.1f%s)" % (
                 lf["ratio"], TARGET_RATIO, " at 2,000,000 paths; at this size the fixed start-up of the Python child "

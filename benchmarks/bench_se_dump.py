@@ -62,9 +62,8 @@ DPM_QUERY = ("SELECT parent_fileid, name, filesize, mtime, csumtype, csumvalue F
 
 def child_main(spec, collections=None):
     params = json.loads(spec)
-    if collections:
-        sys.path.insert(0, collections)
-    from ansible_collections.vapor.ops.plugins.module_utils._storage.se_dump import run
+    from corepath import import_run
+    run = import_run("se_dump", collections)
     t0 = time.perf_counter()
     res = run(params)
     run_s = time.perf_counter() - t0
@@ -437,7 +436,8 @@ def bench_dpm(files, reps, profile=False, dirs=DPM_DIRS):
 
 def profile_core(params, name, top=25):
     """One in-process run() under cProfile (posix: use workers=1, workers fork)."""
-    from ansible_collections.vapor.ops.plugins.module_utils._storage.se_dump import run
+    from corepath import import_run
+    run = import_run("se_dump")
     dest = os.path.join(WORK, "dest", "profile-" + name)
     shutil.rmtree(dest, ignore_errors=True)
     os.makedirs(dest)
