@@ -59,9 +59,10 @@ def test_retry_backs_off_exponentially_and_stops():
 
 def test_retry_raises_a_lasting_error_at_once_and_returns_a_success():
     slept = []
+    def lasting():
+        raise OSError(errno.ENOENT, 'gone')
     with pytest.raises(OSError, match='gone'):
-        retry.with_retries(lambda: (_ for _ in ()).throw(OSError(errno.ENOENT, 'gone')), 3, 1.0,
-                           lambda e: e.errno == errno.EAGAIN, sleep=slept.append)
+        retry.with_retries(lasting, 3, 1.0, lambda e: e.errno == errno.EAGAIN, sleep=slept.append)
     assert slept == []
     outcomes = iter([OSError(errno.EAGAIN, 'busy'), 'ok'])
 
