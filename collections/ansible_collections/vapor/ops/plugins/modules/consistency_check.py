@@ -371,41 +371,14 @@ duration:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.vapor.ops.plugins.module_utils._module import run_core
-from ansible_collections.vapor.ops.plugins.module_utils._consistency.core import (
-    DUCKDB_IMPORT_ERROR, DUCKDB_REQUIREMENT, HAS_DUCKDB, run)
-
-
-def argument_spec():
-    return dict(
-        catalog_before=dict(type='path', required=True),
-        storage_dump=dict(type='path', required=True),
-        catalog_after=dict(type='path', required=True),
-        output_dir=dict(type='path', required=True),
-        strip_prefix=dict(type='str'),
-        add_prefix=dict(type='str'),
-        storage_strip_prefix=dict(type='str'),
-        storage_add_prefix=dict(type='str'),
-        catalog_strip_prefix=dict(type='str'),
-        catalog_add_prefix=dict(type='str'),
-        ignore=dict(type='list', elements='str', default=[]),
-        min_age=dict(type='str', default='1d'),
-        max_dark_fraction=dict(type='float', default=0.01),
-        max_lost_fraction=dict(type='float', default=0.01),
-        max_dump_age=dict(type='str', default='7d'),
-        confirm_runs=dict(type='int', default=3),
-        confirm_days=dict(type='int', default=25),
-        run_id=dict(type='str'),
-        catalog_before_time=dict(type='str'),
-        storage_dump_time=dict(type='str'),
-        catalog_after_time=dict(type='str'),
-        memory_limit=dict(type='str', default='256MB'),
-        threads=dict(type='int'),
-        temp_dir=dict(type='path'),
-    )
+from ansible_collections.vapor.ops.plugins.module_utils._consistency.engine import (
+    DUCKDB_IMPORT_ERROR, DUCKDB_REQUIREMENT, HAS_DUCKDB)
+from ansible_collections.vapor.ops.plugins.module_utils._consistency.options import TABLE
+from ansible_collections.vapor.ops.plugins.module_utils._consistency.run import run
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = AnsibleModule(**TABLE.module_kwargs(supports_check_mode=True))
     if not HAS_DUCKDB:
         module.fail_json(msg=missing_required_lib(DUCKDB_REQUIREMENT), exception=DUCKDB_IMPORT_ERROR)
     result = run_core(module, 'The consistency check', run, module.params, check_mode=module.check_mode)
