@@ -226,26 +226,27 @@ def test_add_prefix_per_side(tmp_path):
     assert read_list(res['files']['dark']) == ['/d'] and read_list(res['files']['lost']) == ['/store/l']
 
 
+def sql_normalised(tmp_path, path):
+    """The path as the engine's SQL normalises it (None for a path with a '..' component)."""
+    eng = cc_engine.Engine(str(tmp_path), '64MB', 1)
+    try:
+        return eng.scalar("SELECT %s FROM (SELECT %s::VARCHAR AS p)" % (cc_engine._NORM_SQL, cc_engine._q(path)))
+    finally:
+        eng.close()
+
+
 @pytest.mark.parametrize('path', ['/a/b', 'a/b', '//a///b/', '/a/./b/.', './a', '/', '.', '/a/.hidden/..x/.../c',
                                   '/a//././/b//.', '/.', 'x/', '/.a/./.b/', '/a/...//./b', u'/ü//数据/./x', '',
                                   'a', '.a/b', 'a/.b', 'a/b/'])
 def test_sql_normalisation_equals_python(tmp_path, path):
-    eng = cc_engine.Engine(str(tmp_path), '64MB', 1)
-    try:
-        got = eng.scalar("SELECT %s FROM (SELECT %s::VARCHAR AS p)" % (cc_engine._NORM_SQL, cc_engine._q(path)))
-    finally:
-        eng.close()
+    got = sql_normalised(tmp_path, path)
     assert got == normalise_path(path)
     assert cc_engine.map_rel(path, '') == got
 
 
 @pytest.mark.parametrize('path', ['..', '../a', '/a/..', '/a/../b', 'a/../../etc/passwd', '/a/./../b', '//..//'])
 def test_sql_normalisation_marks_dotdot(tmp_path, path):
-    eng = cc_engine.Engine(str(tmp_path), '64MB', 1)
-    try:
-        got = eng.scalar("SELECT %s FROM (SELECT %s::VARCHAR AS p)" % (cc_engine._NORM_SQL, cc_engine._q(path)))
-    finally:
-        eng.close()
+    got = sql_normalised(tmp_path, path)
     assert got is None
 
 
