@@ -7,6 +7,10 @@
 #
 # Confirmation of dark entries over runs of DIFFERENT storage dumps: the runs of OUTPUT_DIR, which count, and the
 # intersection of their dark lists.
+#
+# Confirmation counts runs over DIFFERENT storage dumps: each run records the SHA-256 of its storage dump's
+# uncompressed content and the dump's time; runs whose dumps share a digest or a time count once, and the dump
+# times (not the times of the runs) must span confirm_days. A storage dump dated after its run is refused.
 
 from __future__ import absolute_import, division, print_function
 

@@ -12,46 +12,13 @@
 #
 # so a file registered, created, deleted or removed between the two catalog dumps is never flagged.
 #
-# Engine (DuckDB, embedded, out-of-core): every input is read exactly once, as a stream of 64-bit
-# hashes of its normalised path; path strings are kept only for the few rows that can still end up in
-# a list. Plain text and cms dumps are read by DuckDB's parallel CSV reader in place; gzip/bzip2 dumps
-# are decompressed by Python into a plain temporary file first (so truncation is always detected and
-# the last line can be checked); syncat XML is parsed by the streaming reader of _dumpfmt.
-#
-#   1. catalog_after -> a(h); its companion -> ai(h)                      hashes only
-#   2. storage_dump  -> s(h, p*, m*)        p (and mtime) kept where h is in neither a nor ai
-#   3. c = a - s                            hashes of the lost candidates, small
-#   4. catalog_before -> b(h, p*)           p kept where h is in c; its companion -> bi(h)
-#   5. dark = s rows with p whose h is in neither b nor bi; lost = b rows with p; both small, sorted
-#      by DuckDB, then filtered in Python (ignore patterns, min_age, names with line breaks)
-#
-# h is NULL for an entry outside the strip prefix (not compared, counted), 0 for a malformed cms line and 1
-# for a path with a '..' component (the run fails on both, with the sentence of the Python reader, which names
-# the line). Paths are normalised in SQL exactly as normalise_path() does; paths that are already normal, with or
-# without their leading '/', skip the regular expressions.
-#
-# Every reader has the same rules (_dumpfmt.DumpReader is the reference): lines of at most MAX_LINE bytes (checked
-# before the engine reads a file, since DuckDB silently drops a line longer than its buffer), UTF-8, no carriage
-# return inside a line, no '..' component. When DuckDB cannot read an input, the Python reader reads it: either it
-# gives the one sentence that names the file and the line, or (the input is valid but beyond DuckDB's CSV parser,
-# e.g. mixed line ends) it converts the input to a form DuckDB reads, and the run goes on.
-#
-# Hash collisions (64-bit; about n*m/2**64, some 1e-9 for 20 million paths) can hide an entry (a dark
-# file whose hash equals a catalog file's, a lost file whose hash equals a storage file's). They never
-# make a file dark: a dark entry's hash matches nothing in either catalog dump. A file could look lost
-# only if it is in neither catalog_after nor the storage and its hash equals that of a catalog_after
-# file missing from storage; its catalog entry is then already gone.
-#
-# Confirmation counts runs over DIFFERENT storage dumps: each run records the SHA-256 of its storage dump's
-# uncompressed content and the dump's time; runs whose dumps share a digest or a time count once, and the dump
-# times (not the times of the runs) must span confirm_days. A storage dump dated after its run is refused.
-#
 # Where things are: options.py (the options table, validate), times.py (times of dumps), inputs.py (choose, probe,
 # prepare the dumps), engine.py (DuckDB, SQL normalisation, compare, the lists), gates.py (every check that stops a
 # run, in order), confirm.py (the runs of OUTPUT_DIR, confirmation), files.py (modes, files and directories a run
 # writes); this file: run(), the lock, the run id and the publication of a run directory.
 #
 # Pure Python + DuckDB (guarded import; no Ansible import).
+
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
