@@ -81,7 +81,6 @@ def list_runs(output_dir):
     return runs, sorted(ignored)
 
 
-
 def mapping_key(mapping):
     return tuple(mapping.get(k) or '' for k in MAPPING_KEYS)
 

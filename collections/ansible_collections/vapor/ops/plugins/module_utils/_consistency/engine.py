@@ -352,7 +352,6 @@ def write_list(eng, sql, path, keep, counters):
     return n
 
 
-
 def keepers(p, storage):
     ignore = p['_ignore']
     young_after = storage.time['time'] - p['min_age'] if p['min_age'] else None

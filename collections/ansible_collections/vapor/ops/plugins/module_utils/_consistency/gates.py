@@ -56,8 +56,7 @@ class Context(object):
 
     def dumps(self):
         """(catalog_before, storage_dump, catalog_after)."""
-        before, _bc, storage, after, _ac = self.inputs
-        return before, storage, after
+        return self.inputs[0], self.inputs[2], self.inputs[3]
 
 
 class Gate(object):
@@ -226,6 +225,7 @@ GATES = (
         "The lost fraction %.4f (%d of %d available catalog files) is above max_lost_fraction=%g, so the inputs "
         "look wrong and no list was written.",), _lost_fraction),
 )
+
 
 def check(stage, ctx):
     """Run the gates of ``stage`` in the order of GATES; the first that fails stops the run, naming itself."""

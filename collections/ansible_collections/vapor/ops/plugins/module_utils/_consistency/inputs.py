@@ -315,7 +315,6 @@ class Background(threading.Thread):
         return self.value
 
 
-
 def _candidates(directory, role):
     """(start, end, path) of the dumps in a directory: regular, visible files, not companion lists."""
     try:

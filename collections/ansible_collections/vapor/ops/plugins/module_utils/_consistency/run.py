@@ -139,7 +139,6 @@ def _new_stats(p, run_id, now, check_mode):
     }
 
 
-
 def run(params, check_mode=False, now=None):
     """Compare the three dumps; write (or, in check mode, only report) one run; return the result dictionary.
 
