@@ -15,7 +15,7 @@ baseline  what an operator would otherwise run (a bash child process):
               sort catalog_before > B; sort storage > S; sort catalog_after > A
               comm -23 S B | comm -23 - A > dark          # on storage, in neither catalog dump
               comm -12 B A | comm -23 - S > lost          # in both catalog dumps, not on storage
-core      run() of plugins/module_utils/_consistency/core.py in a fresh Python child process (this script's
+core      run() of plugins/module_utils/_consistency/run.py in a fresh Python child process (this script's
           hidden --child mode): the whole check, from the three dump files to dark.list, lost.list,
           confirmed_dark.list and stats.json in a new run directory, with the default engine settings
           unless --threads / --memory-limit are given.

@@ -30,7 +30,7 @@ import time
 
 import pytest
 
-from ansible_collections.vapor.ops.plugins.module_utils._consistency import core as cc
+from ansible_collections.vapor.ops.plugins.module_utils._consistency import run as cc
 from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
 from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import companion_path
 
@@ -436,7 +436,7 @@ def test_unwritable_output_dir_as_an_unprivileged_user():
         os.makedirs(params["temp_dir"])
         os.chown(params["temp_dir"], NOBODY, NOBODY)
         code = ("import json, sys; sys.path.insert(0, %r)\n"
-                "from ansible_collections.vapor.ops.plugins.module_utils._consistency import core as cc\n"
+                "from ansible_collections.vapor.ops.plugins.module_utils._consistency import run as cc\n"
                 "from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError\n"
                 "try:\n    cc.run(json.loads(sys.argv[1])); print('ok')\n"
                 "except VaporError as e:\n    print(e.msg)\n" % os.path.join(REPO, "collections"))

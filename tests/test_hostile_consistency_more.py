@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from ansible_collections.vapor.ops.plugins.module_utils._consistency import core as cc
+from ansible_collections.vapor.ops.plugins.module_utils._consistency import run as cc
 from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
 from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import read_dump
 

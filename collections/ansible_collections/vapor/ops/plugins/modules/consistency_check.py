@@ -35,6 +35,17 @@ description:
     dump is dated after the run (more than 5 minutes, for clocks of different hosts); when the storage dump is older
     than O(max_dump_age); when the catalog dumps do not bracket the storage dump in time; or when the dark or the
     lost fraction is above O(max_dark_fraction) or O(max_lost_fraction)."
+  - "Gates, in the order a run checks them (the one that stops a run is named in the failure's RV(gate) and in
+    C(stats.json)): B(option_values) (the options' values), B(output_dir) (O(output_dir) is a directory that can be
+    written), B(run_id_free) (a given O(run_id) is not taken; checked again when the run is published),
+    B(inputs_found) (a directory given for a dump holds one that fits), B(inputs_readable) (each dump and companion
+    list is a readable regular file, not corrupt or truncated), B(dump_not_future) (no dump is dated after the run),
+    B(dump_age) (the storage dump is not older than O(max_dump_age)), B(dump_times_ordered) (the catalog dumps
+    bracket the storage dump), B(empty_storage) (the storage dump lists files), B(paths_comparable) (no malformed
+    cms line, no path with a C(..) component), B(storage_prefix) (some storage entries are under the storage
+    prefix), B(empty_catalog) (each catalog dump lists available files under the catalog prefix),
+    B(inputs_unchanged) (no dump changed while the run read it; checked after the comparison and after the digest),
+    B(dark_fraction), B(lost_fraction)."
   - "Paths are counted once: a path listed twice in a dump (or twice after normalisation) counts once in the
     fractions, and C(stats.json) reports the duplicates of each input (C(counts.duplicates))."
   - "Times of the dumps, in this order: the C(*_time) option; the date in the file name (C(%Y%m%d_%H%M%S),
@@ -344,7 +355,8 @@ stats:
       entries, compared (unique paths), duplicates, outside, companion), C(counts) (storage_files, catalog_before_available,
       catalog_after_available, dark, lost, confirmed_dark, excluded by reason, duplicates per input), C(fractions),
       C(thresholds), C(confirmation) (confirmed, reason, runs, skipped_runs, ignored_runs, storage_dumps,
-      dump_times_span_days, window_days), C(mapping), C(durations) (seconds per phase), C(engine)."
+      dump_times_span_days, window_days), C(mapping), C(durations) (seconds per phase), C(engine); for a run
+      stopped by a gate, C(gate) (its name, as RV(gate))."
     - "C(inputs.storage_dump.digest) is the C(sha256:) digest of the storage dump's uncompressed content."
   returned: always
   type: dict
@@ -355,6 +367,13 @@ stats:
       confirmed: false
       reason: "1 runs over distinct storage dumps within 35 days of this storage dump (this one included), fewer than
         confirm_runs=3"
+gate:
+  description:
+    - The name of the gate that stopped the run (the list and its order are in the description); absent when the run
+      failed for another reason (a file that cannot be written, the engine out of memory).
+  returned: failure by a gate
+  type: str
+  sample: dark_fraction
 failed_stats:
   description: Path of the C(stats.json) of a failed run (in C(RUN_ID.failed/)).
   returned: failure after the options were checked, outside check mode
@@ -371,41 +390,14 @@ duration:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.vapor.ops.plugins.module_utils._module import run_core
-from ansible_collections.vapor.ops.plugins.module_utils._consistency.core import (
-    DUCKDB_IMPORT_ERROR, DUCKDB_REQUIREMENT, HAS_DUCKDB, run)
-
-
-def argument_spec():
-    return dict(
-        catalog_before=dict(type='path', required=True),
-        storage_dump=dict(type='path', required=True),
-        catalog_after=dict(type='path', required=True),
-        output_dir=dict(type='path', required=True),
-        strip_prefix=dict(type='str'),
-        add_prefix=dict(type='str'),
-        storage_strip_prefix=dict(type='str'),
-        storage_add_prefix=dict(type='str'),
-        catalog_strip_prefix=dict(type='str'),
-        catalog_add_prefix=dict(type='str'),
-        ignore=dict(type='list', elements='str', default=[]),
-        min_age=dict(type='str', default='1d'),
-        max_dark_fraction=dict(type='float', default=0.01),
-        max_lost_fraction=dict(type='float', default=0.01),
-        max_dump_age=dict(type='str', default='7d'),
-        confirm_runs=dict(type='int', default=3),
-        confirm_days=dict(type='int', default=25),
-        run_id=dict(type='str'),
-        catalog_before_time=dict(type='str'),
-        storage_dump_time=dict(type='str'),
-        catalog_after_time=dict(type='str'),
-        memory_limit=dict(type='str', default='256MB'),
-        threads=dict(type='int'),
-        temp_dir=dict(type='path'),
-    )
+from ansible_collections.vapor.ops.plugins.module_utils._consistency.engine import (
+    DUCKDB_IMPORT_ERROR, DUCKDB_REQUIREMENT, HAS_DUCKDB)
+from ansible_collections.vapor.ops.plugins.module_utils._consistency.options import TABLE
+from ansible_collections.vapor.ops.plugins.module_utils._consistency.run import run
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = AnsibleModule(**TABLE.module_kwargs(supports_check_mode=True))
     if not HAS_DUCKDB:
         module.fail_json(msg=missing_required_lib(DUCKDB_REQUIREMENT), exception=DUCKDB_IMPORT_ERROR)
     result = run_core(module, 'The consistency check', run, module.params, check_mode=module.check_mode)

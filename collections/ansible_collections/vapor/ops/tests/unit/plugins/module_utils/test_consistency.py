@@ -10,7 +10,11 @@ import os
 
 import pytest
 
-from ansible_collections.vapor.ops.plugins.module_utils._consistency import core as cc
+from ansible_collections.vapor.ops.plugins.module_utils._consistency import confirm as cc_confirm
+from ansible_collections.vapor.ops.plugins.module_utils._consistency import engine as cc_engine
+from ansible_collections.vapor.ops.plugins.module_utils._consistency import inputs as cc_inputs
+from ansible_collections.vapor.ops.plugins.module_utils._consistency import run as cc_run
+from ansible_collections.vapor.ops.plugins.module_utils._consistency import times as cc_times
 from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError, normalise_path
 from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import (
     DumpWriter, companion_path, open_compressed_writer)
@@ -71,7 +75,7 @@ def read_list(path):
 
 
 def check(tmp_path, b, s, a, now=RUN_TIME, check_mode=False, **extra):
-    return cc.run(params(tmp_path, b, s, a, **extra), check_mode=check_mode, now=now)
+    return cc_run.run(params(tmp_path, b, s, a, **extra), check_mode=check_mode, now=now)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -163,7 +167,7 @@ def test_special_names_in_text_dumps(tmp_path):
 
 def test_control_character_in_a_text_dump(tmp_path):
     b, s, a = dumps(tmp_path, COMMON, COMMON + [u'/x/\x01ctl'], COMMON)
-    eng = cc.Engine(str(tmp_path), '64MB', 1)
+    eng = cc_engine.Engine(str(tmp_path), '64MB', 1)
     nul_delimiter = eng.delim == '\\0'
     eng.close()
     if nul_delimiter:
@@ -222,26 +226,27 @@ def test_add_prefix_per_side(tmp_path):
     assert read_list(res['files']['dark']) == ['/d'] and read_list(res['files']['lost']) == ['/store/l']
 
 
+def sql_normalised(tmp_path, path):
+    """The path as the engine's SQL normalises it (None for a path with a '..' component)."""
+    eng = cc_engine.Engine(str(tmp_path), '64MB', 1)
+    try:
+        return eng.scalar("SELECT %s FROM (SELECT %s::VARCHAR AS p)" % (cc_engine._NORM_SQL, cc_engine._q(path)))
+    finally:
+        eng.close()
+
+
 @pytest.mark.parametrize('path', ['/a/b', 'a/b', '//a///b/', '/a/./b/.', './a', '/', '.', '/a/.hidden/..x/.../c',
                                   '/a//././/b//.', '/.', 'x/', '/.a/./.b/', '/a/...//./b', u'/ü//数据/./x', '',
                                   'a', '.a/b', 'a/.b', 'a/b/'])
 def test_sql_normalisation_equals_python(tmp_path, path):
-    eng = cc.Engine(str(tmp_path), '64MB', 1)
-    try:
-        got = eng.scalar("SELECT %s FROM (SELECT %s::VARCHAR AS p)" % (cc._NORM_SQL, cc._q(path)))
-    finally:
-        eng.close()
+    got = sql_normalised(tmp_path, path)
     assert got == normalise_path(path)
-    assert cc.map_rel(path, '') == got
+    assert cc_engine.map_rel(path, '') == got
 
 
 @pytest.mark.parametrize('path', ['..', '../a', '/a/..', '/a/../b', 'a/../../etc/passwd', '/a/./../b', '//..//'])
 def test_sql_normalisation_marks_dotdot(tmp_path, path):
-    eng = cc.Engine(str(tmp_path), '64MB', 1)
-    try:
-        got = eng.scalar("SELECT %s FROM (SELECT %s::VARCHAR AS p)" % (cc._NORM_SQL, cc._q(path)))
-    finally:
-        eng.close()
+    got = sql_normalised(tmp_path, path)
     assert got is None
 
 
@@ -259,7 +264,7 @@ def test_ignore_sees_the_path_after_strip_prefix(tmp_path):
 
 
 def test_min_age_protects_young_files_when_the_dump_has_times(tmp_path):
-    storage_time = cc.time_from_name(T_STORAGE)[0]
+    storage_time = cc_times.time_from_name(T_STORAGE)[0]
     mtimes = {'/young': storage_time - 3600, '/old': storage_time - 3 * DAY}
     b, s, a = dumps(tmp_path, COMMON, COMMON + ['/young', '/old'], COMMON, storage_fmt='cms', mtimes=mtimes)
     res = check(tmp_path, b, s, a, min_age='1d')
@@ -291,7 +296,7 @@ def test_dark_fraction_above_threshold_fails_and_writes_no_run(tmp_path):
     with open(failed) as f:
         stats = json.load(f)
     assert stats['status'] == 'failed' and stats['counts']['dark'] == 2 and 'max_dark_fraction' in stats['message']
-    assert cc.list_runs(out) == ([], [])
+    assert cc_confirm.list_runs(out) == ([], [])
 
 
 def test_lost_fraction_uses_the_smaller_catalog_dump(tmp_path):
@@ -418,20 +423,20 @@ def test_long_line_is_a_clear_error(tmp_path):
 # times: bracketing and max_dump_age
 
 def test_time_from_name():
-    assert cc.time_from_name('dump_20261120') == (1795132800, 1795132800 + DAY)
-    assert cc.time_from_name('catalog_20261120_120000.gz') == (1795176000, 1795176000)
-    assert cc.time_from_name('x_20261120T120000Z.bz2') == (1795176000, 1795176000)
-    assert cc.time_from_name('latest') is None
-    assert cc.time_from_name('dump_20261399') is None
+    assert cc_times.time_from_name('dump_20261120') == (1795132800, 1795132800 + DAY)
+    assert cc_times.time_from_name('catalog_20261120_120000.gz') == (1795176000, 1795176000)
+    assert cc_times.time_from_name('x_20261120T120000Z.bz2') == (1795176000, 1795176000)
+    assert cc_times.time_from_name('latest') is None
+    assert cc_times.time_from_name('dump_20261399') is None
 
 
 def test_parse_time_option():
-    assert cc.parse_time('2026-11-20T12:00:00Z', 'x') == (1795176000, 1795176000)
-    assert cc.parse_time('2026-11-20T13:00:00+01:00', 'x') == (1795176000, 1795176000)
-    assert cc.parse_time('2026-11-20', 'x') == (1795132800, 1795132800 + DAY)
-    assert cc.parse_time('1795176000', 'x') == (1795176000, 1795176000)
+    assert cc_times.parse_time('2026-11-20T12:00:00Z', 'x') == (1795176000, 1795176000)
+    assert cc_times.parse_time('2026-11-20T13:00:00+01:00', 'x') == (1795176000, 1795176000)
+    assert cc_times.parse_time('2026-11-20', 'x') == (1795132800, 1795132800 + DAY)
+    assert cc_times.parse_time('1795176000', 'x') == (1795176000, 1795176000)
     with pytest.raises(VaporError, match="The run_time 'soon' is not a time"):
-        cc.parse_time('soon', 'run_time')
+        cc_times.parse_time('soon', 'run_time')
 
 
 def test_catalog_before_after_the_storage_dump_fails(tmp_path):
@@ -598,7 +603,7 @@ def fake_run(out, run_id, storage_time, dark, digest=None, status='ok', version=
         json.dump(stats, f)
 
 
-STORAGE_TIME = cc.time_from_name(T_STORAGE)[0]
+STORAGE_TIME = cc_times.time_from_name(T_STORAGE)[0]
 
 
 def test_confirmation_needs_enough_distinct_dumps_over_enough_days(tmp_path):
@@ -626,7 +631,7 @@ def test_confirmation_needs_enough_distinct_dumps_over_enough_days(tmp_path):
 def test_runs_over_the_same_dump_or_the_same_dump_time_count_once(tmp_path):
     b, s, a = dumps(tmp_path, COMMON, COMMON + ['/d/a'], COMMON)
     out = str(tmp_path / 'out')
-    digest = cc.storage_digest(cc.prepare(cc.probe(cc.Input('storage_dump', s)), str(tmp_path), 9))
+    digest = cc_inputs.storage_digest(cc_inputs.prepare(cc_inputs.probe(cc_inputs.Input('storage_dump', s)), str(tmp_path), 9))
     # the same content under another date (a copy renamed), and another content under the same date
     fake_run(out, 'copy', STORAGE_TIME - 15 * DAY, ['/d/a'], digest=digest)
     fake_run(out, 'redated', STORAGE_TIME, ['/d/a'])
@@ -694,7 +699,7 @@ def test_successive_real_runs_over_new_dumps_confirm(tmp_path):
         res = check(tmp_path, b, s, a, now=t, catalog_before_time=t - 7200, storage_dump_time=t - 3600,
                     catalog_after_time=t - 60)
     assert res['confirmed'] and read_list(res['files']['confirmed_dark']) == ['/d/a']
-    assert len(cc.list_runs(str(tmp_path / 'out'))[0]) == 3
+    assert len(cc_confirm.list_runs(str(tmp_path / 'out'))[0]) == 3
 
 
 def test_repeated_runs_on_the_same_dumps_never_confirm(tmp_path):
@@ -739,7 +744,7 @@ def test_intersect_sorted(tmp_path):
             f.write(''.join(x + '\n' for x in lines))
         files.append(p)
     dest = str(tmp_path / 'out')
-    assert cc._intersect_sorted(files, dest) == 2
+    assert cc_confirm._intersect_sorted(files, dest) == 2
     assert read_list(dest) == ['c', 'e']
 
 
@@ -796,7 +801,7 @@ def test_directories_select_newest_storage_dump_and_bracketing_catalog_dumps(tmp
     write_dump(site / 'dump_20261119', COMMON)
     write_dump(site / 'dump_20261120', files)
     os.symlink('dump_20261120', str(site / 'latest'))
-    r = cc.run(params(tmp_path, str(cat), str(site), str(cat)), now=RUN_TIME + DAY)
+    r = cc_run.run(params(tmp_path, str(cat), str(site), str(cat)), now=RUN_TIME + DAY)
     sel = r['stats']['selected']
     assert sel == {'storage_dump': str(site / 'dump_20261120'),
                    'catalog_before': str(cat / 'catalog_20261119_230000'),
@@ -812,11 +817,11 @@ def test_directory_without_a_bracketing_catalog_dump_fails(tmp_path):
     write_dump(cat / 'catalog_20261119_230000', COMMON)
     write_dump(site / 'dump_20261120', COMMON)
     with pytest.raises(VaporError, match="No catalog dump in '.*catalog' starts after the storage dump"):
-        cc.run(params(tmp_path, str(cat), str(site), str(cat)), now=RUN_TIME + DAY)
+        cc_run.run(params(tmp_path, str(cat), str(site), str(cat)), now=RUN_TIME + DAY)
     empty = tmp_path / 'empty'
     empty.mkdir()
     with pytest.raises(VaporError, match="The storage_dump directory '.*empty' holds no dump"):
-        cc.run(params(tmp_path, str(cat), str(empty), str(cat)), now=RUN_TIME + DAY)
+        cc_run.run(params(tmp_path, str(cat), str(empty), str(cat)), now=RUN_TIME + DAY)
 
 
 def test_a_line_of_exactly_max_line_bytes_is_read_by_the_engine(tmp_path):

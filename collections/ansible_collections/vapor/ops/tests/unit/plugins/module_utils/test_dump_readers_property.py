@@ -28,7 +28,8 @@ from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import (
     FORMATS, DumpReader, DumpWriter, has_dotdot, open_compressed_writer)
 
 duckdb = pytest.importorskip('duckdb')
-from ansible_collections.vapor.ops.plugins.module_utils._consistency import core as cc  # noqa: E402
+from ansible_collections.vapor.ops.plugins.module_utils._consistency import engine as cc_engine  # noqa: E402
+from ansible_collections.vapor.ops.plugins.module_utils._consistency import run as cc_run  # noqa: E402
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 ENGINE_WORDS = ('CSV', 'Parser', 'state machine', 'DuckDB', 'duckdb', 'Exception', 'Traceback', 'sniff', 'Error:',
@@ -117,7 +118,7 @@ def test_duckdb_path_agrees_with_the_python_reader(data, compression):
                   'output_dir': os.path.join(tmp, 'out'), 'temp_dir': os.path.join(tmp, 'tmp'), 'min_age': '0',
                   'max_dark_fraction': 1.0, 'max_lost_fraction': 1.0, 'threads': 1, 'memory_limit': '64MB'}
         try:
-            res = cc.run(params, check_mode=True, now=1795222800)
+            res = cc_run.run(params, check_mode=True, now=1795222800)
         except VaporError as exc:
             one_sentence(exc.msg)
             assert exc.msg.startswith("The storage_dump '%s' " % storage) or exc.msg.startswith("None of the"), exc.msg
@@ -169,7 +170,7 @@ gen_paths = st.builds(lambda lead, comps, trail: lead + '/'.join(comps) + trail,
 @pytest.fixture(scope='module')
 def engine():
     d = tempfile.mkdtemp(prefix='vapor-prop-engine-')
-    eng = cc.Engine(d, '64MB', 1)
+    eng = cc_engine.Engine(d, '64MB', 1)
     yield eng
     eng.close()
     shutil.rmtree(d, ignore_errors=True)
@@ -179,7 +180,7 @@ def engine():
 @given(paths=st.lists(st.one_of(gen_paths, names), min_size=1, max_size=30))
 def test_sql_normalisation_equals_python(engine, paths):
     paths = [p.replace('\x00', '') for p in paths]
-    rows = engine.con.execute("SELECT p, %s FROM (SELECT unnest(?::VARCHAR[]) AS p)" % cc._NORM_SQL,
+    rows = engine.con.execute("SELECT p, %s FROM (SELECT unnest(?::VARCHAR[]) AS p)" % cc_engine._NORM_SQL,
                               [paths]).fetchall()
     assert len(rows) == len(paths)
     for p, n in rows:
@@ -187,4 +188,4 @@ def test_sql_normalisation_equals_python(engine, paths):
             assert n is None, p             # refused, as every reader refuses it
         else:
             assert n == normalise_path(p), p
-            assert cc.map_rel(p, '') == n
+            assert cc_engine.map_rel(p, '') == n
