@@ -20,7 +20,6 @@ from ansible_collections.vapor.ops.plugins.module_utils._catalog import core as 
 from ansible_collections.vapor.ops.plugins.module_utils._catalog import entries as cat_entries
 from ansible_collections.vapor.ops.plugins.module_utils._catalog import schema as cat_schema
 from ansible_collections.vapor.ops.plugins.module_utils._catalog import sfn as cat_sfn
-from ansible_collections.vapor.ops.plugins.module_utils._clients.db import connect_sqlite
 from ansible_collections.vapor.ops.plugins.module_utils._common.text import to_text
 from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
 from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import read_dump
@@ -243,12 +242,12 @@ def sqlite_locked_by_writer(ctx, monkeypatch=None):
     fill(spec, [])
     conn = sqlite3.connect(spec["path"], isolation_level=None)
     conn.execute("BEGIN EXCLUSIVE")
-    orig = connect_sqlite
-    connect_sqlite = lambda p: sqlite3.connect(p, timeout=0.2, isolation_level=None)
+    orig = cat_access.connect_sqlite
+    cat_access.connect_sqlite = lambda p: sqlite3.connect(p, timeout=0.2, isolation_level=None)
     try:
         _refused(ctx, spec, r"^Reading the catalog '.*' failed: database is locked\.$")
     finally:
-        connect_sqlite = orig
+        cat_access.connect_sqlite = orig
         conn.execute("ROLLBACK")
         conn.close()
 

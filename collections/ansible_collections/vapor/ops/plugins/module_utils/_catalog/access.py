@@ -103,19 +103,18 @@ class Catalog:
             raise self._fail(exc, 'Writing' if self._in_tx else 'Reading')
         return cur
 
-    def one(self, sql, params=()):
+    def _fetch(self, sql, params, fetch):
         cur = self.execute(sql, params)
         try:
-            return cur.fetchone()
+            return fetch(cur)
         finally:
             cur.close()
 
+    def one(self, sql, params=()):
+        return self._fetch(sql, params, lambda cur: cur.fetchone())
+
     def all(self, sql, params=()):
-        cur = self.execute(sql, params)
-        try:
-            return cur.fetchall()
-        finally:
-            cur.close()
+        return self._fetch(sql, params, lambda cur: cur.fetchall())
 
     def stream(self, sql, params=()):
         """Rows of a query, streamed (server-side cursor on MySQL: do not query while iterating)."""
@@ -375,32 +374,36 @@ class Catalog:
         """Map a certificate DN to a virtual uid (Cns_userinfo); (uid, changed). An existing DN keeps its uid."""
         if not dn or "'" in dn or '"' in dn:
             raise VaporError("The DN '%s' cannot be mapped: it is empty or holds a quote." % dn)
-        with self.transaction():
-            old = self.uid_of(dn)
-            if old is not None:
-                return old, False
-            if uid is None:
-                uid = self._next_id('Cns_unique_uid', 'SELECT MAX(userid) FROM Cns_userinfo', start=101)
-            self.execute('INSERT INTO Cns_userinfo (userid, username, user_ca, banned, xattr) '
-                         'VALUES (%s, %s, %s, 0, NULL)', (int(uid), dn, ca or ''))
-        self._users = None
-        return int(uid), True
+        result = self._map_id(lambda: self.uid_of(dn), uid, 'Cns_unique_uid', 'SELECT MAX(userid) FROM Cns_userinfo',
+                              'INSERT INTO Cns_userinfo (userid, username, user_ca, banned, xattr) '
+                              'VALUES (%s, %s, %s, 0, NULL)', (dn, ca or ''))
+        if result[1]:
+            self._users = None
+        return result
 
     def add_group(self, name, gid=None):
         """Map a VO/FQAN to a virtual gid (Cns_groupinfo); (gid, changed)."""
         name = normalise_group(name)
         if not name:
             raise VaporError("The group name is empty.")
+        result = self._map_id(lambda: self.gid_of(name), gid, 'Cns_unique_gid', 'SELECT MAX(gid) FROM Cns_groupinfo',
+                              'INSERT INTO Cns_groupinfo (gid, groupname, banned, xattr) VALUES (%s, %s, 0, NULL)',
+                              (name,))
+        if result[1]:
+            self._groups = None
+        return result
+
+    def _map_id(self, lookup, given, counter, max_sql, insert, values):
+        """(id, changed) of an identity mapping: the id ``lookup()`` finds, else ``given`` (or the next free id
+        of ``counter``) inserted by ``insert`` with ``values`` after it, in one transaction."""
         with self.transaction():
-            old = self.gid_of(name)
+            old = lookup()
             if old is not None:
                 return old, False
-            if gid is None:
-                gid = self._next_id('Cns_unique_gid', 'SELECT MAX(gid) FROM Cns_groupinfo', start=101)
-            self.execute('INSERT INTO Cns_groupinfo (gid, groupname, banned, xattr) VALUES (%s, %s, 0, NULL)',
-                         (int(gid), name))
-        self._groups = None
-        return int(gid), True
+            if given is None:
+                given = self._next_id(counter, max_sql, start=101)
+            self.execute(insert, (int(given),) + tuple(values))
+        return int(given), True
 
     # -- namespace writes (seeding helpers) -------------------------------------------------
 
