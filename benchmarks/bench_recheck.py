@@ -24,7 +24,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "collections"))
 
 import seed  # noqa: E402
 from servers import MariaDB  # noqa: E402
-from ansible_collections.vapor.ops.plugins.module_utils._catalog import core as cat  # noqa: E402
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import access as cat_access  # noqa: E402
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import sfn as cat_sfn  # noqa: E402
 
 SE = "se.example.org"
 TOP = "/dpm/example.org/home/vo"
@@ -63,11 +64,11 @@ def main():
         conn.close()
         spec = {"backend": "mysql", "host": srv.host, "port": srv.port, "user": srv.user,
                 "password": srv.password, "database": "cns_b"}
-        c = cat.open_catalog(spec)
-        m = cat.SfnMapping(SE, TOP)
+        c = cat_access.open_catalog(spec)
+        m = cat_sfn.SfnMapping(SE, TOP)
         c.learn_heads(m)
         t0 = time.perf_counter()
-        index = cat.ReplicaIndex(m).build(c)
+        index = cat_sfn.ReplicaIndex(m).build(c)
         print(f"replicas {n}: ReplicaIndex.build {time.perf_counter() - t0:.2f} s {index.describe()}")
         find = lambda p: c.find_replicas(p, m, index)  # noqa: E731
         print("find_replicas ms/file: absent", median_ms(find, [f"/data/d{k}/x{k}.root" for k in range(200)]),

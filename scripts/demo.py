@@ -57,7 +57,8 @@ def build():
             write(rel, size, mtime)
     os.makedirs(os.path.join(DEMO, 'dumps'), exist_ok=True)
     sys.path.insert(0, os.path.join(REPO, 'collections'))
-    from ansible_collections.vapor.ops.plugins.module_utils._catalog.core import create_sqlite_catalog, open_catalog
+    from ansible_collections.vapor.ops.plugins.module_utils._catalog.access import open_catalog
+    from ansible_collections.vapor.ops.plugins.module_utils._catalog.schema import create_sqlite_catalog
     tmp = CATALOG + '.new'
     if os.path.exists(tmp):
         os.unlink(tmp)

@@ -19,7 +19,14 @@ import pytest
 
 import ansible_runner
 import seed
-from ansible_collections.vapor.ops.plugins.module_utils._catalog import core as cat
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import access as cat_access
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import cleanup as cat_cleanup
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import core as cat_dump
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import entries as cat_entries
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import schema as cat_schema
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import sfn as cat_sfn
+from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.text import to_text
 from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import read_dump
 
 NOW = int(time.time())
@@ -63,7 +70,7 @@ def backend(request, tmp_path):
     """(kind, catalog spec, server or None) for an empty namespace with only its root."""
     if request.param == "sqlite":
         path = str(tmp_path / "catalog.db")
-        cat.create_sqlite_catalog(path)
+        cat_schema.create_sqlite_catalog(path)
         return "sqlite", {"backend": "sqlite", "path": path}, None, None
     mariadb = request.getfixturevalue("mariadb")
     dbname = request.getfixturevalue("cns_db")
@@ -72,16 +79,16 @@ def backend(request, tmp_path):
 
 
 def fill(spec, files=FILES):
-    with cat.open_catalog(spec) as c:
+    with cat_access.open_catalog(spec) as c:
         for lfn, (size, csum, owner, reps) in files.items():
             c.register_file(lfn, size, OLD, csum, reps, owner_dn=owner, group="/vo/Role=NULL")
 
 
 def snapshot(spec):
     """A listing of everything a cleanup may touch: entries (path, nlink) and replicas (sfn, host, status)."""
-    with cat.open_catalog(spec) as c:
+    with cat_access.open_catalog(spec) as c:
         entries = sorted((c.path_of(r[0]), int(r[1])) for r in c.all("SELECT fileid, nlink FROM Cns_file_metadata"))
-        replicas = sorted((cat._text(r[0]), r[1], r[2]) for r in
+        replicas = sorted((to_text(r[0]), r[1], r[2]) for r in
                           c.all("SELECT sfn, host, status FROM Cns_file_replica"))
     return entries, replicas
 
@@ -141,14 +148,14 @@ def test_catalog_dump_cycle(tmp_path, run_playbook, backend):
 def test_catalog_dump_same_content_on_both_backends(tmp_path, mariadb, cns_db):
     seed.seed_dpm(mariadb, cns_db, [])
     lite = str(tmp_path / "c.db")
-    cat.create_sqlite_catalog(lite)
+    cat_schema.create_sqlite_catalog(lite)
     out = {}
     for name, spec in (("sqlite", {"backend": "sqlite", "path": lite}), ("mysql", mysql_spec(mariadb, cns_db))):
         fill(spec)
         dest = tmp_path / name
         dest.mkdir()
-        r = cat.run_catalog_dump({"catalog": spec, "se": SE, "strip_prefix": TOP, "format": "syncat",
-                                  "dest": str(dest)}, now=NOW)
+        r = cat_dump.run_catalog_dump({"catalog": spec, "se": SE, "strip_prefix": TOP, "format": "syncat",
+                                       "dest": str(dest)}, now=NOW)
         out[name] = (sorted(read_dump(r["dump"])), sorted(read_dump(r["inactive_list"])))
     assert out["sqlite"] == out["mysql"]
 
@@ -160,9 +167,9 @@ def test_catalog_dump_dpm_disk_server_sfns(tmp_path, mariadb, cns_db):
                         record_files=True)
     dest = tmp_path / "dumps"
     dest.mkdir()
-    r = cat.run_catalog_dump({"catalog": mysql_spec(mariadb, cns_db), "se": "disk01.example.org",
-                              "strip_prefix": "/srv/fs01", "add_prefix": "/fs01", "format": "cms",
-                              "dest": str(dest)}, now=NOW)
+    r = cat_dump.run_catalog_dump({"catalog": mysql_spec(mariadb, cns_db), "se": "disk01.example.org",
+                                   "strip_prefix": "/srv/fs01", "add_prefix": "/fs01", "format": "cms",
+                                   "dest": str(dest)}, now=NOW)
     got = {e.path: e for e in read_dump(r["dump"])}
     assert r["available"] == 20 and sorted(got) == sorted(f"/fs01/{fid}" for fid in res.file_ids.values())
     fid = res.file_ids[f"{TOP}/run/f7.root"]
@@ -203,7 +210,7 @@ def test_entries_info(tmp_path, run_playbook, backend):
     _kind, spec, _srv, _db = backend
     fill(spec)
     young = {"/grid/vo/data/young.root": (1, None, ALICE, [(SE, SRM + TOP + "/data/young.root", "-")])}
-    with cat.open_catalog(spec) as c:
+    with cat_access.open_catalog(spec) as c:
         for lfn, (size, csum, owner, reps) in young.items():
             c.register_file(lfn, size, NOW, csum, reps, owner_dn=owner)
     inv = inventory(tmp_path)
@@ -227,7 +234,7 @@ def test_entries_info(tmp_path, run_playbook, backend):
     assert (s["files"], s["bytes"]) == (7, 2101)
 
     # a listing cut by limit ends its streaming cursor before the next queries (MySQL: no "out of sync")
-    r = cat.entries_info({"catalog": spec, "path": "/grid", "limit": 2, "entry_type": "any"})
+    r = cat_entries.entries_info({"catalog": spec, "path": "/grid", "limit": 2, "entry_type": "any"})
     assert r["count"] == 2 and r["truncated"]
 
 
@@ -318,12 +325,12 @@ def test_cleanup_recheck_on_xrootd(tmp_path, mariadb, cns_db, xrootd, xrootd_dir
     xrootd.seed({f"{xrootd_dir.strip('/')}/x/back.root": b"back", f"{xrootd_dir.strip('/')}/x/here.root": b"h"})
     lost = tmp_path / "lost.list"
     lost.write_text("/x/back.root\n/x/gone.root\n")
-    r = cat.run_catalog_cleanup({"catalog": spec, "se": SE, "strip_prefix": TOP, "lost": str(lost),
-                                 "storage_url": xrootd.url + "/" + xrootd_dir})
+    r = cat_cleanup.run_catalog_cleanup({"catalog": spec, "se": SE, "strip_prefix": TOP, "lost": str(lost),
+                                         "storage_url": xrootd.url + "/" + xrootd_dir})
     assert [x["lfn"] for x in r["removed"]] == ["/grid/vo/x/gone.root"]
     assert r["kept"] == [{"path": "/x/back.root", "reason": "on_storage",
                           "detail": xrootd.url + "/" + xrootd_dir + "/x/back.root"}]
-    with cat.open_catalog(spec) as c:
+    with cat_access.open_catalog(spec) as c:
         assert c.lookup("/grid/vo/x/back.root") is not None and c.lookup("/grid/vo/x/gone.root") is None
 
 
@@ -332,8 +339,8 @@ def test_cleanup_lookup_uses_the_indexes(mariadb, cns_db):
     seed.seed_dpm(mariadb, cns_db, [(f"{TOP}/idx/f{i}", 1, OLD) for i in range(3000)],
                   replica=(SE, "/srv/fs01", "pool1"))
     spec = mysql_spec(mariadb, cns_db)
-    with cat.open_catalog(spec) as c:
-        m = cat.SfnMapping(SE, "/srv/fs01", None)
+    with cat_access.open_catalog(spec) as c:
+        m = cat_sfn.SfnMapping(SE, "/srv/fs01", None)
         assert c.learn_heads(m) == [SE + ":"]
         cands = m.candidates("/1234", m.heads)
         plan = c.all("EXPLAIN SELECT rowid FROM Cns_file_replica WHERE sfn IN (%s) AND host = %s", cands + [SE])
@@ -367,7 +374,8 @@ AUDIT = {
 KILLER = r"""
 import json, os, signal, sys
 sys.path.insert(0, %(collections)r)
-from ansible_collections.vapor.ops.plugins.module_utils._catalog import core as cat
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import access as cat_access
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import cleanup as cat_cleanup
 params, n, where = json.loads(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 done = [0]
 def killer(real):
@@ -379,10 +387,10 @@ def killer(real):
         return out
     return wrapped
 if where == 'after_commit':        # the removal is committed, the journal does not know yet
-    cat.Catalog.remove_replica = killer(cat.Catalog.remove_replica)
+    cat_access.Catalog.remove_replica = killer(cat_access.Catalog.remove_replica)
 else:                              # inside the transaction, after the deletes, before the commit
-    cat.Catalog._remove_entry = killer(cat.Catalog._remove_entry)
-print(json.dumps(cat.run_catalog_cleanup(params), default=str))
+    cat_access.Catalog._remove_entry = killer(cat_access.Catalog._remove_entry)
+print(json.dumps(cat_cleanup.run_catalog_cleanup(params), default=str))
 """
 
 
@@ -403,8 +411,8 @@ def audit(backend_kind, spec, srv, dbname):
 
 
 def audit_rows(spec):
-    with cat.open_catalog(spec) as c:
-        return sorted((r[0], cat._text(r[2])) for r in c.all("SELECT kind, id, what FROM audit_del"))
+    with cat_access.open_catalog(spec) as c:
+        return sorted((r[0], to_text(r[2])) for r in c.all("SELECT kind, id, what FROM audit_del"))
 
 
 @pytest.mark.parametrize("where", ["after_commit", "in_transaction"])
@@ -434,7 +442,7 @@ def test_cleanup_killed_mid_run_resumes_exactly_once(tmp_path, backend, where):
     committed = 3 if where == "after_commit" else 2
     assert len([r for r in audit_rows(spec) if r[0] == "entry"]) == committed
 
-    r = cat.run_catalog_cleanup(params)
+    r = cat_cleanup.run_catalog_cleanup(params)
     assert r["counts"]["already_done"] == 2
     assert r["removed_replicas"] == 8 - committed
     # every replica and every entry was deleted exactly once over the two runs, nothing else
@@ -445,7 +453,7 @@ def test_cleanup_killed_mid_run_resumes_exactly_once(tmp_path, backend, where):
     assert entries == [(p, 0 if p == "/grid/vo/kill" else n) for p, n in before[0]
                        if not p.startswith("/grid/vo/kill/")]
     assert replicas == [(SRM + TOP + "/keep/anchor.root", SE, "-")]
-    again = cat.run_catalog_cleanup(params)
+    again = cat_cleanup.run_catalog_cleanup(params)
     assert not again["changed"] and again["counts"]["already_done"] == 8
 
 
@@ -455,10 +463,10 @@ def test_mysql_catalog_from_an_nsconfig_file(tmp_path, mariadb, cns_db):
     nsconfig.write_text(f"{mariadb.user}/{mariadb.password}@{mariadb.host}/{cns_db}\n")
     spec = {"backend": "mysql", "config_file": str(nsconfig), "port": mariadb.port}
     fill(spec, {"/grid/vo/n.root": (5, None, ALICE, [(SE, SRM + TOP + "/n.root", "-")])})
-    with cat.open_catalog(spec) as c:
+    with cat_access.open_catalog(spec) as c:
         assert c.version == (3, 2, 0) and c.lookup("/grid/vo/n.root").filesize == 5
-    with pytest.raises(cat.VaporError, match="has no user; set catalog.user or catalog.config_file"):
-        cat.open_catalog({"backend": "mysql", "host": mariadb.host})
+    with pytest.raises(VaporError, match="has no user; set catalog.user or catalog.config_file"):
+        cat_access.open_catalog({"backend": "mysql", "host": mariadb.host})
 
 
 def test_lenient_selection_stays_an_index_lookup(mariadb, cns_db):
@@ -466,9 +474,9 @@ def test_lenient_selection_stays_an_index_lookup(mariadb, cns_db):
     seed.seed_dpm(mariadb, cns_db, [(f"{TOP}/sel/f{i}", 1, OLD) for i in range(3000)],
                   replica=(SE, "/srv/fs01", "pool1"))
     spec = mysql_spec(mariadb, cns_db)
-    with cat.open_catalog(spec) as c:
+    with cat_access.open_catalog(spec) as c:
         cols = [d[0] for d in c.execute("EXPLAIN SELECT 1").description]
-        for mapping in (cat.SfnMapping(SE), cat.SfnMapping(None, None, None, SRM + TOP + "/sel/")):
+        for mapping in (cat_sfn.SfnMapping(SE), cat_sfn.SfnMapping(None, None, None, SRM + TOP + "/sel/")):
             where, params = c._selection(mapping)
             plan = dict(zip(cols, c.all("EXPLAIN SELECT rowid FROM Cns_file_replica WHERE " + where, params)[0]))
             # every row here is on SE, so the optimizer may scan the host index whole; it must be able to use it

@@ -18,7 +18,7 @@ import pytest
 
 import ansible_runner
 import seed
-from ansible_collections.vapor.ops.plugins.module_utils._catalog.core import open_catalog
+from ansible_collections.vapor.ops.plugins.module_utils._catalog.access import open_catalog
 
 SE = "se.test.example"
 NOW = int(time.time())

@@ -20,7 +20,7 @@ import pytest
 
 import ansible_runner
 import seed
-from ansible_collections.vapor.ops.plugins.module_utils._catalog import core as cat
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import access as cat_access
 from ansible_collections.vapor.ops.plugins.module_utils._cleanup import dark as dc
 
 pytest.importorskip("gfal2")
@@ -46,7 +46,7 @@ def mysql_spec(mariadb, dbname):
 
 
 def register(spec, rels, status="-"):
-    with cat.open_catalog(spec) as c:
+    with cat_access.open_catalog(spec) as c:
         for rel in rels:
             c.register_file("/grid/vo" + rel, 1, OLD, None, [(SE, HEAD + TOP + rel, status)])
 

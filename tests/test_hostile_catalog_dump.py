@@ -15,7 +15,12 @@ import time
 import pytest
 
 import seed
-from ansible_collections.vapor.ops.plugins.module_utils._catalog import core as cat
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import access as cat_access
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import core as cat_dump
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import entries as cat_entries
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import schema as cat_schema
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import sfn as cat_sfn
+from ansible_collections.vapor.ops.plugins.module_utils._common.text import to_text
 from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
 from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import read_dump
 
@@ -33,7 +38,7 @@ class Ctx:
     def spec(self, backend):
         if backend == "sqlite":
             path = str(self.tmp / ("c%d.db" % next(_n)))
-            cat.create_sqlite_catalog(path)
+            cat_schema.create_sqlite_catalog(path)
             return {"backend": "sqlite", "path": path}
         mariadb = self.request.getfixturevalue("mariadb")
         dbname = "cns_h4_%d_%d" % (os.getpid(), next(_n))
@@ -51,7 +56,7 @@ class Ctx:
 
 def fill(spec, reps):
     """reps: [(host, sfn, status)], one file each (the usual-form anchor first)."""
-    with cat.open_catalog(spec) as c:
+    with cat_access.open_catalog(spec) as c:
         c.register_file("/grid/anchor%d" % next(_n), 1, OLD, None, [(SE, SRM + "/vo/anchor/good.root", "-")])
         for host, sfn, status in reps:
             c.register_file("/grid/f%d" % next(_n), 7, OLD, None, [(host, sfn, status)])
@@ -60,15 +65,15 @@ def fill(spec, reps):
 def dump_and_compare(ctx, spec, selection, fmt="text", expect_inactive=()):
     """catalog_dump, then for every replica row the re-check recognises: its path is in the dump or companion."""
     dest = ctx.dest()
-    res = cat.run_catalog_dump(dict(selection, catalog=spec, dest=str(dest), strip_prefix="/vo", format=fmt))
+    res = cat_dump.run_catalog_dump(dict(selection, catalog=spec, dest=str(dest), strip_prefix="/vo", format=fmt))
     listed = set(e.path for e in read_dump(res["dump"], fmt))
     inactive = set(e.path for e in read_dump(res["inactive_list"], "text"))
-    mapping = cat.SfnMapping(selection.get("se"), "/vo", None, selection.get("sfn_prefix"))
+    mapping = cat_sfn.SfnMapping(selection.get("se"), "/vo", None, selection.get("sfn_prefix"))
     recognised = set()
-    with cat.open_catalog(spec) as c:
-        index = cat.ReplicaIndex(mapping).build(c)
+    with cat_access.open_catalog(spec) as c:
+        index = cat_sfn.ReplicaIndex(mapping).build(c)
         for (sfn,) in c.all("SELECT sfn FROM Cns_file_replica"):
-            path = mapping.dump_path(cat._text(sfn))[0]
+            path = mapping.dump_path(to_text(sfn))[0]
             try:
                 (path or "").encode("utf-8")
             except UnicodeEncodeError:      # no dump (storage or dark list) can name it: never re-checked
@@ -141,7 +146,7 @@ def statuses_protect(ctx):
     """P, D and a NULL status go to the companion (they protect against dark); '-' to the dump."""
     spec = ctx.spec("sqlite")
     fill(spec, [(SE, SRM + "/vo/s/p.root", "P"), (SE, SRM + "/vo/s/d.root", "D"), (SE, SRM + "/vo/s/n.root", "-")])
-    with cat.open_catalog(spec) as c:
+    with cat_access.open_catalog(spec) as c:
         c.execute("UPDATE Cns_file_replica SET status = NULL WHERE sfn = ?", (SRM + "/vo/s/n.root",))
     res, listed, inactive = dump_and_compare(ctx, spec, {"se": SE},
                                              expect_inactive=["/s/p.root", "/s/d.root", "/s/n.root"])
@@ -159,7 +164,7 @@ def cms_pipe_name_protected(ctx):
 def duplicate_replicas_same_path(ctx):
     """Two replica rows of one path (two spellings): the path is dumped (held)."""
     spec = ctx.spec("sqlite")
-    with cat.open_catalog(spec) as c:
+    with cat_access.open_catalog(spec) as c:
         c.register_file("/grid/dup", 1, OLD, None, [(SE, SRM + "/vo/d/x.root", "-"), (SE, SRM + "/vo//d/x.root", "-")])
     _res, listed, _ = dump_and_compare(ctx, spec, {"se": SE})
     assert "/d/x.root" in listed
@@ -170,7 +175,7 @@ def null_sfn_no_traceback(ctx):
     publishing), with se and with sfn_prefix."""
     spec = ctx.spec("sqlite")
     fill(spec, [(SE, SRM + "/vo/n/x.root", "-")])
-    with cat.open_catalog(spec) as c:
+    with cat_access.open_catalog(spec) as c:
         c.execute("UPDATE Cns_file_replica SET sfn = NULL WHERE sfn = ?", (SRM + "/vo/n/x.root",))
     res, _, _ = dump_and_compare(ctx, spec, {"se": SE})
     assert res["unparsable"] == 1 and "(NULL)" in res["warnings"][0]
@@ -182,7 +187,7 @@ def non_utf8_sfn(ctx):
     warning and samples printable."""
     spec = ctx.spec("sqlite")
     fill(spec, [])
-    with cat.open_catalog(spec) as c:
+    with cat_access.open_catalog(spec) as c:
         fid = c.register_file("/grid/bad", 1, OLD, None)[0]
         c.execute("INSERT INTO Cns_file_replica (fileid, host, sfn, status) VALUES (?, ?, ?, '-')",
                   (fid, SE, (SRM + "/vo/b/x").encode() + b"\xff.root"))
@@ -198,14 +203,14 @@ def no_replica_for_se_refused(ctx):
     dest = ctx.dest()
     with pytest.raises(VaporError, match=r"has 0 available replicas for host 'wrong.example' .* nothing was "
                                          r"published"):
-        cat.run_catalog_dump(dict(catalog=spec, dest=str(dest), se="wrong.example"))
+        cat_dump.run_catalog_dump(dict(catalog=spec, dest=str(dest), se="wrong.example"))
     assert os.listdir(dest) == []
 
 
 def _refused(ctx, spec, pattern):
     dest = ctx.dest()
     with pytest.raises(VaporError, match=pattern):
-        cat.run_catalog_dump(dict(catalog=spec, dest=str(dest), se=SE))
+        cat_dump.run_catalog_dump(dict(catalog=spec, dest=str(dest), se=SE))
     assert os.listdir(dest) == []
 
 
@@ -237,12 +242,12 @@ def sqlite_locked_by_writer(ctx, monkeypatch=None):
     fill(spec, [])
     conn = sqlite3.connect(spec["path"], isolation_level=None)
     conn.execute("BEGIN EXCLUSIVE")
-    orig = cat._sqlite_connect
-    cat._sqlite_connect = lambda p: sqlite3.connect(p, timeout=0.2, isolation_level=None)
+    orig = cat_access.connect_sqlite
+    cat_access.connect_sqlite = lambda p: sqlite3.connect(p, timeout=0.2, isolation_level=None)
     try:
         _refused(ctx, spec, r"^Reading the catalog '.*' failed: database is locked\.$")
     finally:
-        cat._sqlite_connect = orig
+        cat_access.connect_sqlite = orig
         conn.execute("ROLLBACK")
         conn.close()
 
@@ -251,7 +256,7 @@ def mysql_wrong_password(ctx):
     spec = dict(ctx.spec("mysql"), password="not-the-password")
     dest = ctx.dest()
     with pytest.raises(VaporError) as exc:
-        cat.run_catalog_dump(dict(catalog=spec, dest=str(dest), se=SE))
+        cat_dump.run_catalog_dump(dict(catalog=spec, dest=str(dest), se=SE))
     assert "not-the-password" not in str(exc.value) and str(exc.value).count(". ") <= 1, str(exc.value)
     assert os.listdir(dest) == []
 
@@ -267,8 +272,8 @@ def summary_counts_every_spelling(ctx):
         spec = ctx.spec(backend)
         fill(spec, ODD_SPELLINGS + [("Se.Demo.Example.", SRM + "/vo/store/c1.root", "-")])
         for sel in ({"se": SE}, {"sfn_prefix": SRM + "/vo/"}, {"se": SE, "sfn_prefix": SRM + "/vo/"}):
-            info = cat.entries_info(dict(sel, catalog=spec, summary=True))
-            dumped = cat.run_catalog_dump(dict(sel, catalog=spec, dest=str(ctx.dest()), strip_prefix="/vo"))
+            info = cat_entries.entries_info(dict(sel, catalog=spec, summary=True))
+            dumped = cat_dump.run_catalog_dump(dict(sel, catalog=spec, dest=str(ctx.dest()), strip_prefix="/vo"))
             assert info["files"] == dumped["available"] == 12, (backend, sel, info["files"], dumped["available"])
 
 

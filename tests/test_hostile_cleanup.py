@@ -27,7 +27,12 @@ import pytest
 
 import ansible_runner
 import seed
-from ansible_collections.vapor.ops.plugins.module_utils._catalog import core as cat
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import access as cat_access
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import cleanup as cat_cleanup
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import entries as cat_entries
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import schema as cat_schema
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import sfn as cat_sfn
+from ansible_collections.vapor.ops.plugins.module_utils._common.text import to_text
 from ansible_collections.vapor.ops.plugins.module_utils._cleanup import dark as dc
 from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
 
@@ -62,7 +67,7 @@ class Site:
         self.run = base / "run"
         self.run.mkdir()
         self.db = str(base / "catalog.db")
-        cat.create_sqlite_catalog(self.db)
+        cat_schema.create_sqlite_catalog(self.db)
         self.spec = {"backend": "sqlite", "path": self.db}
         self.url = "file://" + str(self.root)
         for name in ("good_1.root", "good_2.root"):
@@ -77,11 +82,11 @@ class Site:
         return p
 
     def register(self, rel, sfn=None, status="-", host=SE, lfn=None):
-        with cat.open_catalog(self.spec) as c:
+        with cat_access.open_catalog(self.spec) as c:
             c.register_file(lfn or "/grid" + rel, 1, OLD, None, [(host, sfn or SRM + TOP + rel, status)])
 
     def add_replica(self, lfn, sfn, host=SE, status="-"):
-        with cat.open_catalog(self.spec) as c:
+        with cat_access.open_catalog(self.spec) as c:
             c.add_replica(c.lookup(lfn).fileid, host, sfn, status)
 
     def write(self, name, paths):
@@ -116,10 +121,10 @@ class Site:
                         files[rel] = Path(full).read_text(errors="replace")
                     else:
                         files[rel] = "<dir>"
-        with cat.open_catalog(self.spec) as c:
+        with cat_access.open_catalog(self.spec) as c:
             entries = sorted((c.path_of(r[0]), int(r[1] or 0)) for r in
                              c.all("SELECT fileid, nlink FROM Cns_file_metadata"))
-            replicas = sorted((cat._text(r[0]), r[1], r[2]) for r in
+            replicas = sorted((to_text(r[0]), r[1], r[2]) for r in
                               c.all("SELECT sfn, host, status FROM Cns_file_replica"))
         return {"files": files, "entries": entries, "replicas": replicas}
 
@@ -420,8 +425,8 @@ def case_cc_storage_url_typo(s):
     lost = _lost_file(s)
     before = s.snapshot()
     params = s.lost_params([lost], storage_url="file://" + str(s.base / "Storage"))
-    fails(cat.run_catalog_cleanup, params, r"^The storage URL '.*/Storage' does not exist, so every file would look "
-                                           r"absent; check storage_url \(nothing was removed\)\.$")
+    fails(cat_cleanup.run_catalog_cleanup, params, r"^The storage URL '.*/Storage' does not exist, so every file would look "
+                                                   r"absent; check storage_url \(nothing was removed\)\.$")
     assert s.snapshot() == before and not os.path.exists(params["lost"] + ".catalog_cleanup.journal")
 
 
@@ -430,7 +435,7 @@ def case_cc_unmounted_area(s):
     empty = s.base / "mnt"
     empty.mkdir()
     before = s.snapshot()
-    fails(cat.run_catalog_cleanup, s.lost_params([lost], storage_url="file://" + str(empty)),
+    fails(cat_cleanup.run_catalog_cleanup, s.lost_params([lost], storage_url="file://" + str(empty)),
           r"does not show '.*good_1.root', which the catalog holds next to the listed paths \(not found\), so it "
           r"cannot be trusted .*nothing was removed\.$")
     assert s.snapshot() == before
@@ -442,7 +447,7 @@ def case_cc_unmounted_sub_area(s):
     s.register("/store/data/sibling.root")                   # catalogued next to it; its area is not mounted
     (s.root / "store" / "data").mkdir(parents=True)
     before = s.snapshot()
-    fails(cat.run_catalog_cleanup, s.lost_params([lost]),
+    fails(cat_cleanup.run_catalog_cleanup, s.lost_params([lost]),
           r"does not show '.*/store/data/sibling.root'.*nothing was removed\.$")
     assert s.snapshot() == before
 
@@ -450,15 +455,15 @@ def case_cc_unmounted_sub_area(s):
 def case_cc_wrong_prefix(s):
     lost = _lost_file(s)
     before = s.snapshot()
-    fails(cat.run_catalog_cleanup, s.lost_params([lost], storage_url=s.url + "/store"),
+    fails(cat_cleanup.run_catalog_cleanup, s.lost_params([lost], storage_url=s.url + "/store"),
           r"does not show .*nothing was removed\.$")
     assert s.snapshot() == before
 
 
 def case_cc_every_catalogued_file_listed(s):
     before = s.snapshot()
-    fails(cat.run_catalog_cleanup, s.lost_params(["/store/mc/run1/good_1.root", "/store/mc/run1/good_2.root"],
-                                                 storage_url="file://" + str(s.outside)),
+    fails(cat_cleanup.run_catalog_cleanup, s.lost_params(["/store/mc/run1/good_1.root", "/store/mc/run1/good_2.root"],
+                                                         storage_url="file://" + str(s.outside)),
           r"^The catalog holds no available replica on host 'se.demo.example' outside the list, so nothing can show")
     assert s.snapshot() == before
 
@@ -468,7 +473,7 @@ def case_cc_path_through_symlink(s):
     lost = _lost_file(s, "/store/link/lost_3.root")
     os.symlink(str(s.outside), str(s.root / "store" / "link"))
     before = s.snapshot()
-    fails(cat.run_catalog_cleanup, s.lost_params([lost]),
+    fails(cat_cleanup.run_catalog_cleanup, s.lost_params([lost]),
           r"could check none of the 1 paths .*goes through the symbolic link.*nothing was removed\.$")
     assert s.snapshot() == before
 
@@ -479,7 +484,7 @@ def case_cc_every_spelling_removed(s):
     s.add_replica("/grid" + lost, SRM + "/vo//store/mc/run1/./lost_1.root")
     s.add_replica("/grid" + lost, "root://other.example//vo/store/mc/run1/lost_1.root", host="other.example")
     before = s.snapshot()
-    r = cat.run_catalog_cleanup(s.lost_params([lost]))
+    r = cat_cleanup.run_catalog_cleanup(s.lost_params([lost]))
     assert sorted(x["sfn"] for x in r["removed"]) == sorted([SRM + TOP + lost,
                                                             SRM + "/vo//store/mc/run1/./lost_1.root"])
     after = s.snapshot()
@@ -491,7 +496,7 @@ def case_cc_file_back_on_storage(s):
     lost = _lost_file(s)
     s.put(lost)
     before = s.snapshot()
-    r = cat.run_catalog_cleanup(s.lost_params([lost]))
+    r = cat_cleanup.run_catalog_cleanup(s.lost_params([lost]))
     assert r["removed"] == [] and r["kept"][0]["reason"] == "on_storage"
     assert s.snapshot() == before
 
@@ -500,9 +505,9 @@ def case_cc_journal_of_another_list(s):
     lost = _lost_file(s)
     lost2 = _lost_file(s, "/store/mc/run1/lost_2.root")
     jpath = str(s.run / "shared.journal")
-    cat.run_catalog_cleanup(s.lost_params([lost], journal=jpath))
+    cat_cleanup.run_catalog_cleanup(s.lost_params([lost], journal=jpath))
     before = s.snapshot()
-    fails(cat.run_catalog_cleanup, s.lost_params([lost2], journal=jpath), r"belongs to another run")
+    fails(cat_cleanup.run_catalog_cleanup, s.lost_params([lost2], journal=jpath), r"belongs to another run")
     assert s.snapshot() == before
 
 
@@ -510,16 +515,16 @@ def case_cc_list_absent(s):
     before = s.snapshot()
     params = s.lost_params([])
     params["lost"] = str(s.run / "nope.list")
-    fails(cat.run_catalog_cleanup, params, r"^The lost list '.*nope.list' does not exist or is not a file\.$")
+    fails(cat_cleanup.run_catalog_cleanup, params, r"^The lost list '.*nope.list' does not exist or is not a file\.$")
     assert s.snapshot() == before
 
 
 def case_cc_repeated_run(s):
     lost = _lost_file(s)
     params = s.lost_params([lost])
-    assert cat.run_catalog_cleanup(params)["removed_replicas"] == 1
+    assert cat_cleanup.run_catalog_cleanup(params)["removed_replicas"] == 1
     before = s.snapshot()
-    again = cat.run_catalog_cleanup(params)
+    again = cat_cleanup.run_catalog_cleanup(params)
     assert not again["changed"] and again["counts"]["already_done"] == 1 and s.snapshot() == before
 
 
@@ -527,17 +532,17 @@ def case_cc_unreachable_then_corrected(s):
     pytest.importorskip("gfal2")
     lost = _lost_file(s)
     before = s.snapshot()
-    fails(cat.run_catalog_cleanup, s.lost_params([lost], storage_url="davs://127.0.0.1:9/vo", timeout=5,
-                                                 retries=0),
+    fails(cat_cleanup.run_catalog_cleanup, s.lost_params([lost], storage_url="davs://127.0.0.1:9/vo", timeout=5,
+                                                         retries=0),
           r"^The storage URL 'davs://127.0.0.1:9/vo' cannot be checked .*nothing was removed\.$")
     assert s.snapshot() == before
-    assert cat.run_catalog_cleanup(s.lost_params([lost]))["removed_replicas"] == 1
+    assert cat_cleanup.run_catalog_cleanup(s.lost_params([lost]))["removed_replicas"] == 1
 
 
 def case_cc_files_are_private(s):
     lost = _lost_file(s)
     params = s.lost_params([lost])
-    cat.run_catalog_cleanup(params)
+    cat_cleanup.run_catalog_cleanup(params)
     for p in (params["lost"] + ".catalog_cleanup.journal", params["lost"] + ".catalog_cleanup.journal.lock"):
         assert stat.S_IMODE(os.stat(p).st_mode) == 0o600, p
 
@@ -547,21 +552,21 @@ def case_cc_files_are_private(s):
 
 def case_info_path_absent(s):
     before = s.snapshot()
-    fails(cat.entries_info, {"catalog": s.spec, "path": "/grid/nope"}, r"^The path '/grid/nope' does not exist in "
+    fails(cat_entries.entries_info, {"catalog": s.spec, "path": "/grid/nope"}, r"^The path '/grid/nope' does not exist in "
                                                                         r"the catalog")
     assert s.snapshot() == before
 
 
 def case_info_relative_path(s):
     before = s.snapshot()
-    fails(cat.entries_info, {"catalog": s.spec, "path": "grid/store"}, r"^The catalog path 'grid/store' is not "
+    fails(cat_entries.entries_info, {"catalog": s.spec, "path": "grid/store"}, r"^The catalog path 'grid/store' is not "
                                                                          r"absolute\.$")
     assert s.snapshot() == before
 
 
 def case_info_unknown_owner(s):
     before = s.snapshot()
-    r = cat.entries_info({"catalog": s.spec, "path": "/grid", "owners": ["/CN=Nobody"]})
+    r = cat_entries.entries_info({"catalog": s.spec, "path": "/grid", "owners": ["/CN=Nobody"]})
     assert r["entries"] == [] and r["unknown_owners"] == ["/CN=Nobody"]
     assert s.snapshot() == before
 
@@ -570,14 +575,14 @@ def case_info_summary_counts_every_spelling(s):
     """The per-DN summary of an SFN prefix counts the replicas written without the default port too."""
     s.register("/store/mc/run1/noport.root", sfn=f"srm://{SE}/srm/managerv2?SFN=/vo/store/mc/run1/noport.root")
     before = s.snapshot()
-    r = cat.entries_info({"catalog": s.spec, "summary": True, "sfn_prefix": SRM + "/vo/"})
+    r = cat_entries.entries_info({"catalog": s.spec, "summary": True, "sfn_prefix": SRM + "/vo/"})
     assert r["files"] == 3
     assert s.snapshot() == before
 
 
 def case_info_sqlite_catalog_absent(s):
     before = s.snapshot()
-    fails(cat.entries_info, {"catalog": {"backend": "sqlite", "path": str(s.base / "nope.db")}},
+    fails(cat_entries.entries_info, {"catalog": {"backend": "sqlite", "path": str(s.base / "nope.db")}},
           r"^The SQLite catalog '.*nope.db' does not exist")
     assert s.snapshot() == before
 
@@ -609,7 +614,7 @@ HOLDER = r"""
 import json, sys, time
 sys.path.insert(0, %(collections)r)
 from ansible_collections.vapor.ops.plugins.module_utils._cleanup import dark as dc
-from ansible_collections.vapor.ops.plugins.module_utils._catalog import core as cat
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import cleanup as cat_cleanup
 params, kind = json.loads(sys.argv[1]), sys.argv[2]
 base = dc.open_storage(params['storage_url']).__class__
 
@@ -624,7 +629,7 @@ try:
     if kind == 'dark':
         r = dc.run_dark_cleanup(params, storage=Slow([params['storage_url'][7:]]))
     else:
-        r = cat.run_catalog_cleanup(params, storage=Slow([params['storage_url'][7:]]))
+        r = cat_cleanup.run_catalog_cleanup(params, storage=Slow([params['storage_url'][7:]]))
     print('RESULT ' + json.dumps(r, default=str), flush=True)
 except Exception as exc:
     print('ERROR ' + getattr(exc, 'msg', str(exc)), flush=True)
@@ -665,9 +670,9 @@ def test_two_concurrent_runs_the_second_is_refused(site, kind):
         assert sorted(r["deleted"]) == sorted(["/store/mc/run1/a.slow", ORPHAN])
         assert not (s.root / "store/mc/run1/a.slow").exists() and (s.root / "store/mc/run1/good_1.root").exists()
     else:
-        r = cat.run_catalog_cleanup(params)
+        r = cat_cleanup.run_catalog_cleanup(params)
         assert r["removed_replicas"] + r["counts"]["absent"] >= 2
-        with cat.open_catalog(s.spec) as c:
+        with cat_access.open_catalog(s.spec) as c:
             assert c.lookup("/grid" + ORPHAN) is None and c.lookup("/grid/store/mc/run1/good_1.root") is not None
 
 
@@ -708,7 +713,7 @@ def _playbook_site(tmp_path, mariadb, cns_db):
     seed.seed_dpm(mariadb, cns_db, [])
     spec = _mysql_spec(mariadb, cns_db)
     s = Site(tmp_path / "site")
-    with cat.open_catalog(s.spec) as src, cat.open_catalog(spec) as dst:   # the same rows on MariaDB
+    with cat_access.open_catalog(s.spec) as src, cat_access.open_catalog(spec) as dst:   # the same rows on MariaDB
         for sfn, host, status in (tuple(r) for r in src.all("SELECT sfn, host, status FROM Cns_file_replica")):
             rel = sfn[len(SRM + TOP):]
             dst.register_file("/grid" + rel, 1, OLD, None, [(host, sfn, status)])
@@ -725,7 +730,7 @@ def test_issue_reproducer_sfn_form_through_the_playbook(tmp_path, run_playbook, 
     s.put(ORPHAN)
     s.register(ORPHAN, sfn=SRM + form)
     s.write("confirmed_dark.list", [ORPHAN])
-    dump = cat.SfnMapping(SE, TOP).dump_path(SRM + form)[0]
+    dump = cat_sfn.SfnMapping(SE, TOP).dump_path(SRM + form)[0]
     assert dump == ORPHAN                                    # catalog_dump lists it under this path
     before = s.snapshot()
     res = run_playbook("playbooks/dark_data_cleanup.yml", extra, inventory=inv)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from test_hostile_cleanup import OLD, ORPHAN, SE, SRM, TOP, Site, changed_files, fails, site  # noqa: F401
-from ansible_collections.vapor.ops.plugins.module_utils._catalog import core as cat
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import cleanup as cat_cleanup
 from ansible_collections.vapor.ops.plugins.module_utils._cleanup import dark as dc
 from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
 
@@ -71,7 +71,7 @@ def _cc_odd_case(sfn, literal, on_storage):
         s.register(literal, sfn=sfn)
         params = s.lost_params([literal])               # what consistency_check lists: the literal path
         before = s.snapshot()
-        r = cat.run_catalog_cleanup(params)
+        r = cat_cleanup.run_catalog_cleanup(params)
         assert r["removed"] == [] and [k["reason"] for k in r["kept"]] == ["on_storage"], r
         assert s.snapshot() == before
     return case
@@ -101,7 +101,7 @@ def case_cc_whole_area_unmounted(s):
     (s.root / "store" / "b").mkdir(parents=True)
     s.register("/store/mc/run1/lost.root")
     before = s.snapshot()
-    r = cat.run_catalog_cleanup(s.lost_params(["/store/mc/run1/lost.root", "/store/b/f0.root", "/store/b/f1.root"]))
+    r = cat_cleanup.run_catalog_cleanup(s.lost_params(["/store/mc/run1/lost.root", "/store/b/f0.root", "/store/b/f1.root"]))
     assert [x["lfn"] for x in r["removed"]] == ["/grid/store/mc/run1/lost.root"]
     assert sorted((k["path"], k["reason"]) for k in r["kept"]) == [("/store/b/f0.root", "unproven"),
                                                                    ("/store/b/f1.root", "unproven")]
@@ -118,7 +118,7 @@ def case_cc_sub_area_unmounted_next_to_siblings(s):
         s.register(f"/store/data/sub/f{i}.root")
     (s.root / "store" / "data" / "sub").mkdir(parents=True)
     before = s.snapshot()
-    r = cat.run_catalog_cleanup(s.lost_params([f"/store/data/sub/f{i}.root" for i in range(3)]))
+    r = cat_cleanup.run_catalog_cleanup(s.lost_params([f"/store/data/sub/f{i}.root" for i in range(3)]))
     assert r["removed"] == [] and [k["reason"] for k in r["kept"]] == ["unproven"] * 3
     assert s.snapshot() == before
 
@@ -130,7 +130,7 @@ def case_cc_lone_files_in_own_directories(s):
         s.register(p)
     s.register("/store/rucio/ab/cz/kept.root")
     s.put("/store/rucio/ab/cz/kept.root")
-    r = cat.run_catalog_cleanup(s.lost_params(lost))
+    r = cat_cleanup.run_catalog_cleanup(s.lost_params(lost))
     assert sorted(x["lfn"] for x in r["removed"]) == ["/grid" + p for p in lost] and r["kept"] == []
 
 
@@ -150,7 +150,7 @@ def case_cc_list_with_nul(s):
     params = s.lost_params([lost])
     Path(params["lost"]).write_bytes((lost + "\x00\n").encode())
     before = s.snapshot()
-    fails(cat.run_catalog_cleanup, params, r"^The lost list '.*' holds a path with a NUL character \(entry 1\)")
+    fails(cat_cleanup.run_catalog_cleanup, params, r"^The lost list '.*' holds a path with a NUL character \(entry 1\)")
     assert s.snapshot() == before
 
 
@@ -160,7 +160,7 @@ def case_cc_whole_area_trusted_when_asked(s):
     for i in range(2):
         s.register(f"/store/b/f{i}.root")
     (s.root / "store" / "b").mkdir(parents=True)
-    r = cat.run_catalog_cleanup(s.lost_params(["/store/b/f0.root", "/store/b/f1.root"], trust_lost_areas=True))
+    r = cat_cleanup.run_catalog_cleanup(s.lost_params(["/store/b/f0.root", "/store/b/f1.root"], trust_lost_areas=True))
     assert sorted(x["lfn"] for x in r["removed"]) == ["/grid/store/b/f0.root", "/grid/store/b/f1.root"]
 
 
@@ -169,7 +169,7 @@ def case_cc_whole_area_with_one_file_back(s):
     for i in range(3):
         s.register(f"/store/b/f{i}.root")
     s.put("/store/b/f2.root")
-    r = cat.run_catalog_cleanup(s.lost_params([f"/store/b/f{i}.root" for i in range(3)]))
+    r = cat_cleanup.run_catalog_cleanup(s.lost_params([f"/store/b/f{i}.root" for i in range(3)]))
     assert sorted(x["lfn"] for x in r["removed"]) == ["/grid/store/b/f0.root", "/grid/store/b/f1.root"]
     assert [(k["path"], k["reason"]) for k in r["kept"]] == [("/store/b/f2.root", "on_storage")]
 

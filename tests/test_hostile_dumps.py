@@ -31,7 +31,8 @@ import pytest
 
 import ansible_runner
 import seed
-from ansible_collections.vapor.ops.plugins.module_utils._catalog import core as cat
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import access as cat_access
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import schema as cat_schema
 from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import read_dump
 from servers import free_port
 
@@ -568,8 +569,8 @@ SRM = "srm://se.example.org:8446/srm/managerv2?SFN=/dpm/example.org/home/vo"
 
 def sqlite_catalog(env):
     path = str(env.base / "catalog.db")
-    cat.create_sqlite_catalog(path)
-    with cat.open_catalog({"backend": "sqlite", "path": path}) as c:
+    cat_schema.create_sqlite_catalog(path)
+    with cat_access.open_catalog({"backend": "sqlite", "path": path}) as c:
         for i in range(3):
             c.register_file("/grid/vo/f%d.root" % i, 10 + i, OLD, "0000000%d" % i,
                             [(SE, SRM + "/f%d.root" % i, "-")])

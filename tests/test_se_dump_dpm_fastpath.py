@@ -13,6 +13,7 @@ import pytest
 
 import seed
 from ansible_collections.vapor.ops.plugins.module_utils._storage import posix as _scan
+from ansible_collections.vapor.ops.plugins.module_utils._clients import db as _db
 from ansible_collections.vapor.ops.plugins.module_utils._storage import database as _scan_db
 from ansible_collections.vapor.ops.plugins.module_utils._storage import se_dump as _se_dump
 
@@ -69,7 +70,7 @@ def _dump(tmp_path, db, opts, fast, monkeypatch, driver="mysqldb"):
     dest.mkdir(exist_ok=True)
     monkeypatch.setattr(_scan_db, "FETCH", 5)
     if driver == "pymysql":
-        monkeypatch.setattr(_scan_db, "HAS_MYSQLDB", False)
+        monkeypatch.setattr(_db, "HAS_MYSQLDB", False)
     if not fast:
         monkeypatch.setattr(_scan.EntrySink, "preformat", lambda self: None)
     params = dict(source="dpm", db={k: db[k] for k in ("host", "port", "user", "password")},

@@ -21,7 +21,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import seed
-from ansible_collections.vapor.ops.plugins.module_utils._catalog import core as cat
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import access as cat_access
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import core as cat_dump
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import schema as cat_schema
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import sfn as cat_sfn
 from ansible_collections.vapor.ops.plugins.module_utils._cleanup import dark as dc
 from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import read_dump
 
@@ -68,7 +71,7 @@ def sfn_forms(draw, schemes=("srm_sfn", "srm_plain", "root", "xroot", "davs", "h
 def world(request, tmp_path):
     if request.param == "sqlite":
         path = str(tmp_path / "catalog.db")
-        cat.create_sqlite_catalog(path)
+        cat_schema.create_sqlite_catalog(path)
         spec = {"backend": "sqlite", "path": path}
     else:
         mariadb = request.getfixturevalue("mariadb")
@@ -79,7 +82,7 @@ def world(request, tmp_path):
     storage = tmp_path / "storage"
     (storage / "anchor").mkdir(parents=True)
     (storage / "anchor" / "good.root").write_text("good")
-    with cat.open_catalog(spec) as c:              # the usual form: the heads a real SE has
+    with cat_access.open_catalog(spec) as c:              # the usual form: the heads a real SE has
         c.register_file("/grid/anchor/good.root", 1, OLD, None, [(SE, SRM + TOP + "/anchor/good.root", "-")])
     dest = tmp_path / "dumps"
     dest.mkdir()
@@ -88,7 +91,7 @@ def world(request, tmp_path):
 
 def _register(spec, sfn):
     lfn = "/grid/p/%d" % next(_counter)
-    with cat.open_catalog(spec) as c:
+    with cat_access.open_catalog(spec) as c:
         fileid = c.register_file(lfn, 1, OLD, None, [(SE, sfn, "-")])[0]
         return [r for r in c.replicas(fileid) if r.sfn == sfn][0]
 
@@ -97,11 +100,11 @@ def _check_one(world, sfn, canonical, selection):
     spec, storage = world["spec"], world["storage"]
     rep = _register(spec, sfn)
     dump_path = canonical[len(TOP):]
-    mapping = cat.SfnMapping(strip_prefix=TOP, **selection)
+    mapping = cat_sfn.SfnMapping(strip_prefix=TOP, **selection)
     assert mapping.dump_path(sfn) == (dump_path, None), sfn
 
     # what catalog_dump writes (when its selection lists the replica at all)
-    r = cat.run_catalog_dump(dict(selection, catalog=spec, strip_prefix=TOP, dest=str(world["dest"]),
+    r = cat_dump.run_catalog_dump(dict(selection, catalog=spec, strip_prefix=TOP, dest=str(world["dest"]),
                                   name="d_%s" % next(_counter)))
     dumped = set(e.path for e in read_dump(r["dump"]))
     if selection.get("se"):
@@ -110,8 +113,8 @@ def _check_one(world, sfn, canonical, selection):
         assert ".." not in p.split("/")
 
     # the re-check finds it under that path, whatever the spelling
-    with cat.open_catalog(spec) as c:
-        index = cat.ReplicaIndex(mapping).build(c)
+    with cat_access.open_catalog(spec) as c:
+        index = cat_sfn.ReplicaIndex(mapping).build(c)
         found, _doubtful = c.find_replicas(dump_path, mapping, index)
     assert rep.rowid in [x.rowid for x in found], sfn
 

@@ -13,6 +13,8 @@ __metaclass__ = type
 
 import traceback
 
+from ansible.module_utils.basic import missing_required_lib
+
 from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
 
 
@@ -53,3 +55,22 @@ def warn_kept(module, items, where, total=None, why='', limit=10):
     total = len(items) if total is None else total
     if total > limit:
         module.warn("%d more paths were left %s because %s (see kept)." % (total - limit, where, why))
+
+
+def warn_kept_reasons(module, result, where, reasons):
+    """warn_kept for each (reason, why) of ``reasons``: the result's 'kept' entries with that reason, out of
+    result['counts'][reason] (the kept list may be a sample)."""
+    for reason, why in reasons:
+        warn_kept(module, [item for item in result['kept'] if item['reason'] == reason], where,
+                  total=result['counts'][reason], why=why)
+
+
+def require_libraries(module, *needs):
+    """Fail with Ansible's missing_required_lib sentence for the first library the run needs and cannot import.
+
+    ``needs``: (requirement, importable) pairs, such as the core's catalog_requirement() and
+    storage_requirement(); a requirement of None is needed by nothing.
+    """
+    for requirement, importable in needs:
+        if requirement and not importable:
+            module.fail_json(msg=missing_required_lib(requirement))

@@ -242,38 +242,22 @@ duration:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.vapor.ops.plugins.module_utils._module import run_core, warn_kept
-from ansible_collections.vapor.ops.plugins.module_utils._catalog.core import (
-    catalog_argument_spec, run_catalog_cleanup, storage_element_argument_spec)
-
-
-def argument_spec():
-    spec = catalog_argument_spec()
-    spec.update(storage_element_argument_spec())
-    spec.update(
-        lost=dict(type='path', required=True),
-        storage_url=dict(type='str', required=True),
-        max_entries=dict(type='int', default=10000),
-        journal=dict(type='path'),
-        remove_orphan_entries=dict(type='bool', default=True),
-        trust_lost_areas=dict(type='bool', default=False),
-        timeout=dict(type='int', default=60),
-        retries=dict(type='int', default=2),
-    )
-    return spec
+from ansible_collections.vapor.ops.plugins.module_utils._module import require_libraries, run_core, warn_kept_reasons
+from ansible_collections.vapor.ops.plugins.module_utils._catalog.access import catalog_requirement
+from ansible_collections.vapor.ops.plugins.module_utils._catalog.cleanup import run_catalog_cleanup
+from ansible_collections.vapor.ops.plugins.module_utils._catalog.options import CATALOG_CLEANUP
+from ansible_collections.vapor.ops.plugins.module_utils._catalog.verify import storage_requirement
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=argument_spec(),
-        required_one_of=[('se', 'sfn_prefix')],
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(**CATALOG_CLEANUP.module_kwargs(supports_check_mode=True))
+    require_libraries(module, catalog_requirement(module.params['catalog']),
+                      storage_requirement(module.params['storage_url']))
     result = run_core(module, 'The catalog cleanup', run_catalog_cleanup, module.params, check_mode=module.check_mode)
-    warn_kept(module, [item for item in result['kept'] if item['reason'] == 'storage_error'], 'in the catalog',
-              why='the storage could not tell whether they exist')
-    warn_kept(module, [item for item in result['kept'] if item['reason'] == 'unproven'], 'in the catalog',
-              why='every file of their area is on the list and none shows, as in an unmounted area')
+    warn_kept_reasons(module, result, 'in the catalog', [
+        ('storage_error', 'the storage could not tell whether they exist'),
+        ('unproven', 'every file of their area is on the list and none shows, as in an unmounted area'),
+    ])
     module.exit_json(**result)
 
 

@@ -257,36 +257,15 @@ duration:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.vapor.ops.plugins.module_utils._module import run_core
-from ansible_collections.vapor.ops.plugins.module_utils._catalog.core import (
-    catalog_argument_spec, run_catalog_dump, storage_element_argument_spec)
-
-
-def argument_spec():
-    spec = catalog_argument_spec()
-    spec.update(storage_element_argument_spec())
-    spec.update(
-        format=dict(type='str', default='text', choices=['text', 'cms', 'syncat']),
-        compression=dict(type='str', default='none', choices=['none', 'gzip', 'bzip2']),
-        compression_suffix=dict(type='bool', default=True),
-        dest=dict(type='path', required=True),
-        name=dict(type='str', default='catalog_%Y%m%d_%H%M%S'),
-        keep=dict(type='int', default=0),
-        latest_link=dict(type='str', default=''),
-        min_files=dict(type='int', default=1),
-        force=dict(type='bool', default=False),
-        mode=dict(type='raw', default='0640'),
-        vo=dict(type='str'),
-    )
-    return spec
+from ansible_collections.vapor.ops.plugins.module_utils._module import require_libraries, run_core
+from ansible_collections.vapor.ops.plugins.module_utils._catalog.access import catalog_requirement
+from ansible_collections.vapor.ops.plugins.module_utils._catalog.core import run_catalog_dump
+from ansible_collections.vapor.ops.plugins.module_utils._catalog.options import CATALOG_DUMP
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=argument_spec(),
-        required_one_of=[('se', 'sfn_prefix')],
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(**CATALOG_DUMP.module_kwargs(supports_check_mode=True))
+    require_libraries(module, catalog_requirement(module.params['catalog']))
     result = run_core(module, 'The catalog dump', run_catalog_dump, module.params, check_mode=module.check_mode)
     module.exit_json(**result)
 

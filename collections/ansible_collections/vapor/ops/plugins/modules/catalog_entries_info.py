@@ -222,33 +222,15 @@ storage_element:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.vapor.ops.plugins.module_utils._module import run_core
-from ansible_collections.vapor.ops.plugins.module_utils._catalog.core import catalog_argument_spec, entries_info
-
-
-def argument_spec():
-    spec = catalog_argument_spec()
-    spec.update(
-        path=dict(type='str', default='/'),
-        recursive=dict(type='bool', default=True),
-        owners=dict(type='list', elements='str', default=[]),
-        min_age=dict(type='str', default='0'),
-        entry_type=dict(type='str', default='file', choices=['file', 'directory', 'any']),
-        replicas=dict(type='bool', default=True),
-        limit=dict(type='int', default=0),
-        summary=dict(type='bool', default=False),
-        se=dict(type='str'),
-        sfn_prefix=dict(type='str'),
-    )
-    return spec
+from ansible_collections.vapor.ops.plugins.module_utils._module import require_libraries, run_core
+from ansible_collections.vapor.ops.plugins.module_utils._catalog.access import catalog_requirement
+from ansible_collections.vapor.ops.plugins.module_utils._catalog.entries import entries_info
+from ansible_collections.vapor.ops.plugins.module_utils._catalog.options import CATALOG_ENTRIES_INFO
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=argument_spec(),
-        required_if=[('summary', True, ('se', 'sfn_prefix'), True)],
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(**CATALOG_ENTRIES_INFO.module_kwargs(supports_check_mode=True))
+    require_libraries(module, catalog_requirement(module.params['catalog']))
     result = run_core(module, 'Reading the catalog', entries_info, module.params)
     module.exit_json(changed=False, **result)
 

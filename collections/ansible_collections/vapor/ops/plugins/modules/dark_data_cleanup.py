@@ -346,43 +346,22 @@ duration:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.vapor.ops.plugins.module_utils._module import run_core, warn_kept
-from ansible_collections.vapor.ops.plugins.module_utils._catalog.core import (
-    catalog_argument_spec, storage_element_argument_spec)
+from ansible_collections.vapor.ops.plugins.module_utils._module import require_libraries, run_core, warn_kept_reasons
+from ansible_collections.vapor.ops.plugins.module_utils._catalog.access import catalog_requirement
+from ansible_collections.vapor.ops.plugins.module_utils._catalog.verify import storage_requirement
 from ansible_collections.vapor.ops.plugins.module_utils._cleanup.dark import run_dark_cleanup
-
-
-def argument_spec():
-    spec = catalog_argument_spec()
-    spec.update(storage_element_argument_spec())
-    spec.update(
-        dark=dict(type='path', required=True),
-        storage_url=dict(type='str', required=True),
-        quarantine=dict(type='str'),
-        max_files=dict(type='int', default=10000),
-        rate=dict(type='float', default=0),
-        concurrency=dict(type='int', default=4),
-        min_age=dict(type='str', default='30d'),
-        ignore=dict(type='list', elements='str', default=[]),
-        max_errors=dict(type='int', default=10),
-        journal=dict(type='path'),
-        timeout=dict(type='int', default=60),
-        retries=dict(type='int', default=2),
-    )
-    return spec
+from ansible_collections.vapor.ops.plugins.module_utils._cleanup.options import DARK_DATA_CLEANUP
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=argument_spec(),
-        required_one_of=[('se', 'sfn_prefix')],
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(**DARK_DATA_CLEANUP.module_kwargs(supports_check_mode=True))
+    require_libraries(module, catalog_requirement(module.params['catalog']),
+                      storage_requirement(module.params['storage_url']))
     result = run_core(module, 'The dark data cleanup', run_dark_cleanup, module.params, check_mode=module.check_mode)
-    warn_kept(module, [item for item in result['kept'] if item['reason'] == 'error'], 'on the storage',
-              total=result['counts']['error'], why='of storage errors')
-    warn_kept(module, [item for item in result['kept'] if item['reason'] == 'symlink'], 'on the storage',
-              total=result['counts']['symlink'], why='they are symbolic links or reached through one')
+    warn_kept_reasons(module, result, 'on the storage', [
+        ('error', 'of storage errors'),
+        ('symlink', 'they are symbolic links or reached through one'),
+    ])
     if result['aborted']:
         module.fail_json(msg=result['aborted'], **result)
     module.exit_json(**result)

@@ -41,24 +41,22 @@ __metaclass__ = type
 
 import os
 import queue
-import re
 import threading
 import time
 
+from ansible_collections.vapor.ops.plugins.module_utils._catalog.access import open_catalog
+from ansible_collections.vapor.ops.plugins.module_utils._catalog.sfn import ReplicaIndex, SfnMapping
+from ansible_collections.vapor.ops.plugins.module_utils._catalog.verify import verify_storage_sees
+from ansible_collections.vapor.ops.plugins.module_utils._cleanup.journal import DONE, STARTED, Journal, RunLock
+from ansible_collections.vapor.ops.plugins.module_utils._cleanup.options import DARK_DATA_CLEANUP
+from ansible_collections.vapor.ops.plugins.module_utils._cleanup.ratelimit import RateLimiter
+from ansible_collections.vapor.ops.plugins.module_utils._clients.gfal import RenameUnsupported, ThroughSymlink, join_url, open_storage
 from ansible_collections.vapor.ops.plugins.module_utils._common.core import (
     EntryFilter, VaporError, file_sha256, normalise_path, parse_duration, path_components)
-from ansible_collections.vapor.ops.plugins.module_utils._catalog.core import (
-    ReplicaIndex, SfnMapping, _upper_bound, open_catalog, verify_storage_sees)
+from ansible_collections.vapor.ops.plugins.module_utils._common.text import to_text
+from ansible_collections.vapor.ops.plugins.module_utils._common.urls import split_url
 from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import read_dump
-from ansible_collections.vapor.ops.plugins.module_utils._clients.gfal import (
-    RenameUnsupported, ThroughSymlink, join_url, open_storage)
-from ansible_collections.vapor.ops.plugins.module_utils._cleanup.journal import DONE, STARTED, Journal, RunLock
 
-DEFAULTS = {
-    'dark': None, 'catalog': None, 'se': None, 'sfn_prefix': None, 'strip_prefix': None, 'add_prefix': None,
-    'storage_url': None, 'quarantine': None, 'journal': None, 'max_files': 10000, 'rate': 0, 'concurrency': 4,
-    'min_age': '30d', 'ignore': None, 'max_errors': 10, 'timeout': 60, 'retries': 2,
-}
 # outcomes after which a path of the list is not looked at again by a later run over the same list
 FINAL = ('deleted', 'quarantined', 'already_gone')
 KEPT_REASONS = ('ignored', 'in_catalog', 'symlink', 'not_a_file', 'too_young', 'error')
@@ -67,8 +65,6 @@ MAX_CONCURRENCY = 64
 
 # what a worker tells the run about one path
 _REMAINING = 'remaining'
-
-_URL_RE = re.compile(r'^([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)(.*)$', re.S)
 
 
 def default_journal(dark):
@@ -110,21 +106,22 @@ def read_dark(path, mapping):
 # ----------------------------------------------------------------------------------------------
 # URLs
 
-def _split_url(url, what):
-    m = _URL_RE.match(url or '')
-    if not m:
+def _endpoint(url, what):
+    """(scheme, authority, rest) of a storage URL, scheme and authority in lower case, xroot as root."""
+    parts = split_url(url)
+    if parts is None:
         raise VaporError("The %s '%s' is not a URL such as root://se.example.org:1094//data or file:///data."
                          % (what, url))
-    scheme = m.group(1).lower()
+    scheme = parts[0].lower()
     scheme = 'root' if scheme == 'xroot' else scheme
-    return scheme, m.group(2).lower(), m.group(3)
+    return scheme, parts[1].lower(), parts[2]
 
 
 def quarantine_prefix(storage_url, quarantine):
     """The URL prefix of the quarantine: a URL on the storage's endpoint, or a path on it."""
-    scheme, host, spath = _split_url(storage_url, 'storage URL')
+    scheme, host, spath = _endpoint(storage_url, 'storage URL')
     if '://' in quarantine:
-        qscheme, qhost, qpath = _split_url(quarantine, 'quarantine')
+        qscheme, qhost, qpath = _endpoint(quarantine, 'quarantine')
         if (qscheme, qhost) != (scheme, host):
             raise VaporError("The quarantine '%s' is not on the endpoint of the storage URL '%s'; a rename cannot "
                              "move files between endpoints, so give a URL or a path on the same one."
@@ -133,9 +130,9 @@ def quarantine_prefix(storage_url, quarantine):
     else:
         if not quarantine.startswith('/'):
             raise VaporError("The quarantine '%s' is neither a URL nor an absolute path." % quarantine)
-        m = _URL_RE.match(storage_url)
+        sscheme, sauthority, _rest = split_url(storage_url)
         qpath = quarantine
-        url = '%s://%s%s%s' % (m.group(1), m.group(2), '/' if scheme == 'root' else '', quarantine)
+        url = '%s://%s%s%s' % (sscheme, sauthority, '/' if scheme == 'root' else '', quarantine)
     qcomps, scomps = path_components(qpath), path_components(spath)
     if not qcomps:
         raise VaporError("The quarantine '%s' is the root of the storage; give a directory of its own." % quarantine)
@@ -146,42 +143,8 @@ def quarantine_prefix(storage_url, quarantine):
 
 
 def _url_components(url):
-    m = _URL_RE.match(url)
-    return path_components(m.group(3)) if m else []
-
-
-# ----------------------------------------------------------------------------------------------
-# rate limit
-
-class RateLimiter:
-    """At most ``rate`` files a second, shared by every worker: file k may start at ``first + k / rate``.
-
-    ``reserve()`` books the next slot and returns how long to wait for it (it never sleeps), so the schedule can
-    be checked without a clock; ``wait()`` books and sleeps.
-    """
-
-    def __init__(self, rate, clock=time.monotonic, sleep=time.sleep):
-        rate = float(rate or 0)
-        self.interval = 1.0 / rate if rate > 0 else 0.0
-        self.clock = clock
-        self.sleep = sleep
-        self.next = None
-        self._lock = threading.Lock()
-
-    def reserve(self):
-        if not self.interval:
-            return 0.0
-        with self._lock:
-            now = self.clock()
-            slot = now if self.next is None or self.next < now else self.next
-            self.next = slot + self.interval
-        return slot - now
-
-    def wait(self):
-        delay = self.reserve()
-        if delay > 0:
-            self.sleep(delay)
-        return delay
+    parts = split_url(url)
+    return path_components(parts[2]) if parts else []
 
 
 # ----------------------------------------------------------------------------------------------
@@ -458,38 +421,19 @@ def _check_selection(catalog, mapping):
     A mistyped se or sfn_prefix selects no replica, and a wrong strip_prefix maps none of them to a dump path:
     either way every path of the list would look absent from the catalog. Both are index lookups.
     """
-    where, params = catalog._selection(mapping)  # pylint: disable=protected-access
-    if catalog.one('SELECT sfn FROM Cns_file_replica WHERE %s LIMIT 1' % where, params) is None:
+    if catalog.any_replica(mapping) is None:
         raise VaporError("The catalog %s holds no replica on the storage element selected by %s, so its re-check "
                          "would protect nothing; check se and sfn_prefix (nothing was deleted)."
                          % (catalog.where, mapping.describe()))
     if not mapping.strip:
         return
     for head in catalog.learn_heads(mapping):
-        low = head + mapping.strip + '/'
-        sql = 'SELECT sfn FROM Cns_file_replica WHERE sfn >= %s AND sfn < %s'
-        args = [low, _upper_bound(low)]
-        if mapping.se:
-            sql += ' AND host = %s'
-            args.append(mapping.se)
-        row = catalog.one(sql + ' LIMIT 1', args)
-        if row is not None and mapping.dump_path(_text(row[0]))[0] is not None:
+        rows = catalog.replicas_under(mapping, head + mapping.strip + '/', 'sfn', 1)
+        if rows and mapping.dump_path(to_text(rows[0][0]))[0] is not None:
             return
     raise VaporError("None of the catalog's replicas on the storage element selected by %s is under strip_prefix "
                      "'%s', so its re-check would protect nothing; check strip_prefix (nothing was deleted)."
                      % (mapping.describe(), mapping.strip))
-
-
-def _text(value):
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value).decode('utf-8', 'surrogateescape')
-    return value
-
-
-def _merge(params):
-    p = dict(DEFAULTS)
-    p.update(dict((k, v) for k, v in (params or {}).items() if v is not None))
-    return p
 
 
 def _validate(p):
@@ -497,7 +441,7 @@ def _validate(p):
         raise VaporError("No dark list given (dark).")
     if not p['storage_url']:
         raise VaporError("No storage URL given (storage_url): the dark paths are deleted through it.")
-    _split_url(p['storage_url'], 'storage URL')
+    _endpoint(p['storage_url'], 'storage URL')
     for name, low, high in (('max_files', 0, None), ('max_errors', 0, None), ('concurrency', 1, MAX_CONCURRENCY),
                             ('timeout', 1, None), ('retries', 0, None)):
         try:
@@ -522,7 +466,7 @@ def run_dark_cleanup(params, check_mode=False, storage=None, now=None, limiter=N
     may be given by tests; otherwise they are made from params.
     """
     started = time.time()
-    p = _merge(params)
+    p = DARK_DATA_CLEANUP.merge(params)
     _validate(p)
     mapping = SfnMapping(p['se'], p['strip_prefix'], p['add_prefix'], p['sfn_prefix'])
     entry_filter = EntryFilter(p['ignore'], parse_duration(p['min_age'], 'min_age'), now)

@@ -8,7 +8,12 @@ import sqlite3
 
 import pytest
 
-from ansible_collections.vapor.ops.plugins.module_utils._catalog import core as cat
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import access as cat_access
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import cleanup as cat_cleanup
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import core as cat_dump
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import entries as cat_entries
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import schema as cat_schema
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import sfn as cat_sfn
 from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
 from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import companion_path, read_dump
 
@@ -40,7 +45,7 @@ SRM = 'srm://se.example.org:8446/srm/managerv2?SFN='
     ('https://user@se.example.org/with space/f', ('https', SE, None, '/with space/f', 'https://user@se.example.org')),
 ])
 def test_parse_sfn_forms(sfn, expected):
-    parts = cat.parse_sfn(sfn)
+    parts = cat_sfn.parse_sfn(sfn)
     assert tuple(parts) == expected
     assert parts.head + parts.path == sfn
 
@@ -48,16 +53,16 @@ def test_parse_sfn_forms(sfn, expected):
 @pytest.mark.parametrize('sfn', ['', 'not a url', 'srm://se.example.org', 'srm://se/srm/managerv2?SFN=relative',
                                  'disk01:relative/path', b'\xff\xfe'.decode('latin-1')])
 def test_parse_sfn_unknown_forms(sfn):
-    assert cat.parse_sfn(sfn) is None
+    assert cat_sfn.parse_sfn(sfn) is None
 
 
 def test_parse_sfn_collapses_repeated_slashes_in_the_path():
-    parts = cat.parse_sfn('root://h///store//a/./b')
+    parts = cat_sfn.parse_sfn('root://h///store//a/./b')
     assert parts.path == '/store/a/b' and parts.head == 'root://h//'     # head + path: root://h///store/a/b
 
 
 def test_mapping_strip_and_add():
-    m = cat.SfnMapping(SE, '/dpm/example.org/home/vo', '/vo')
+    m = cat_sfn.SfnMapping(SE, '/dpm/example.org/home/vo', '/vo')
     assert m.dump_path(SRM + '/dpm/example.org/home/vo/a/f') == ('/vo/a/f', None)
     assert m.dump_path(SRM + '/dpm/example.org/home/other/f') == (None, 'outside')
     assert m.dump_path(SRM + '/dpm/example.org/home/vo') == (None, 'outside')
@@ -70,18 +75,18 @@ def test_mapping_strip_and_add():
 
 
 def test_mapping_sfn_prefix_gives_the_head():
-    m = cat.SfnMapping(sfn_prefix='root://se.example.org:1094//store/')
+    m = cat_sfn.SfnMapping(sfn_prefix='root://se.example.org:1094//store/')
     assert m.heads == ['root://se.example.org:1094/']
     assert m.candidates('/store/f', m.heads) == ['root://se.example.org:1094//store/f']
-    assert cat.SfnMapping(sfn_prefix='srm://se.example.org').heads is None     # not known: learnt from the catalog
+    assert cat_sfn.SfnMapping(sfn_prefix='srm://se.example.org').heads is None     # not known: learnt from the catalog
     with pytest.raises(VaporError, match='No storage element is selected'):
-        cat.SfnMapping()
+        cat_sfn.SfnMapping()
 
 
 def test_mapping_roundtrip_for_every_form():
     for head in (SRM, 'srm://se.example.org', 'root://se.example.org:1094/', 'https://se.example.org',
                  'disk01.example.org:', 'file://'):
-        m = cat.SfnMapping(SE, '/data', None)
+        m = cat_sfn.SfnMapping(SE, '/data', None)
         sfn = head + '/data/x/y.root'
         path, why = m.dump_path(sfn)
         assert (path, why) == ('/x/y.root', None)
@@ -89,9 +94,9 @@ def test_mapping_roundtrip_for_every_form():
 
 
 def test_normalise_group():
-    assert cat.normalise_group('/dteam/Role=NULL/Capability=NULL') == 'dteam'
-    assert cat.normalise_group('/dteam/Role=lcgadmin/Capability=NULL') == 'dteam/Role=lcgadmin'
-    assert cat.normalise_group('atlas') == 'atlas'
+    assert cat_schema.normalise_group('/dteam/Role=NULL/Capability=NULL') == 'dteam'
+    assert cat_schema.normalise_group('/dteam/Role=lcgadmin/Capability=NULL') == 'dteam/Role=lcgadmin'
+    assert cat_schema.normalise_group('atlas') == 'atlas'
 
 
 # ------------------------------------------------------------------------------------------------
@@ -100,13 +105,13 @@ def test_normalise_group():
 @pytest.fixture
 def db(tmp_path):
     path = str(tmp_path / 'catalog.db')
-    assert cat.create_sqlite_catalog(path) is True
+    assert cat_schema.create_sqlite_catalog(path) is True
     return path
 
 
 @pytest.fixture
 def catalog(db):
-    c = cat.open_catalog({'backend': 'sqlite', 'path': db})
+    c = cat_access.open_catalog({'backend': 'sqlite', 'path': db})
     yield c
     c.close()
 
@@ -130,12 +135,12 @@ def seed(c):
 
 
 def test_create_is_idempotent_and_has_root_and_version(db):
-    assert cat.create_sqlite_catalog(db) is False
-    c = cat.open_catalog({'backend': 'sqlite', 'path': db})
+    assert cat_schema.create_sqlite_catalog(db) is False
+    c = cat_access.open_catalog({'backend': 'sqlite', 'path': db})
     try:
         assert c.version == (3, 2, 0)
         root = c.root()
-        assert root.parent_fileid == 0 and root.name == '/' and (root.filemode & cat.S_IFMT) == cat.S_IFDIR
+        assert root.parent_fileid == 0 and root.name == '/' and (root.filemode & cat_schema.S_IFMT) == cat_schema.S_IFDIR
         assert c.lookup('/').fileid == root.fileid
         assert c.path_of(root.fileid) == '/'
     finally:
@@ -144,13 +149,13 @@ def test_create_is_idempotent_and_has_root_and_version(db):
 
 def test_open_errors(tmp_path):
     with pytest.raises(VaporError, match="The SQLite catalog '.*nope.db' does not exist"):
-        cat.open_catalog({'backend': 'sqlite', 'path': str(tmp_path / 'nope.db')})
+        cat_access.open_catalog({'backend': 'sqlite', 'path': str(tmp_path / 'nope.db')})
     other = tmp_path / 'other.db'
     sqlite3.connect(str(other)).execute('CREATE TABLE x (a INTEGER)')
     with pytest.raises(VaporError, match='has no LFC/DPNS namespace'):
-        cat.open_catalog({'backend': 'sqlite', 'path': str(other)})
+        cat_access.open_catalog({'backend': 'sqlite', 'path': str(other)})
     with pytest.raises(VaporError, match="backend 'oracle' is not supported"):
-        cat.open_catalog({'backend': 'oracle'})
+        cat_access.open_catalog({'backend': 'oracle'})
 
 
 def test_identities(catalog):
@@ -171,7 +176,7 @@ def test_register_lookup_walk(catalog):
     ids = seed(catalog)
     e = catalog.lookup('/grid/vo/data/f1')
     assert e.fileid == ids['/grid/vo/data/f1'] and e.filesize == 10 and e.mtime == OLD
-    assert cat.checksum_of(e) == '0a1b2c3d' and e.csumtype == 'AD'
+    assert cat_schema.checksum_of(e) == '0a1b2c3d' and e.csumtype == 'AD'
     assert catalog.dn_of(e.owner_uid) == ALICE and catalog.group_of(e.gid) == 'vo'
     assert catalog.lookup('/grid/vo/data/nope') is None and catalog.lookup('/grid/vo/data/f1/x') is None
     assert catalog.path_of(ids['/grid/vo/mc/f5']) == '/grid/vo/mc/f5'
@@ -198,16 +203,16 @@ def test_symlinks_inside_a_path_are_followed(catalog):
     ids = seed(catalog)
     with catalog.transaction():
         parent = catalog.lookup('/grid')
-        fid = catalog._insert_entry(parent.fileid, 'link', cat.S_IFLNK | 0o777, 0, 0)
+        fid = catalog._insert_entry(parent.fileid, 'link', cat_schema.S_IFLNK | 0o777, 0, 0)
         catalog.execute('INSERT INTO Cns_symlinks (fileid, linkname) VALUES (%s, %s)', (fid, '/grid/vo/data'))
     assert catalog.lookup('/grid/link/f1').fileid == ids['/grid/vo/data/f1']
-    assert (catalog.lookup('/grid/link').filemode & cat.S_IFMT) == cat.S_IFLNK
+    assert (catalog.lookup('/grid/link').filemode & cat_schema.S_IFMT) == cat_schema.S_IFLNK
     assert catalog.lookup('/grid/link', follow=True).fileid == catalog.lookup('/grid/vo/data').fileid
 
 
 def test_heads_and_replicas_for_path(catalog):
     ids = seed(catalog)
-    m = cat.SfnMapping(SE, '/dpm/example.org/home/vo', None)
+    m = cat_sfn.SfnMapping(SE, '/dpm/example.org/home/vo', None)
     assert catalog.learn_heads(m) == ['srm://se.example.org', SRM]
     reps = catalog.replicas_for_path('/data/f2', m)
     assert [(r.fileid, r.host, r.status) for r in reps] == [(ids['/grid/vo/data/f2'], SE, '-')]
@@ -215,13 +220,13 @@ def test_heads_and_replicas_for_path(catalog):
     assert catalog.replicas_for_path('/data/nope', m) == []
     assert catalog.replicas_for_path('/elsewhere/f5', m) == []                        # outside the prefix
     # the other SE's replica of f2 is not this SE's
-    m2 = cat.SfnMapping('other.example.org', '/vo', None)
+    m2 = cat_sfn.SfnMapping('other.example.org', '/vo', None)
     assert [r.sfn for r in catalog.replicas_for_path('/data/f2', m2)] == ['root://other.example.org//vo/data/f2']
 
 
 def test_replicas_for_path_uses_the_sfn_index(catalog):
     seed(catalog)
-    m = cat.SfnMapping(SE, '/dpm/example.org/home/vo', None)
+    m = cat_sfn.SfnMapping(SE, '/dpm/example.org/home/vo', None)
     heads = catalog.learn_heads(m)
     cands = m.candidates('/data/f1', heads)
     plan = catalog.all('EXPLAIN QUERY PLAN SELECT rowid FROM Cns_file_replica WHERE sfn IN (%s, %s) AND host = %s',
@@ -232,7 +237,7 @@ def test_replicas_for_path_uses_the_sfn_index(catalog):
 
 def test_remove_replica_and_orphan_entry(catalog):
     ids = seed(catalog)
-    m = cat.SfnMapping(SE, '/dpm/example.org/home/vo', None)
+    m = cat_sfn.SfnMapping(SE, '/dpm/example.org/home/vo', None)
     rep = catalog.replicas_for_path('/data/f2', m)[0]
     assert catalog.remove_replica(rep) == ('removed', False)            # the other SE's replica is left
     assert catalog.lookup('/grid/vo/data/f2') is not None
@@ -274,11 +279,11 @@ def test_catalog_dump(catalog, db, tmp_path):
     seed(catalog)
     dest = tmp_path / 'dumps'
     dest.mkdir()
-    check = cat.run_catalog_dump(dump_params(db, dest, format='cms', compression='gzip'), check_mode=True, now=NOW)
+    check = cat_dump.run_catalog_dump(dump_params(db, dest, format='cms', compression='gzip'), check_mode=True, now=NOW)
     assert check['changed'] and check['published'] and os.listdir(str(dest)) == []
     assert (check['replicas'], check['available'], check['inactive'], check['outside']) == (5, 2, 2, 1)
 
-    r = cat.run_catalog_dump(dump_params(db, dest, format='cms', compression='gzip'), now=NOW)
+    r = cat_dump.run_catalog_dump(dump_params(db, dest, format='cms', compression='gzip'), now=NOW)
     assert r['name'] == 'catalog_20270115_080000.gz' and r['changed'] and r['published']
     assert (r['replicas'], r['available'], r['inactive'], r['outside'], r['bytes']) == (5, 2, 2, 1, 30)
     entries = sorted(read_dump(r['dump']))
@@ -288,10 +293,10 @@ def test_catalog_dump(catalog, db, tmp_path):
     assert sorted(e.path for e in read_dump(r['inactive_list'])) == ['/data/f3', '/mc/f4']
     assert sorted(os.listdir(str(dest))) == ['catalog_20270115_080000.gz', 'catalog_20270115_080000.inactive.gz']
 
-    again = cat.run_catalog_dump(dump_params(db, dest, format='cms', compression='gzip'), now=NOW + 60)
+    again = cat_dump.run_catalog_dump(dump_params(db, dest, format='cms', compression='gzip'), now=NOW + 60)
     assert not again['changed'] and not again['published'] and again['dump'] == r['dump']
     assert len(os.listdir(str(dest))) == 2
-    forced = cat.run_catalog_dump(dump_params(db, dest, format='cms', compression='gzip', force=True), now=NOW + 120)
+    forced = cat_dump.run_catalog_dump(dump_params(db, dest, format='cms', compression='gzip', force=True), now=NOW + 120)
     assert forced['published'] and forced['name'] == 'catalog_20270115_080200.gz'
 
 
@@ -305,7 +310,7 @@ def test_catalog_dump_empty_companion_keep_and_link(catalog, db, tmp_path):
     for i in range(3):
         catalog.register_file('/grid/vo/extra/f%d' % i, 1, OLD, None,
                               [('other.example.org', 'root://other.example.org//vo/extra/f%d' % i, '-')])
-        r = cat.run_catalog_dump(p, now=NOW + i * 3600)
+        r = cat_dump.run_catalog_dump(p, now=NOW + i * 3600)
         names.append(r['name'])
         assert r['inactive'] == 0 and list(read_dump(r['inactive_list'])) == []
     assert r['pruned'] == [names[0]]
@@ -321,7 +326,7 @@ def test_catalog_dump_refuses_an_empty_selection(catalog, db, tmp_path):
     dest = tmp_path / 'dumps'
     dest.mkdir()
     with pytest.raises(VaporError, match=r"0 available replicas for host 'typo.example.org'.*min_files=1"):
-        cat.run_catalog_dump(dump_params(db, dest, se='typo.example.org'), now=NOW)
+        cat_dump.run_catalog_dump(dump_params(db, dest, se='typo.example.org'), now=NOW)
     assert os.listdir(str(dest)) == []
 
 
@@ -329,8 +334,8 @@ def test_catalog_dump_by_sfn_prefix(catalog, db, tmp_path):
     seed(catalog)
     dest = tmp_path / 'dumps'
     dest.mkdir()
-    r = cat.run_catalog_dump(dump_params(db, dest, se=None, sfn_prefix=SRM + '/dpm/example.org/home/vo/',
-                                         add_prefix='/vo'), now=NOW)
+    r = cat_dump.run_catalog_dump(dump_params(db, dest, se=None, sfn_prefix=SRM + '/dpm/example.org/home/vo/',
+                                              add_prefix='/vo'), now=NOW)
     assert sorted(e.path for e in read_dump(r['dump'])) == ['/vo/data/f1', '/vo/data/f2']
     # f3's SFN is the plain srm form with the default port (srm://se.example.org/dpm/...): the same place as the
     # prefix's ?SFN= form on port 8446, so it is selected too (issue 8: no spelling lets a replica escape)
@@ -344,25 +349,25 @@ def test_entries_info_filters_and_summary(catalog, db):
     seed(catalog)
     catalog.register_file('/grid/vo/data/young', 5, NOW - 60, None, [(SE, SRM + '/x/young', '-')], owner_dn=ALICE)
     base = {'catalog': {'backend': 'sqlite', 'path': db}}
-    r = cat.entries_info(dict(base, path='/grid/vo', owners=[ALICE], min_age='30d'), now=NOW)
+    r = cat_entries.entries_info(dict(base, path='/grid/vo', owners=[ALICE], min_age='30d'), now=NOW)
     assert [e['path'] for e in r['entries']] == ['/grid/vo/data/f1', '/grid/vo/data/f2', '/grid/vo/mc/f6']
     f2 = r['entries'][1]
     assert f2['owner'] == ALICE and f2['group'] == 'vo' and f2['size'] == 20 and f2['type'] == 'file'
     assert f2['permissions'] == '-rw-rw-r--'
     assert sorted(x['host'] for x in f2['replicas']) == ['other.example.org', SE]
-    r = cat.entries_info(dict(base, path='/grid/vo', owners=[ALICE]), now=NOW)
+    r = cat_entries.entries_info(dict(base, path='/grid/vo', owners=[ALICE]), now=NOW)
     assert '/grid/vo/data/young' in [e['path'] for e in r['entries']]
-    r = cat.entries_info(dict(base, path='/grid/vo', owners=['/CN=nobody']), now=NOW)
+    r = cat_entries.entries_info(dict(base, path='/grid/vo', owners=['/CN=nobody']), now=NOW)
     assert r['entries'] == [] and r['unknown_owners'] == ['/CN=nobody']
-    r = cat.entries_info(dict(base, path='/grid', entry_type='directory'), now=NOW)
+    r = cat_entries.entries_info(dict(base, path='/grid', entry_type='directory'), now=NOW)
     assert [e['path'] for e in r['entries']] == ['/grid/vo', '/grid/vo/data', '/grid/vo/mc']
-    r = cat.entries_info(dict(base, path='/grid', limit=2), now=NOW)
+    r = cat_entries.entries_info(dict(base, path='/grid', limit=2), now=NOW)
     assert r['count'] == 2 and r['truncated']
-    s = cat.entries_info(dict(base, summary=True, se=SE), now=NOW)
+    s = cat_entries.entries_info(dict(base, summary=True, se=SE), now=NOW)
     assert s['summary'] == [{'dn': BOB, 'uid': 102, 'files': 3, 'bytes': 120},
                             {'dn': ALICE, 'uid': 101, 'files': 3, 'bytes': 35}]
     assert (s['files'], s['bytes']) == (6, 155)
-    s = cat.entries_info(dict(base, summary=True, sfn_prefix='root://other.example.org/'), now=NOW)
+    s = cat_entries.entries_info(dict(base, summary=True, sfn_prefix='root://other.example.org/'), now=NOW)
     assert s['summary'] == [{'dn': ALICE, 'uid': 101, 'files': 2, 'bytes': 80}]
 
 
@@ -409,7 +414,7 @@ def test_cleanup_removes_only_confirmed_lost_replicas(catalog, db, tmp_path, sto
     lost.write_text('/data/f1\n/data/f2\n/data/f3\n/mc/f5x\n/data/two\n/data/unknown\n/data/f1\n')
     before = snapshot(catalog)
 
-    check = cat.run_catalog_cleanup(cleanup_params(db, lost, storage_dir), check_mode=True)
+    check = cat_cleanup.run_catalog_cleanup(cleanup_params(db, lost, storage_dir), check_mode=True)
     assert snapshot(catalog) == before and check['journal'] is None
     assert not os.path.exists(str(lost) + '.catalog_cleanup.journal')
     assert [(r['lfn'], r['entry_removed']) for r in check['removed']] == [
@@ -418,7 +423,7 @@ def test_cleanup_removes_only_confirmed_lost_replicas(catalog, db, tmp_path, sto
     assert 'replica /grid/vo/data/f1 ' + SRM + '/dpm/example.org/home/vo/data/f1\nentry /grid/vo/data/f1\n' \
         in check['diff']['before']
 
-    r = cat.run_catalog_cleanup(cleanup_params(db, lost, storage_dir))
+    r = cat_cleanup.run_catalog_cleanup(cleanup_params(db, lost, storage_dir))
     assert r['changed'] and (r['removed_replicas'], r['removed_entries']) == (2, 1)
     assert [x['lfn'] for x in r['removed']] == [x['lfn'] for x in check['removed']]
     reasons = dict((s['path'], s['reason']) for s in r['kept'])
@@ -432,7 +437,7 @@ def test_cleanup_removes_only_confirmed_lost_replicas(catalog, db, tmp_path, sto
         (SRM + '/dpm/example.org/home/vo/data/f1', SE, '-'), (SRM + '/dpm/example.org/home/vo/data/two', SE, '-')])
     assert catalog.lookup('/grid/vo/data/f2').fileid == ids['/grid/vo/data/f2']
 
-    again = cat.run_catalog_cleanup(cleanup_params(db, lost, storage_dir))
+    again = cat_cleanup.run_catalog_cleanup(cleanup_params(db, lost, storage_dir))
     assert not again['changed'] and again['counts']['already_done'] == 2 and again['removed'] == []
 
 
@@ -443,7 +448,7 @@ def test_cleanup_skips_on_storage_error(catalog, db, tmp_path, storage_dir):
     lost = tmp_path / 'lost.list'
     lost.write_text('/mc/f9\n/data/f8\n')
     before = snapshot(catalog)
-    r = cat.run_catalog_cleanup(cleanup_params(db, lost, storage_dir))
+    r = cat_cleanup.run_catalog_cleanup(cleanup_params(db, lost, storage_dir))
     assert r['changed'] and [x['lfn'] for x in r['removed']] == ['/grid/vo/data/f8']
     assert r['kept'][0]['reason'] == 'storage_error'
     assert 'Not a directory' in r['kept'][0]['detail'] and '/mc/f9' in r['kept'][0]['detail']
@@ -453,7 +458,7 @@ def test_cleanup_skips_on_storage_error(catalog, db, tmp_path, storage_dir):
     before = snapshot(catalog)
     with pytest.raises(VaporError, match=r"could check none of the 1 paths it looked at .*Not a directory.*"
                                          r"nothing was removed\.$"):
-        cat.run_catalog_cleanup(cleanup_params(db, lost, storage_dir, journal=str(tmp_path / 'j2')))
+        cat_cleanup.run_catalog_cleanup(cleanup_params(db, lost, storage_dir, journal=str(tmp_path / 'j2')))
     assert snapshot(catalog) == before
 
 
@@ -463,19 +468,19 @@ def test_cleanup_guards(catalog, db, tmp_path, storage_dir):
     lost = tmp_path / 'lost.list'
     lost.write_text(''.join('/data/x%d\n' % i for i in range(5)))
     with pytest.raises(VaporError, match='holds more than max_entries=3 paths; nothing was removed'):
-        cat.run_catalog_cleanup(cleanup_params(db, lost, storage_dir, max_entries=3))
+        cat_cleanup.run_catalog_cleanup(cleanup_params(db, lost, storage_dir, max_entries=3))
     with pytest.raises(VaporError, match='No storage URL given'):
-        cat.run_catalog_cleanup(cleanup_params(db, lost, storage_dir, storage_url=''))
+        cat_cleanup.run_catalog_cleanup(cleanup_params(db, lost, storage_dir, storage_url=''))
     trunc = tmp_path / 'trunc.list'
     trunc.write_text('/data/f1\n/data/f')
     with pytest.raises(VaporError, match='is truncated'):
-        cat.run_catalog_cleanup(cleanup_params(db, trunc, storage_dir))
+        cat_cleanup.run_catalog_cleanup(cleanup_params(db, trunc, storage_dir))
     # a journal of another list is refused (once it records something done)
     lost.write_text('/data/f1\n')
-    assert cat.run_catalog_cleanup(cleanup_params(db, lost, storage_dir, journal=str(tmp_path / 'j')))['changed']
+    assert cat_cleanup.run_catalog_cleanup(cleanup_params(db, lost, storage_dir, journal=str(tmp_path / 'j')))['changed']
     lost.write_text('/data/f1\n/data/f3\n')
     with pytest.raises(VaporError, match='belongs to another run'):
-        cat.run_catalog_cleanup(cleanup_params(db, lost, storage_dir, journal=str(tmp_path / 'j')))
+        cat_cleanup.run_catalog_cleanup(cleanup_params(db, lost, storage_dir, journal=str(tmp_path / 'j')))
 
 
 def test_cleanup_without_orphan_removal_keeps_entries(catalog, db, tmp_path, storage_dir):
@@ -483,7 +488,7 @@ def test_cleanup_without_orphan_removal_keeps_entries(catalog, db, tmp_path, sto
     anchor(catalog)
     lost = tmp_path / 'lost.list'
     lost.write_text('/data/f1\n')
-    r = cat.run_catalog_cleanup(cleanup_params(db, lost, storage_dir, remove_orphan_entries=False))
+    r = cat_cleanup.run_catalog_cleanup(cleanup_params(db, lost, storage_dir, remove_orphan_entries=False))
     assert (r['removed_replicas'], r['removed_entries']) == (1, 0)
     assert catalog.lookup('/grid/vo/data/f1') is not None and catalog.replicas(
         catalog.lookup('/grid/vo/data/f1').fileid) == []
@@ -497,7 +502,7 @@ def test_cleanup_resumes_an_interrupted_run(catalog, db, tmp_path, storage_dir, 
         catalog.register_file('/grid/vo/data/k%d' % i, 1, OLD, None,
                               [(SE, SRM + '/dpm/example.org/home/vo/data/k%d' % i, '-')])
     lost.write_text(''.join('/data/k%d\n' % i for i in range(4)))
-    real = cat.Catalog.remove_replica
+    real = cat_access.Catalog.remove_replica
     calls = []
 
     class Crash(Exception):
@@ -510,11 +515,11 @@ def test_cleanup_resumes_an_interrupted_run(catalog, db, tmp_path, storage_dir, 
             raise Crash()
         return out
 
-    monkeypatch.setattr(cat.Catalog, 'remove_replica', crashing)
+    monkeypatch.setattr(cat_access.Catalog, 'remove_replica', crashing)
     with pytest.raises(Crash):
-        cat.run_catalog_cleanup(cleanup_params(db, lost, storage_dir))
-    monkeypatch.setattr(cat.Catalog, 'remove_replica', real)
-    r = cat.run_catalog_cleanup(cleanup_params(db, lost, storage_dir))
+        cat_cleanup.run_catalog_cleanup(cleanup_params(db, lost, storage_dir))
+    monkeypatch.setattr(cat_access.Catalog, 'remove_replica', real)
+    r = cat_cleanup.run_catalog_cleanup(cleanup_params(db, lost, storage_dir))
     assert r['counts']['already_done'] == 1 and r['counts']['absent'] == 1 and r['removed_replicas'] == 2
     for i in range(4):
         assert catalog.lookup('/grid/vo/data/k%d' % i) is None
@@ -537,23 +542,23 @@ def test_cleanup_resumes_an_interrupted_run(catalog, db, tmp_path, storage_dir, 
     (SRM + '/other/store/f', (None, 'outside')),
 ])
 def test_dump_path_is_the_one_mapping(sfn, expected):
-    assert cat.SfnMapping(SE, '/vo').dump_path(sfn) == expected
+    assert cat_sfn.SfnMapping(SE, '/vo').dump_path(sfn) == expected
 
 
 def test_selects_is_lenient_about_spellings_of_the_same_place():
-    m = cat.SfnMapping(None, None, None, SRM + '/vo/')
+    m = cat_sfn.SfnMapping(None, None, None, SRM + '/vo/')
     for sfn in (SRM + '/vo/f', 'srm://SE.Example.Org:8446/srm/managerv2?SFN=/vo/f', 'srm://se.example.org/vo/f',
                 'srm://se.example.org:8446//vo/./f'):
         assert m.selects('h', sfn), sfn
     for sfn in ('srm://se.example.org:8447/vo/f', 'srm://other.example.org/vo/f', SRM + '/vox/f',
                 'root://se.example.org//vo/f'):
         assert not m.selects('h', sfn), sfn
-    assert cat.SfnMapping('SE.example.org').selects('se.EXAMPLE.org', 'x')
-    assert not cat.SfnMapping('se.example.org').selects('se.example.com', 'x')
+    assert cat_sfn.SfnMapping('SE.example.org').selects('se.EXAMPLE.org', 'x')
+    assert not cat_sfn.SfnMapping('se.example.org').selects('se.example.com', 'x')
 
 
 def test_prefix_variants_are_index_ranges_of_the_same_place():
-    v = cat._prefix_variants(SRM + '/vo/')
+    v = cat_sfn.prefix_variants(SRM + '/vo/')
     assert v[0] == SRM + '/vo/'
     assert 'srm://se.example.org/srm/managerv2?SFN=/vo/' in v and 'srm://se.example.org:8446/vo/' in v
 
@@ -562,8 +567,8 @@ def test_replica_index_finds_unusual_forms_and_rows_registered_later(catalog):
     catalog.register_file('/grid/a', 1, OLD, None, [(SE, SRM + '/vo/d/a', '-')])
     catalog.register_file('/grid/b', 1, OLD, None, [(SE, SRM + '/vo//d/b', '-')])
     catalog.register_file('/grid/c', 1, OLD, None, [(SE, SRM + '/../vo/d/c', '-')])
-    m = cat.SfnMapping(SE, '/vo')
-    index = cat.ReplicaIndex(m).build(catalog)
+    m = cat_sfn.SfnMapping(SE, '/vo')
+    index = cat_sfn.ReplicaIndex(m).build(catalog)
     assert index.describe() == {'scanned': 3, 'unusual_forms': 1, 'odd_forms': 0, 'unparsable': 1}
     assert [r.sfn for r in catalog.find_replicas('/d/a', m, index)[0]] == [SRM + '/vo/d/a']
     assert [r.sfn for r in catalog.find_replicas('/d/b', m, index)[0]] == [SRM + '/vo//d/b']

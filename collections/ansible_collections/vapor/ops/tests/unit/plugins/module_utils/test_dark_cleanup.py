@@ -11,8 +11,10 @@ import time
 
 import pytest
 
-from ansible_collections.vapor.ops.plugins.module_utils._catalog import core as cat
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import access as cat_access
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import schema as cat_schema
 from ansible_collections.vapor.ops.plugins.module_utils._cleanup import dark as dc
+from ansible_collections.vapor.ops.plugins.module_utils._cleanup import ratelimit
 from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError, file_sha256
 from ansible_collections.vapor.ops.plugins.module_utils._cleanup.journal import Journal
 from ansible_collections.vapor.ops.plugins.module_utils._clients.gfal import Storage
@@ -32,7 +34,7 @@ class World:
         self.root = tmp_path / 'storage'
         self.root.mkdir()
         self.db = str(tmp_path / 'catalog.db')
-        cat.create_sqlite_catalog(self.db)
+        cat_schema.create_sqlite_catalog(self.db)
         self.url = 'file://' + str(self.root)
         self.register('/catalogued/anchor')          # the storage element has replicas in the catalog
         self.put('/catalogued/anchor')               # ... and the storage shows them (it can see)
@@ -45,7 +47,7 @@ class World:
         return p
 
     def register(self, rel, status='-', se=SE):
-        with cat.open_catalog({'backend': 'sqlite', 'path': self.db}) as c:
+        with cat_access.open_catalog({'backend': 'sqlite', 'path': self.db}) as c:
             c.register_file('/grid/vo' + rel, 1, OLD, None, [(se, HEAD + TOP + rel, status)])
 
     def write_list(self, paths, name='confirmed_dark.list'):
@@ -452,18 +454,18 @@ class FakeClock:
 
 def test_rate_limiter_schedule():
     clock = FakeClock()
-    lim = dc.RateLimiter(4, clock=clock, sleep=clock.sleep)
+    lim = ratelimit.RateLimiter(4, clock=clock, sleep=clock.sleep)
     assert [round(lim.reserve(), 6) for i in range(5)] == [0, 0.25, 0.5, 0.75, 1.0]   # a burst is spread out
     clock.t += 10                                                                       # idle: no debt carried
     assert lim.reserve() == 0
     clock2 = FakeClock()
-    lim2 = dc.RateLimiter(2, clock=clock2, sleep=clock2.sleep)
+    lim2 = ratelimit.RateLimiter(2, clock=clock2, sleep=clock2.sleep)
     starts = []
     for i in range(4):
         lim2.wait()
         starts.append(clock2.t - 100)
     assert starts == [0, 0.5, 1.0, 1.5] and clock2.sleeps == [0.5, 0.5, 0.5]
-    assert dc.RateLimiter(0).reserve() == 0
+    assert ratelimit.RateLimiter(0).reserve() == 0
 
 
 def test_rate_is_applied_per_file_that_reaches_the_storage(world):
@@ -473,7 +475,7 @@ def test_rate_is_applied_per_file_that_reaches_the_storage(world):
     world.register('/r/f0')                 # no storage call for a catalogued file: no slot used
     dark = world.write_list(names)
     clock = FakeClock()
-    lim = dc.RateLimiter(10, clock=clock, sleep=clock.sleep)
+    lim = ratelimit.RateLimiter(10, clock=clock, sleep=clock.sleep)
     r = dc.run_dark_cleanup(world.params(dark, rate=10), limiter=lim)
     assert r['deleted'] == names[1:]
     assert clock.sleeps == [0.1, 0.1, 0.1]

@@ -10,7 +10,10 @@ __metaclass__ = type
 import pytest
 
 from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
-from ansible_collections.vapor.ops.plugins.module_utils._module import run_core, warn_kept
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import access as cat_access
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import verify as cat_verify
+from ansible_collections.vapor.ops.plugins.module_utils._module import (
+    require_libraries, run_core, warn_kept, warn_kept_reasons)
 
 
 class Exit(Exception):
@@ -79,3 +82,32 @@ def test_run_core_turns_an_unexpected_exception_into_one_sentence():
         run_core(m, 'The thing', core)
     assert m.failed['msg'] == "The thing failed unexpectedly: 'boom'."
     assert 'Traceback' in m.failed['exception']
+
+
+def test_warn_kept_reasons_warns_per_reason_out_of_the_counted_total():
+    m = FakeModule()
+    kept = _kept(10) + [{'path': '/store/link', 'detail': 'a link', 'reason': 'symlink'}]
+    warn_kept_reasons(m, {'kept': kept, 'counts': {'error': 12, 'symlink': 1}}, 'on the storage',
+                      [('error', 'of storage errors'), ('symlink', 'they are links')])
+    assert m.warnings[10] == "2 more paths were left on the storage because of storage errors (see kept)."
+    assert m.warnings[11] == "The path '/store/link' was left on the storage: a link"
+    assert len(m.warnings) == 12
+
+
+def test_require_libraries_fails_with_the_missing_library_sentence(monkeypatch):
+    m = FakeModule()
+    require_libraries(m, cat_access.catalog_requirement({'backend': 'sqlite', 'path': '/x'}),
+                      cat_verify.storage_requirement('file:///data'))
+    assert m.failed is None
+    monkeypatch.setattr(cat_verify, 'HAS_GFAL2', False)
+    require_libraries(m, cat_verify.storage_requirement('file:///data'),
+                      cat_verify.storage_requirement('file://elsewhere/data'))
+    assert m.failed is None
+    with pytest.raises(Exit):
+        require_libraries(m, cat_verify.storage_requirement('root://se.example.org//data'))
+    assert 'Failed to import the required Python library (gfal2' in m.failed['msg']
+    monkeypatch.setattr(cat_access, 'HAS_MYSQL', False)
+    m = FakeModule()
+    with pytest.raises(Exit):
+        require_libraries(m, cat_access.catalog_requirement({'backend': 'mysql', 'user': 'u'}))
+    assert 'Failed to import the required Python library (PyMySQL or mysqlclient' in m.failed['msg']

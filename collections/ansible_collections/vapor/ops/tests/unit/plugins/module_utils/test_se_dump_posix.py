@@ -277,7 +277,7 @@ def test_checksum_from_adler32_and_xattr(site):
 # -- the dump directory inside a root, the own-file watch, modes, stale leftovers (issue 8) ---------------
 
 from ansible_collections.vapor.ops.plugins.module_utils._dump import publish as _publish  # noqa: E402
-from ansible_collections.vapor.ops.plugins.module_utils._storage.database import connect_error  # noqa: E402
+from ansible_collections.vapor.ops.plugins.module_utils._clients.db import connect_error  # noqa: E402
 from ansible_collections.vapor.ops.plugins.module_utils._storage.se_dump import OwnFileWatch, dest_inside_roots  # noqa: E402
 
 
