@@ -16,7 +16,7 @@ import pytest
 
 import seed
 from ansible_collections.vapor.ops.plugins.module_utils._catalog import core as cat
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import read_dump
 
 OLD = int(time.time()) - 60 * 86400

@@ -29,7 +29,7 @@ import ansible_runner
 import seed
 from ansible_collections.vapor.ops.plugins.module_utils._catalog import core as cat
 from ansible_collections.vapor.ops.plugins.module_utils._cleanup import dark as dc
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 
 NOW = int(time.time())
 OLD = NOW - 60 * 86400

@@ -13,7 +13,7 @@ __metaclass__ = type
 
 import traceback
 
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 
 
 def run_core(module, what, fn, *args, **kwargs):

@@ -45,9 +45,12 @@ try:
 except ImportError:  # pragma: no cover - Python 2 is not supported by the cleanups
     _unquote = None
 
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import (
-    DEFAULT_PORTS, PathMapper, VaporError, file_sha256, normalise_path, parse_duration, parse_mode, path_components,
-    resolve_path, same_host)
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.files import file_sha256
+from ansible_collections.vapor.ops.plugins.module_utils._common.paths import (
+    PathMapper, normalise_path, path_components, resolve_path)
+from ansible_collections.vapor.ops.plugins.module_utils._common.urls import DEFAULT_PORTS, same_host
+from ansible_collections.vapor.ops.plugins.module_utils._common.values import parse_duration, parse_mode
 from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import (
     COMPRESSIONS, FORMATS, SUFFIXES, DumpWriter, companion_path, dump_digest, normalise_adler32,
     open_compressed_writer, read_dump)

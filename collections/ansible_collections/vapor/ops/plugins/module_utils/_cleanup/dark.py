@@ -45,8 +45,11 @@ import re
 import threading
 import time
 
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import (
-    EntryFilter, VaporError, file_sha256, normalise_path, parse_duration, path_components)
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.files import file_sha256
+from ansible_collections.vapor.ops.plugins.module_utils._common.paths import (
+    EntryFilter, normalise_path, path_components)
+from ansible_collections.vapor.ops.plugins.module_utils._common.values import parse_duration
 from ansible_collections.vapor.ops.plugins.module_utils._catalog.core import (
     ReplicaIndex, SfnMapping, _upper_bound, open_catalog, verify_storage_sees)
 from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import read_dump

@@ -68,7 +68,9 @@ import threading
 import time
 import traceback
 
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError, normalise_path, parse_duration
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.paths import normalise_path
+from ansible_collections.vapor.ops.plugins.module_utils._common.values import parse_duration
 from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import (
     MAX_LINE, DumpReader, check_line_lengths, companion_path, detect_format, open_dump)
 

@@ -28,7 +28,8 @@ import traceback
 from itertools import chain, compress, repeat
 from operator import eq, is_
 
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError, normalise_path
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.paths import normalise_path
 from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import normalise_adler32
 
 MYSQL_IMP_ERR = None

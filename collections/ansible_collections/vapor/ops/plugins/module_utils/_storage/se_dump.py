@@ -21,8 +21,9 @@ import os
 import stat
 import time
 
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import (
-    EntryFilter, PathMapper, VaporError, normalise_path, parse_duration)
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.paths import EntryFilter, PathMapper, normalise_path
+from ansible_collections.vapor.ops.plugins.module_utils._common.values import parse_duration
 from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import (
     COMPRESSIONS, FORMATS, SUFFIXES, DumpWriter, dump_digest, open_compressed_writer)
 from ansible_collections.vapor.ops.plugins.module_utils._dump.publish import (

@@ -9,7 +9,7 @@ import sqlite3
 import pytest
 
 from ansible_collections.vapor.ops.plugins.module_utils._catalog import core as cat
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import companion_path, read_dump
 
 NOW = 1800000000          # 2027-01-15 08:00 UTC

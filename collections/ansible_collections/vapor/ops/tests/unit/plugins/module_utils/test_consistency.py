@@ -11,7 +11,8 @@ import os
 import pytest
 
 from ansible_collections.vapor.ops.plugins.module_utils._consistency import core as cc
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError, normalise_path
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.paths import normalise_path
 from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import (
     DumpWriter, companion_path, open_compressed_writer)
 
