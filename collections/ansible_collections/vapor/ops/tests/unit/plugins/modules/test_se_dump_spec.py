@@ -105,3 +105,18 @@ def test_the_core_defaults_are_the_module_defaults():
     for name, spec in FROZEN_ARGUMENT_SPEC.items():
         if name != 'min_age':
             assert core.DEFAULTS[name] == spec.get('default'), name
+
+
+@pytest.mark.parametrize('source, flags, needed', [
+    ('xrootd', {'_xrootd.HAS_XROOTD': False}, 'XRootD'),
+    ('dpm', {'_database.HAS_MYSQLDB': False, '_database.HAS_PYMYSQL': False}, 'PyMySQL'),
+    ('dcache', {'_database.HAS_PSYCOPG': False, '_database.HAS_PSYCOPG2': False}, 'psycopg2'),
+])
+def test_a_missing_library_is_named_for_missing_required_lib(monkeypatch, source, flags, needed):
+    from ansible_collections.vapor.ops.plugins.module_utils._storage import se_dump_options as opts
+    assert opts.missing_library('posix') is None
+    for dotted, value in flags.items():
+        mod, name = dotted.split('.')
+        monkeypatch.setattr(getattr(opts, mod), name, value)
+    assert needed in opts.missing_library(source)
+    assert opts.missing_library('posix') is None

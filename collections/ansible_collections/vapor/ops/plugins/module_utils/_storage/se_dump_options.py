@@ -1,0 +1,62 @@
+# -*- coding: utf-8 -*-
+# Copyright: vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# PRIVATE to the vapor.ops collection: no compatibility promise for other users.
+#
+# The options table of the se_dump job, written once. From it come the se_dump module's AnsibleModule
+# arguments (SE_DUMP.module_kwargs()), the core's defaults (_storage/se_dump.DEFAULTS, SE_DUMP.merge()) that
+# the role's node-side runner relies on, and, checked equal by tests/test_options_tables.py, the
+# storage_dump role's copies (meta/argument_specs.yml, defaults/main.yml, the parameters it writes).
+# Pure Python (no Ansible import): the role copies this file to the storage nodes.
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.vapor.ops.plugins.module_utils._clients import xrootd as _xrootd
+from ansible_collections.vapor.ops.plugins.module_utils._clients.db import connection_option
+from ansible_collections.vapor.ops.plugins.module_utils._common.options import OptionSpec
+from ansible_collections.vapor.ops.plugins.module_utils._dump.options import output_options
+from ansible_collections.vapor.ops.plugins.module_utils._storage import database as _database
+
+SOURCES = ('posix', 'xrootd', 'dpm', 'dcache')
+CHECKSUMS = ('none', 'xattr', 'adler32', 'server')
+
+# what is scanned, and how
+SCANNER = OptionSpec(dict(
+    source=dict(type='str', default='posix', choices=list(SOURCES)),
+    url=dict(type='str'),
+    roots=dict(type='list', elements='str', default=[]),
+    ignore=dict(type='list', elements='str', default=[]),
+    min_age=dict(type='str', default='0'),
+    strip_prefix=dict(type='str'),
+    add_prefix=dict(type='str'),
+    workers=dict(type='int'),
+    timeout=dict(type='int', default=300),
+    retries=dict(type='int', default=3),
+    max_errors=dict(type='int', default=0),
+    listing_budget=dict(type='int', default=500000),
+    checksum=dict(type='str', default='none', choices=list(CHECKSUMS)),
+), required_if=[
+    ('source', 'xrootd', ['url']),
+    ('source', 'dpm', ['db']),
+    ('source', 'dcache', ['db']),
+])
+
+SE_DUMP = (SCANNER
+           + connection_option('db', host_default='localhost')
+           + output_options(name='dump_%Y%m%d', mode='0644', latest_link='latest'))
+
+
+def missing_library(source):
+    """The Python library a source needs when it is not importable (for missing_required_lib), else None."""
+    if source == 'xrootd' and not _xrootd.HAS_XROOTD:
+        return 'XRootD (the python3-xrootd binding)'
+    # confirm after merge: the database drivers' flags may move with the MySQL/PostgreSQL connections
+    if source == 'dpm' and not (_database.HAS_MYSQLDB or _database.HAS_PYMYSQL):
+        return 'MySQLdb (mysqlclient) or PyMySQL'
+    if source == 'dcache' and not (_database.HAS_PSYCOPG or _database.HAS_PSYCOPG2):
+        return 'psycopg or psycopg2'
+    return None
