@@ -588,6 +588,7 @@ def test_settings_are_checked_by_the_core(tmp_path, inventory):
     """The role asks the installed runner (--check-config: the core's validate) before it writes the
     configuration, so a wrong se_dump setting fails with the core's own sentence and no schedule reads it."""
     paths = node_paths(tmp_path)
+    paths["link"].parent.mkdir(parents=True)  # /usr/local/bin exists on a node
     run = playbook(inventory, role_vars(paths, "cron", storage_dump_source="xrootd", storage_dump_db=None), tmp_path,
                    expect_ok=False)
     assert run.proc.returncode != 0

@@ -3,7 +3,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import os
 
 import pytest
 
@@ -74,19 +73,3 @@ def test_resolve_path(path, expected):
 def test_same_host_ignores_case_and_a_trailing_dot():
     from ansible_collections.vapor.ops.plugins.module_utils._common.urls import same_host
     assert same_host('SE.Example.org', 'se.example.org.') and not same_host('se.example.org', 'se.example.com')
-
-
-def test_xrootd_environment_can_be_set_again_by_a_later_run_in_the_process(monkeypatch):
-    from ansible_collections.vapor.ops.plugins.module_utils._clients import xrootd as _common
-    for name in ('XRD_CONNECTIONWINDOW', 'XRD_CONNECTIONRETRY', 'XRD_REQUESTTIMEOUT', 'XRD_STREAMTIMEOUT',
-                 'XRD_TIMEOUTRESOLUTION'):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(_common, '_XRD_OURS', {})
-    _common.xrootd_environment(60)
-    assert os.environ['XRD_CONNECTIONWINDOW'] == '60' and not _common.xrootd_site_set('XRD_CONNECTIONWINDOW')
-    _common.xrootd_environment(5)          # a later run of this process with a shorter timeout
-    assert os.environ['XRD_CONNECTIONWINDOW'] == '5'
-    monkeypatch.setenv('XRD_CONNECTIONWINDOW', '30')     # what the site set is kept
-    assert _common.xrootd_site_set('XRD_CONNECTIONWINDOW')
-    _common.xrootd_environment(5)
-    assert os.environ['XRD_CONNECTIONWINDOW'] == '30'
