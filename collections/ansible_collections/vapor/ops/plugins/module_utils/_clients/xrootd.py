@@ -18,9 +18,10 @@ import sys
 
 from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 
+# imported here once, for the scanner (_storage/xrootd.py) that uses them
 try:
-    from XRootD import client as xrd_client
-    from XRootD.client.flags import DirListFlags, QueryCode, StatInfoFlags
+    from XRootD import client as xrd_client  # pylint: disable=unused-import
+    from XRootD.client.flags import DirListFlags, QueryCode, StatInfoFlags  # pylint: disable=unused-import
     HAS_XROOTD = True
     IS_DIR = StatInfoFlags.IS_DIR
 except ImportError:
