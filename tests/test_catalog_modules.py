@@ -25,7 +25,7 @@ from ansible_collections.vapor.ops.plugins.module_utils._catalog import core as 
 from ansible_collections.vapor.ops.plugins.module_utils._catalog import entries as cat_entries
 from ansible_collections.vapor.ops.plugins.module_utils._catalog import schema as cat_schema
 from ansible_collections.vapor.ops.plugins.module_utils._catalog import sfn as cat_sfn
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 from ansible_collections.vapor.ops.plugins.module_utils._common.text import to_text
 from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import read_dump
 

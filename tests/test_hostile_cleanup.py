@@ -34,7 +34,7 @@ from ansible_collections.vapor.ops.plugins.module_utils._catalog import schema a
 from ansible_collections.vapor.ops.plugins.module_utils._catalog import sfn as cat_sfn
 from ansible_collections.vapor.ops.plugins.module_utils._common.text import to_text
 from ansible_collections.vapor.ops.plugins.module_utils._cleanup import dark as dc
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 
 NOW = int(time.time())
 OLD = NOW - 60 * 86400

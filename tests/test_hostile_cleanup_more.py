@@ -13,7 +13,7 @@ import pytest
 from test_hostile_cleanup import OLD, ORPHAN, SE, SRM, TOP, Site, changed_files, fails, site  # noqa: F401
 from ansible_collections.vapor.ops.plugins.module_utils._catalog import cleanup as cat_cleanup
 from ansible_collections.vapor.ops.plugins.module_utils._cleanup import dark as dc
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 
 NAME = ORPHAN.rsplit("/", 1)[1]
 

@@ -31,7 +31,7 @@ import time
 import pytest
 
 from ansible_collections.vapor.ops.plugins.module_utils._consistency import run as cc
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import companion_path
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -437,7 +437,7 @@ def test_unwritable_output_dir_as_an_unprivileged_user():
         os.chown(params["temp_dir"], NOBODY, NOBODY)
         code = ("import json, sys; sys.path.insert(0, %r)\n"
                 "from ansible_collections.vapor.ops.plugins.module_utils._consistency import run as cc\n"
-                "from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError\n"
+                "from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError\n"
                 "try:\n    cc.run(json.loads(sys.argv[1])); print('ok')\n"
                 "except VaporError as e:\n    print(e.msg)\n" % os.path.join(REPO, "collections"))
         proc = subprocess.run(["setpriv", "--reuid=%d" % NOBODY, "--regid=%d" % NOBODY, "--clear-groups",

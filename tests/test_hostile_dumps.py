@@ -53,7 +53,7 @@ STORAGE = {"vo/mc/a.root": 10, "vo/mc/sub/b.root": 20, "vo/data/c.root": 30, "vo
 CORE = r"""
 import json, os, signal, sys
 sys.path.insert(0, sys.argv[1])
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 kind, params, check, kill = sys.argv[2], json.loads(sys.argv[3]), sys.argv[4] == '1', sys.argv[5] == '1'
 if kill:   # SIGKILL this process in the middle of the scan, after the temporary file was started
     from ansible_collections.vapor.ops.plugins.module_utils._storage import posix as _scan

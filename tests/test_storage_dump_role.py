@@ -225,7 +225,7 @@ def expected_params(v):
         "compression_suffix": True, "dest": v["storage_dump_dest"], "name": "dump_%Y%m%d",
         "keep": v["storage_dump_keep"], "min_files": 1, "latest_link": "latest",
         "workers": v["storage_dump_workers"], "timeout": 300, "retries": 3, "max_errors": 0,
-        "checksum": v["storage_dump_checksum"], "mode": "0644", "vo": None,
+        "checksum": v["storage_dump_checksum"], "mode": "0644", "vo": None, "listing_budget": 500000,
     }
 
 
@@ -582,3 +582,22 @@ def test_created_system_user_runs_the_dump(tmp_path, inventory, system_user, ope
     assert playbook(inventory, gone, tmp_path).changed > 0
     assert not config.exists() and dump.is_file()
     pwd.getpwnam(system_user)  # absent leaves the user: it may own the dumps and other data
+
+
+def test_settings_are_checked_by_the_core(tmp_path, inventory):
+    """The role asks the installed runner (--check-config: the core's validate) before it writes the
+    configuration, so a wrong se_dump setting fails with the core's own sentence and no schedule reads it."""
+    paths = node_paths(tmp_path)
+    paths["link"].parent.mkdir(parents=True)  # /usr/local/bin exists on a node
+    run = playbook(inventory, role_vars(paths, "cron", storage_dump_source="xrootd", storage_dump_db=None), tmp_path,
+                   expect_ok=False)
+    assert run.proc.returncode != 0
+    assert any("The xrootd source needs the server URL (url), such as root://host:1094." in t
+               for t in run.failed_tasks()), run.failed_tasks()
+    run = playbook(inventory, role_vars(paths, "cron", storage_dump_roots=[]), tmp_path, expect_ok=False)
+    assert any("The posix source needs at least one root directory (roots)." in t for t in run.failed_tasks())
+    # the secret of the db settings stays out of the output (playbook() checks), the sentence does not
+    run = playbook(inventory, role_vars(paths, "cron", storage_dump_source="dpm", storage_dump_db={}), tmp_path,
+                   expect_ok=False)
+    assert any("The dpm source needs the database connection settings (db)." in t for t in run.failed_tasks())
+    assert not paths["config"].exists() and not paths["cron"].exists()

@@ -396,60 +396,18 @@ duration:
 """
 
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.vapor.ops.plugins.module_utils._module import run_core
 from ansible_collections.vapor.ops.plugins.module_utils._storage.se_dump import run
-
-
-def argument_spec():
-    return dict(
-        source=dict(type='str', default='posix', choices=['posix', 'xrootd', 'dpm', 'dcache']),
-        url=dict(type='str'),
-        db=dict(type='dict', options=dict(
-            host=dict(type='str', default='localhost'),
-            port=dict(type='int'),
-            user=dict(type='str'),
-            password=dict(type='str', no_log=True),
-            database=dict(type='str'),
-            unix_socket=dict(type='path'),
-            config_file=dict(type='path'),
-            connect_timeout=dict(type='int', default=30),
-        )),
-        roots=dict(type='list', elements='str', default=[]),
-        ignore=dict(type='list', elements='str', default=[]),
-        min_age=dict(type='str', default='0'),
-        strip_prefix=dict(type='str'),
-        add_prefix=dict(type='str'),
-        format=dict(type='str', default='text', choices=['text', 'cms', 'syncat']),
-        compression=dict(type='str', default='none', choices=['none', 'gzip', 'bzip2']),
-        compression_suffix=dict(type='bool', default=True),
-        dest=dict(type='path', required=True),
-        name=dict(type='str', default='dump_%Y%m%d'),
-        keep=dict(type='int', default=0),
-        min_files=dict(type='int', default=1),
-        latest_link=dict(type='str', default='latest'),
-        workers=dict(type='int'),
-        timeout=dict(type='int', default=300),
-        retries=dict(type='int', default=3),
-        max_errors=dict(type='int', default=0),
-        listing_budget=dict(type='int', default=500000),
-        checksum=dict(type='str', default='none', choices=['none', 'xattr', 'adler32', 'server']),
-        mode=dict(type='raw', default='0644'),
-        vo=dict(type='str'),
-    )
+from ansible_collections.vapor.ops.plugins.module_utils._storage.se_dump_options import SE_DUMP, missing_library
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=argument_spec(),
-        required_if=[
-            ('source', 'xrootd', ['url']),
-            ('source', 'dpm', ['db']),
-            ('source', 'dcache', ['db']),
-        ],
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(**SE_DUMP.module_kwargs(supports_check_mode=True))
+    missing = missing_library(module.params['source'])
+    if missing:
+        module.fail_json(msg=missing_required_lib(missing))
     result = run_core(module, 'The storage dump', run, module.params, check_mode=module.check_mode)
     module.exit_json(**result)
 

@@ -32,8 +32,9 @@ from ansible_collections.vapor.ops.plugins.module_utils._catalog.sfn import (
     fold_path, odd_variants, parse_sfn, prefix_variants, upper_bound)
 from ansible_collections.vapor.ops.plugins.module_utils._clients.db import (
     HAS_MYSQL, MYSQL_REQUIREMENT, connect_mysql, connect_sqlite, db_where, exc_text)
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import (
-    VaporError, normalise_path, path_components, same_host)
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.paths import normalise_path, path_components
+from ansible_collections.vapor.ops.plugins.module_utils._common.urls import same_host
 from ansible_collections.vapor.ops.plugins.module_utils._common.text import to_text
 from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import normalise_adler32, xattr_adler32
 

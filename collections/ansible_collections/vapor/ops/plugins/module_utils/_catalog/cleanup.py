@@ -22,7 +22,8 @@ from ansible_collections.vapor.ops.plugins.module_utils._catalog.sfn import Repl
 from ansible_collections.vapor.ops.plugins.module_utils._catalog.verify import verify_storage_sees
 from ansible_collections.vapor.ops.plugins.module_utils._cleanup.journal import DONE, Journal, RunLock
 from ansible_collections.vapor.ops.plugins.module_utils._clients.gfal import MISSING, join_url, open_storage
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError, file_sha256
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.files import file_sha256
 from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import read_dump
 
 # outcomes after which an item is not looked at again by a later run over the same list

@@ -27,7 +27,8 @@ import time
 from ansible_collections.vapor.ops.plugins.module_utils._catalog.access import open_catalog
 from ansible_collections.vapor.ops.plugins.module_utils._catalog.schema import AVAILABLE
 from ansible_collections.vapor.ops.plugins.module_utils._catalog.sfn import SfnMapping
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError, parse_mode
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.values import parse_mode
 from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import (
     COMPRESSIONS, FORMATS, SUFFIXES, DumpWriter, companion_path, dump_digest, open_compressed_writer)
 from ansible_collections.vapor.ops.plugins.module_utils._dump.publish import (

@@ -18,7 +18,7 @@ from ansible_collections.vapor.ops.plugins.module_utils._catalog.access import o
 from ansible_collections.vapor.ops.plugins.module_utils._catalog.options import CATALOG_ENTRIES_INFO
 from ansible_collections.vapor.ops.plugins.module_utils._catalog.schema import S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, checksum_of, is_kind, mode_string
 from ansible_collections.vapor.ops.plugins.module_utils._catalog.sfn import SfnMapping
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import parse_duration
+from ansible_collections.vapor.ops.plugins.module_utils._common.values import parse_duration
 
 
 def entries_info(params, now=None):

@@ -18,7 +18,7 @@ import sqlite3
 import time
 
 from ansible_collections.vapor.ops.plugins.module_utils._clients.db import connect_sqlite
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import normalise_adler32, xattr_adler32
 
 S_IFMT = 0o170000

@@ -27,8 +27,10 @@ try:
 except ImportError:  # pragma: no cover - Python 2 is not supported by the cleanups
     _unquote = None
 
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import (
-    DEFAULT_PORTS, PathMapper, VaporError, normalise_path, path_components, resolve_path, same_host)
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.paths import (
+    PathMapper, normalise_path, path_components, resolve_path)
+from ansible_collections.vapor.ops.plugins.module_utils._common.urls import DEFAULT_PORTS, same_host
 from ansible_collections.vapor.ops.plugins.module_utils._common.text import to_text
 from ansible_collections.vapor.ops.plugins.module_utils._common.urls import URL_RE, split_authority
 

@@ -16,7 +16,7 @@ __metaclass__ = type
 
 from ansible_collections.vapor.ops.plugins.module_utils._catalog.schema import AVAILABLE
 from ansible_collections.vapor.ops.plugins.module_utils._clients.gfal import HAS_GFAL2, join_url, local_path
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 from ansible_collections.vapor.ops.plugins.module_utils._common.text import to_text
 
 GFAL2_REQUIREMENT = 'gfal2 (python3-gfal2 and the gfal2 plugins of the protocols used)'

@@ -51,8 +51,11 @@ from ansible_collections.vapor.ops.plugins.module_utils._cleanup.journal import 
 from ansible_collections.vapor.ops.plugins.module_utils._cleanup.options import DARK_DATA_CLEANUP
 from ansible_collections.vapor.ops.plugins.module_utils._cleanup.ratelimit import RateLimiter
 from ansible_collections.vapor.ops.plugins.module_utils._clients.gfal import RenameUnsupported, ThroughSymlink, join_url, open_storage
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import (
-    EntryFilter, VaporError, file_sha256, normalise_path, parse_duration, path_components)
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.files import file_sha256
+from ansible_collections.vapor.ops.plugins.module_utils._common.paths import (
+    EntryFilter, normalise_path, path_components)
+from ansible_collections.vapor.ops.plugins.module_utils._common.values import parse_duration
 from ansible_collections.vapor.ops.plugins.module_utils._common.text import to_text
 from ansible_collections.vapor.ops.plugins.module_utils._common.urls import split_url
 from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import read_dump

@@ -31,7 +31,7 @@ import json
 import os
 import time
 
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 
 STARTED = 'started'
 DONE = 'done'

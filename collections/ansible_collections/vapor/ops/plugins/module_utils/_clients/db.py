@@ -17,7 +17,7 @@ __metaclass__ = type
 import re
 import sqlite3
 
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 from ansible_collections.vapor.ops.plugins.module_utils._common.options import OptionSpec
 
 try:
@@ -51,6 +51,8 @@ except ImportError:
 # what a module names with missing_required_lib when a MySQL catalog has no driver
 HAS_MYSQL = HAS_MYSQLDB or HAS_PYMYSQL
 MYSQL_REQUIREMENT = 'PyMySQL or mysqlclient (python3-mysqlclient on EL, python3-mysqldb on Debian)'
+HAS_PG = HAS_PSYCOPG or HAS_PSYCOPG2
+PG_REQUIREMENT = 'psycopg or psycopg2 (python3-psycopg2 on EL and Debian)'
 
 
 def read_nsconfig(path):

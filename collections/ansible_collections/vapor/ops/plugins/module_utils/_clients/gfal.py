@@ -18,20 +18,19 @@ import os
 import stat as stat_mod
 import sys
 import threading
-import time
-import traceback
 from collections import namedtuple
 
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError, xrootd_environment
+from ansible_collections.vapor.ops.plugins.module_utils._clients.xrootd import xrootd_environment
+from ansible_collections.vapor.ops.plugins.module_utils._common import urls
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.retry import with_retries
 
-GFAL2_IMP_ERR = None
 try:
     import gfal2
     HAS_GFAL2 = True
 except ImportError:
     gfal2 = None
     HAS_GFAL2 = False
-    GFAL2_IMP_ERR = traceback.format_exc()
 
 StatResult = namedtuple('StatResult', 'exists size mtime is_dir is_link')
 StatResult.__new__.__defaults__ = (False,)
@@ -63,7 +62,7 @@ def join_url(prefix, path):
     """The storage URL of a dump path: the prefix (such as root://se:1094//data/vo) then the path."""
     if not prefix:
         raise VaporError("No storage URL prefix is set, so the dump path '%s' cannot be turned into a URL." % path)
-    return prefix.rstrip('/') + '/' + path.lstrip('/')
+    return urls.join_url(prefix, path)
 
 
 class Storage:
@@ -95,22 +94,17 @@ class Storage:
         return ctx
 
     def _call(self, what, url, fn, *args):
-        last = None
-        for attempt in range(self.retries + 1):
-            if attempt:
-                time.sleep(min(self.backoff * (2 ** (attempt - 1)), 30))
-            try:
-                return fn(*args)
-            except gfal2.GError as exc:
-                if exc.code not in TRANSIENT:
-                    raise
-                last = exc
-        raise last
+        """fn(url, *args), tried again on a transient error (the one retry policy, _common/retry).
+
+        ``what`` names the operation ('stat', 'unlink', 'mkdir', 'rename'), so a subclass can stand in for one
+        of them (a protocol without rename, in the tests)."""
+        return with_retries(lambda: fn(url, *args), self.retries, self.backoff,
+                            lambda exc: isinstance(exc, gfal2.GError) and exc.code in TRANSIENT)
 
     def stat(self, url):
         """StatResult of url; MISSING when it does not exist; VaporError for any other failure."""
         try:
-            st = self._call('stat', url, self.ctx().stat, url)
+            st = self._call('stat', url, self.ctx().stat)
         except gfal2.GError as exc:
             if exc.code == errno.ENOENT:
                 return MISSING
@@ -120,7 +114,7 @@ class Storage:
     def unlink(self, url):
         """Delete a file: 'deleted', or 'missing' when it was already gone; VaporError otherwise."""
         try:
-            self._call('unlink', url, self.ctx().unlink, url)
+            self._call('unlink', url, self.ctx().unlink)
         except gfal2.GError as exc:
             if exc.code == errno.ENOENT:
                 return 'missing'
@@ -132,12 +126,12 @@ class Storage:
         if make_parents:
             parent = dst.rsplit('/', 1)[0]
             try:
-                self._call('mkdir', parent, self.ctx().mkdir_rec, parent, 0o755)
+                self._call('mkdir', parent, self.ctx().mkdir_rec, 0o755)
             except gfal2.GError as exc:
                 if exc.code != errno.EEXIST:
                     raise VaporError("The storage cannot create the directory '%s': %s." % (parent, _msg(exc)))
         try:
-            self._call('rename', src, self.ctx().rename, src, dst)
+            self._call('rename', src, self.ctx().rename, dst)
         except gfal2.GError as exc:
             if exc.code == errno.ENOENT:
                 return 'missing'

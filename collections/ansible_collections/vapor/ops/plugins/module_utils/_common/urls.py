@@ -5,7 +5,8 @@
 #
 # PRIVATE to the vapor.ops collection: no compatibility promise for other users.
 #
-# The one URL helper: every storage URL, SFN and quarantine URL is split here, the same way.
+# The one URL helper: every storage URL, SFN and quarantine URL is split here, the same way; and the
+# host facts URLs carry (default ports, host name comparison).
 
 from __future__ import absolute_import, division, print_function
 
@@ -46,3 +47,15 @@ def split_authority(authority):
 def join_url(prefix, path):
     """The URL of a path below a URL prefix (such as root://se:1094//data/vo then /a/b): exactly one '/' between."""
     return prefix.rstrip('/') + '/' + path.lstrip('/')
+
+
+# the ports a URL of each scheme has when it names none
+DEFAULT_PORTS = {'srm': 8446, 'root': 1094, 'xroot': 1094, 'https': 443, 'davs': 443, 'http': 80, 'dav': 80,
+                 'gsiftp': 2811}
+
+
+def same_host(a, b):
+    """Host names compare without case and without a trailing dot (DNS names are case-insensitive)."""
+    if a is None or b is None:
+        return a is b
+    return a.rstrip('.').lower() == b.rstrip('.').lower()

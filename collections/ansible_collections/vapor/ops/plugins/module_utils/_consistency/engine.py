@@ -47,7 +47,8 @@ import re
 import time
 import traceback
 
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError, normalise_path
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.paths import normalise_path
 from ansible_collections.vapor.ops.plugins.module_utils._consistency import gates
 from ansible_collections.vapor.ops.plugins.module_utils._consistency.files import create_file
 from ansible_collections.vapor.ops.plugins.module_utils._consistency.inputs import fallback_convert, python_check

@@ -18,7 +18,7 @@ import json
 import os
 import tempfile
 
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 
 DIR_MODE = 0o750                   # run directories, OUTPUT_DIR itself when created (less the umask)
 FILE_MODE = 0o640                  # lists, stats.json, the lock (less the umask): paths can name users

@@ -18,7 +18,7 @@ __metaclass__ = type
 
 import os
 
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 from ansible_collections.vapor.ops.plugins.module_utils._consistency import files, inputs, options
 from ansible_collections.vapor.ops.plugins.module_utils._consistency.times import DAY, describe_time, utc
 

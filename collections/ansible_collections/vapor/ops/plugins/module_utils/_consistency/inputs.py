@@ -18,7 +18,7 @@ import os
 import re
 import threading
 
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 from ansible_collections.vapor.ops.plugins.module_utils._consistency.times import DAY, parse_time, time_from_name, utc
 from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import (
     DumpReader, check_line_lengths, companion_path, detect_format, open_dump)

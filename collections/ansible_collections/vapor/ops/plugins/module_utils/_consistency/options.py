@@ -15,7 +15,9 @@ __metaclass__ = type
 import math
 import re
 
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError, normalise_path, parse_duration
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.paths import normalise_path
+from ansible_collections.vapor.ops.plugins.module_utils._common.values import parse_duration
 from ansible_collections.vapor.ops.plugins.module_utils._common.options import OptionSpec
 from ansible_collections.vapor.ops.plugins.module_utils._consistency.times import parse_time
 

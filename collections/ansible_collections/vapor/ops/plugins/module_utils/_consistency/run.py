@@ -31,7 +31,7 @@ import shutil
 import tempfile
 import time
 
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 from ansible_collections.vapor.ops.plugins.module_utils._consistency import gates
 from ansible_collections.vapor.ops.plugins.module_utils._consistency.confirm import Run, confirm, mapping_key
 from ansible_collections.vapor.ops.plugins.module_utils._consistency.engine import (

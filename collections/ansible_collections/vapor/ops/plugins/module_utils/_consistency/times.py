@@ -16,7 +16,7 @@ import calendar
 import datetime
 import re
 
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 
 DAY = 86400
 

@@ -35,7 +35,7 @@ import re
 import zlib
 from collections import namedtuple
 
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 
 try:
     from lxml import etree as _lxml_etree

@@ -20,7 +20,8 @@ import re
 import shutil
 import stat
 
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError, parse_mode
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.values import parse_mode
 
 # Published files keep the mode the site sets (the ``mode`` option), checked here once for every writer.
 # Temporary files are created 0600 and get that mode only just before their rename, so a dump is never

@@ -29,7 +29,8 @@ from operator import eq, is_
 
 from ansible_collections.vapor.ops.plugins.module_utils._clients.db import (
     connect_mysql, connect_pg, db_where as _where, exc_text as _exc_text)
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError, normalise_path
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.paths import normalise_path
 from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import normalise_adler32
 
 S_IFMT = 0o170000

@@ -21,7 +21,7 @@ import tempfile
 import time
 import zlib
 
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import (
     FORMATTERS, FORMATTERS_MANY, Digest, Unrepresentable, normalise_adler32)
 

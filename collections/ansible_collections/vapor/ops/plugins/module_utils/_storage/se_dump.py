@@ -21,8 +21,9 @@ import os
 import stat
 import time
 
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import (
-    EntryFilter, PathMapper, VaporError, normalise_path, parse_duration)
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.paths import EntryFilter, PathMapper, normalise_path
+from ansible_collections.vapor.ops.plugins.module_utils._common.values import parse_duration
 from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import (
     COMPRESSIONS, FORMATS, SUFFIXES, DumpWriter, dump_digest, open_compressed_writer)
 from ansible_collections.vapor.ops.plugins.module_utils._dump.publish import (
@@ -31,24 +32,17 @@ from ansible_collections.vapor.ops.plugins.module_utils._dump.publish import (
 from ansible_collections.vapor.ops.plugins.module_utils._storage.posix import (
     COUNTERS, SCRATCH_PREFIX, EntrySink, check_posix_root, mount_views, scan_posix, unmounted_mount_points)
 from ansible_collections.vapor.ops.plugins.module_utils._storage.database import scan_dcache, scan_dpm
+from ansible_collections.vapor.ops.plugins.module_utils._storage.se_dump_options import SE_DUMP, SOURCES
 from ansible_collections.vapor.ops.plugins.module_utils._storage.xrootd import scan_xrootd
 
-SOURCES = ('posix', 'xrootd', 'dpm', 'dcache')
 MAX_WORKERS = 256
 
-# parameter defaults, shared by the module's argument spec and the runner
-DEFAULTS = {
-    'source': 'posix', 'url': None, 'db': None, 'roots': [], 'ignore': [], 'min_age': 0,
-    'strip_prefix': None, 'add_prefix': None, 'format': 'text', 'compression': 'none', 'dest': None,
-    'name': 'dump_%Y%m%d', 'compression_suffix': True, 'keep': 0, 'min_files': 1, 'latest_link': 'latest',
-    'workers': None, 'timeout': 300, 'retries': 3, 'checksum': 'none', 'max_errors': 0, 'mode': '0644',
-    'vo': None, 'listing_budget': 500000,
-}
+# parameter defaults, from the options table the module's argument spec comes from (the runner's too)
+DEFAULTS = SE_DUMP.defaults()
 
 
 def validate(params):
-    p = dict(DEFAULTS)
-    p.update(dict((k, v) for k, v in params.items() if v is not None))
+    p = SE_DUMP.merge(params)
     if p['source'] not in SOURCES:
         raise VaporError("The source '%s' is not supported; use one of %s." % (p['source'], ', '.join(SOURCES)))
     check_output_options(p, FORMATS, COMPRESSIONS,

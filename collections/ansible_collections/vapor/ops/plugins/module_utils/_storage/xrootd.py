@@ -16,46 +16,32 @@ __metaclass__ = type
 import json
 import pickle
 import queue
-import re
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import traceback
 
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError, normalise_path, xrootd_site_set
+from ansible_collections.vapor.ops.plugins.module_utils._clients.xrootd import (
+    IS_DIR, DirListFlags, QueryCode, StatInfoFlags, require_binding, xrd_client, xrootd_site_set)
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.paths import normalise_path
+from ansible_collections.vapor.ops.plugins.module_utils._common.retry import attempts
+from ansible_collections.vapor.ops.plugins.module_utils._common.urls import split_url
 from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import normalise_adler32
 
-XROOTD_IMP_ERR = None
-try:
-    from XRootD import client as xrd_client
-    from XRootD.client.flags import DirListFlags, QueryCode, StatInfoFlags
-    HAS_XROOTD = True
-    IS_DIR = StatInfoFlags.IS_DIR
-except ImportError:
-    xrd_client = None
-    HAS_XROOTD = False
-    XROOTD_IMP_ERR = traceback.format_exc()
-
-_URL_RE = re.compile(r'^(?P<scheme>roots?|xroots?)://(?P<host>[^/]+)(?P<path>/.*)?$')
+_XROOTD_SCHEMES = ('root', 'roots', 'xroot', 'xroots')
 
 
 def parse_url(url):
     """Split 'root://host:port//path' into ('root://host:port', '/path' or None)."""
-    m = _URL_RE.match(url or '')
-    if not m:
+    parts = split_url(url)
+    if parts is None or parts[0] not in _XROOTD_SCHEMES or not parts[1] or '\n' in url \
+            or (parts[2] and not parts[2].startswith('/')):
         raise VaporError("The XRootD URL '%s' is not of the form root://host[:port][//path]." % url)
-    server = '%s://%s' % (m.group('scheme'), m.group('host'))
-    path = m.group('path')
+    scheme, host, path = parts
+    server = '%s://%s' % (scheme, host)
     return server, (normalise_path(path) if path and path.strip('/') else None)
-
-
-def require_binding():
-    if not HAS_XROOTD:
-        raise VaporError("The XRootD Python binding is not importable by %s; install python3-xrootd and run the "
-                         "module with the system Python (ansible_python_interpreter=/usr/bin/python3)."
-                         % sys.executable)
 
 
 def _bound_client(timeout):
@@ -105,9 +91,7 @@ class XRootDLister:
         retries; None when the directory vanished; raises VaporError."""
         last = None
         base = path.rstrip('/') + '/'
-        for attempt in range(self.retries + 1):
-            if attempt:
-                time.sleep(min(self.backoff * (2 ** (attempt - 1)), 30))
+        for _attempt in attempts(self.retries, self.backoff):
             raw = self._raw()
             if raw is not None:
                 st, resp = raw.dirlist(path, DirListFlags.STAT, self.timeout)

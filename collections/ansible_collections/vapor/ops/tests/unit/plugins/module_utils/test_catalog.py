@@ -14,7 +14,7 @@ from ansible_collections.vapor.ops.plugins.module_utils._catalog import core as 
 from ansible_collections.vapor.ops.plugins.module_utils._catalog import entries as cat_entries
 from ansible_collections.vapor.ops.plugins.module_utils._catalog import schema as cat_schema
 from ansible_collections.vapor.ops.plugins.module_utils._catalog import sfn as cat_sfn
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import companion_path, read_dump
 
 NOW = 1800000000          # 2027-01-15 08:00 UTC

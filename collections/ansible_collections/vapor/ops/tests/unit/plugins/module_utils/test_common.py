@@ -3,12 +3,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import os
 
 import pytest
 
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import (
-    EntryFilter, PathMapper, VaporError, normalise_path, parse_duration)
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.paths import EntryFilter, PathMapper, normalise_path
+from ansible_collections.vapor.ops.plugins.module_utils._common.values import parse_duration
 
 
 @pytest.mark.parametrize('strip,add,path,expected', [
@@ -66,26 +66,10 @@ def test_entry_filter_bad_regex_is_one_sentence():
     ('/a/..b/c', '/a/..b/c'),            # '..b' is a name, not '..'
 ])
 def test_resolve_path(path, expected):
-    from ansible_collections.vapor.ops.plugins.module_utils._common.core import resolve_path
+    from ansible_collections.vapor.ops.plugins.module_utils._common.paths import resolve_path
     assert resolve_path(path) == expected
 
 
 def test_same_host_ignores_case_and_a_trailing_dot():
-    from ansible_collections.vapor.ops.plugins.module_utils._common.core import same_host
+    from ansible_collections.vapor.ops.plugins.module_utils._common.urls import same_host
     assert same_host('SE.Example.org', 'se.example.org.') and not same_host('se.example.org', 'se.example.com')
-
-
-def test_xrootd_environment_can_be_set_again_by_a_later_run_in_the_process(monkeypatch):
-    from ansible_collections.vapor.ops.plugins.module_utils._common import core as _common
-    for name in ('XRD_CONNECTIONWINDOW', 'XRD_CONNECTIONRETRY', 'XRD_REQUESTTIMEOUT', 'XRD_STREAMTIMEOUT',
-                 'XRD_TIMEOUTRESOLUTION'):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(_common, '_XRD_OURS', {})
-    _common.xrootd_environment(60)
-    assert os.environ['XRD_CONNECTIONWINDOW'] == '60' and not _common.xrootd_site_set('XRD_CONNECTIONWINDOW')
-    _common.xrootd_environment(5)          # a later run of this process with a shorter timeout
-    assert os.environ['XRD_CONNECTIONWINDOW'] == '5'
-    monkeypatch.setenv('XRD_CONNECTIONWINDOW', '30')     # what the site set is kept
-    assert _common.xrootd_site_set('XRD_CONNECTIONWINDOW')
-    _common.xrootd_environment(5)
-    assert os.environ['XRD_CONNECTIONWINDOW'] == '30'

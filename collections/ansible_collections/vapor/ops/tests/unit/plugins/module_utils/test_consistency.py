@@ -15,7 +15,8 @@ from ansible_collections.vapor.ops.plugins.module_utils._consistency import engi
 from ansible_collections.vapor.ops.plugins.module_utils._consistency import inputs as cc_inputs
 from ansible_collections.vapor.ops.plugins.module_utils._consistency import run as cc_run
 from ansible_collections.vapor.ops.plugins.module_utils._consistency import times as cc_times
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError, normalise_path
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.paths import normalise_path
 from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import (
     DumpWriter, companion_path, open_compressed_writer)
 

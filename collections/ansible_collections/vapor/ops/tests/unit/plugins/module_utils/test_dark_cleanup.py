@@ -15,7 +15,8 @@ from ansible_collections.vapor.ops.plugins.module_utils._catalog import access a
 from ansible_collections.vapor.ops.plugins.module_utils._catalog import schema as cat_schema
 from ansible_collections.vapor.ops.plugins.module_utils._cleanup import dark as dc
 from ansible_collections.vapor.ops.plugins.module_utils._cleanup import ratelimit
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError, file_sha256
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.files import file_sha256
 from ansible_collections.vapor.ops.plugins.module_utils._cleanup.journal import Journal
 from ansible_collections.vapor.ops.plugins.module_utils._clients.gfal import Storage
 

@@ -23,7 +23,8 @@ import pytest
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError, normalise_path
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.paths import normalise_path
 from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import (
     FORMATS, DumpReader, DumpWriter, has_dotdot, open_compressed_writer)
 

@@ -5,7 +5,7 @@ __metaclass__ = type
 
 import pytest
 
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import (
     Digest, DumpReader, DumpWriter, Unrepresentable, dump_digest, format_cms, format_syncat, format_text,
     normalise_adler32, open_compressed_writer, read_dump)

@@ -9,7 +9,7 @@ __metaclass__ = type
 
 import pytest
 
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 from ansible_collections.vapor.ops.plugins.module_utils._catalog import access as cat_access
 from ansible_collections.vapor.ops.plugins.module_utils._catalog import verify as cat_verify
 from ansible_collections.vapor.ops.plugins.module_utils._module import (

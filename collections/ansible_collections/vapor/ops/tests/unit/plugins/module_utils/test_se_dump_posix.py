@@ -8,7 +8,7 @@ import os
 import pytest
 
 from ansible_collections.vapor.ops.plugins.module_utils._storage import posix as _scan
-from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import read_dump
 from ansible_collections.vapor.ops.plugins.module_utils._storage.se_dump import run
 
