@@ -20,7 +20,8 @@ import pytest
 import ansible_runner
 import seed
 from ansible_collections.vapor.ops.plugins.module_utils._catalog import core as cat
-from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import read_dump
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import dump as cat_dump
+from ansible_collections.vapor.ops.plugins.module_utils._dump.reader import read_dump
 
 NOW = int(time.time())
 OLD = NOW - 60 * 86400
@@ -147,7 +148,7 @@ def test_catalog_dump_same_content_on_both_backends(tmp_path, mariadb, cns_db):
         fill(spec)
         dest = tmp_path / name
         dest.mkdir()
-        r = cat.run_catalog_dump({"catalog": spec, "se": SE, "strip_prefix": TOP, "format": "syncat",
+        r = cat_dump.run_catalog_dump({"catalog": spec, "se": SE, "strip_prefix": TOP, "format": "syncat",
                                   "dest": str(dest)}, now=NOW)
         out[name] = (sorted(read_dump(r["dump"])), sorted(read_dump(r["inactive_list"])))
     assert out["sqlite"] == out["mysql"]
@@ -160,7 +161,7 @@ def test_catalog_dump_dpm_disk_server_sfns(tmp_path, mariadb, cns_db):
                         record_files=True)
     dest = tmp_path / "dumps"
     dest.mkdir()
-    r = cat.run_catalog_dump({"catalog": mysql_spec(mariadb, cns_db), "se": "disk01.example.org",
+    r = cat_dump.run_catalog_dump({"catalog": mysql_spec(mariadb, cns_db), "se": "disk01.example.org",
                               "strip_prefix": "/srv/fs01", "add_prefix": "/fs01", "format": "cms",
                               "dest": str(dest)}, now=NOW)
     got = {e.path: e for e in read_dump(r["dump"])}

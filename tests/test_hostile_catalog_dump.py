@@ -16,8 +16,9 @@ import pytest
 
 import seed
 from ansible_collections.vapor.ops.plugins.module_utils._catalog import core as cat
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import dump as cat_dump
 from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
-from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import read_dump
+from ansible_collections.vapor.ops.plugins.module_utils._dump.reader import read_dump
 
 OLD = int(time.time()) - 60 * 86400
 SE = "se.demo.example"
@@ -60,7 +61,7 @@ def fill(spec, reps):
 def dump_and_compare(ctx, spec, selection, fmt="text", expect_inactive=()):
     """catalog_dump, then for every replica row the re-check recognises: its path is in the dump or companion."""
     dest = ctx.dest()
-    res = cat.run_catalog_dump(dict(selection, catalog=spec, dest=str(dest), strip_prefix="/vo", format=fmt))
+    res = cat_dump.run_catalog_dump(dict(selection, catalog=spec, dest=str(dest), strip_prefix="/vo", format=fmt))
     listed = set(e.path for e in read_dump(res["dump"], fmt))
     inactive = set(e.path for e in read_dump(res["inactive_list"], "text"))
     mapping = cat.SfnMapping(selection.get("se"), "/vo", None, selection.get("sfn_prefix"))
@@ -198,14 +199,14 @@ def no_replica_for_se_refused(ctx):
     dest = ctx.dest()
     with pytest.raises(VaporError, match=r"has 0 available replicas for host 'wrong.example' .* nothing was "
                                          r"published"):
-        cat.run_catalog_dump(dict(catalog=spec, dest=str(dest), se="wrong.example"))
+        cat_dump.run_catalog_dump(dict(catalog=spec, dest=str(dest), se="wrong.example"))
     assert os.listdir(dest) == []
 
 
 def _refused(ctx, spec, pattern):
     dest = ctx.dest()
     with pytest.raises(VaporError, match=pattern):
-        cat.run_catalog_dump(dict(catalog=spec, dest=str(dest), se=SE))
+        cat_dump.run_catalog_dump(dict(catalog=spec, dest=str(dest), se=SE))
     assert os.listdir(dest) == []
 
 
@@ -251,7 +252,7 @@ def mysql_wrong_password(ctx):
     spec = dict(ctx.spec("mysql"), password="not-the-password")
     dest = ctx.dest()
     with pytest.raises(VaporError) as exc:
-        cat.run_catalog_dump(dict(catalog=spec, dest=str(dest), se=SE))
+        cat_dump.run_catalog_dump(dict(catalog=spec, dest=str(dest), se=SE))
     assert "not-the-password" not in str(exc.value) and str(exc.value).count(". ") <= 1, str(exc.value)
     assert os.listdir(dest) == []
 
@@ -268,7 +269,7 @@ def summary_counts_every_spelling(ctx):
         fill(spec, ODD_SPELLINGS + [("Se.Demo.Example.", SRM + "/vo/store/c1.root", "-")])
         for sel in ({"se": SE}, {"sfn_prefix": SRM + "/vo/"}, {"se": SE, "sfn_prefix": SRM + "/vo/"}):
             info = cat.entries_info(dict(sel, catalog=spec, summary=True))
-            dumped = cat.run_catalog_dump(dict(sel, catalog=spec, dest=str(ctx.dest()), strip_prefix="/vo"))
+            dumped = cat_dump.run_catalog_dump(dict(sel, catalog=spec, dest=str(ctx.dest()), strip_prefix="/vo"))
             assert info["files"] == dumped["available"] == 12, (backend, sel, info["files"], dumped["available"])
 
 

@@ -32,7 +32,7 @@ import pytest
 import ansible_runner
 import seed
 from ansible_collections.vapor.ops.plugins.module_utils._catalog import core as cat
-from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import read_dump
+from ansible_collections.vapor.ops.plugins.module_utils._dump.reader import read_dump
 from servers import free_port
 
 REPO = ansible_runner.REPO
@@ -64,7 +64,7 @@ if kill:   # SIGKILL this process in the middle of the scan, after the temporary
 if kind == 'se_dump':
     from ansible_collections.vapor.ops.plugins.module_utils._storage.se_dump import run
 else:
-    from ansible_collections.vapor.ops.plugins.module_utils._catalog.core import run_catalog_dump as run
+    from ansible_collections.vapor.ops.plugins.module_utils._catalog.dump import run_catalog_dump as run
 try:
     out = {'ok': True, 'result': run(params, check_mode=check)}
 except VaporError as exc:

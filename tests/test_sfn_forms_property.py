@@ -22,8 +22,9 @@ from hypothesis import strategies as st
 
 import seed
 from ansible_collections.vapor.ops.plugins.module_utils._catalog import core as cat
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import dump as cat_dump
 from ansible_collections.vapor.ops.plugins.module_utils._cleanup import dark as dc
-from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import read_dump
+from ansible_collections.vapor.ops.plugins.module_utils._dump.reader import read_dump
 
 OLD = int(time.time()) - 60 * 86400
 SE = "se.demo.example"
@@ -101,7 +102,7 @@ def _check_one(world, sfn, canonical, selection):
     assert mapping.dump_path(sfn) == (dump_path, None), sfn
 
     # what catalog_dump writes (when its selection lists the replica at all)
-    r = cat.run_catalog_dump(dict(selection, catalog=spec, strip_prefix=TOP, dest=str(world["dest"]),
+    r = cat_dump.run_catalog_dump(dict(selection, catalog=spec, strip_prefix=TOP, dest=str(world["dest"]),
                                   name="d_%s" % next(_counter)))
     dumped = set(e.path for e in read_dump(r["dump"]))
     if selection.get("se"):

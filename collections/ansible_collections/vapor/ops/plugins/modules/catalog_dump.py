@@ -258,8 +258,8 @@ duration:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.vapor.ops.plugins.module_utils._module import run_core
-from ansible_collections.vapor.ops.plugins.module_utils._catalog.core import (
-    catalog_argument_spec, run_catalog_dump, storage_element_argument_spec)
+from ansible_collections.vapor.ops.plugins.module_utils._catalog.core import catalog_argument_spec, storage_element_argument_spec
+from ansible_collections.vapor.ops.plugins.module_utils._catalog.dump import run_catalog_dump
 
 
 def argument_spec():

@@ -49,7 +49,7 @@ from ansible_collections.vapor.ops.plugins.module_utils._common.core import (
     EntryFilter, VaporError, file_sha256, normalise_path, parse_duration, path_components)
 from ansible_collections.vapor.ops.plugins.module_utils._catalog.core import (
     ReplicaIndex, SfnMapping, _upper_bound, open_catalog, verify_storage_sees)
-from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import read_dump
+from ansible_collections.vapor.ops.plugins.module_utils._dump.reader import read_dump
 from ansible_collections.vapor.ops.plugins.module_utils._clients.gfal import (
     RenameUnsupported, ThroughSymlink, join_url, open_storage)
 from ansible_collections.vapor.ops.plugins.module_utils._cleanup.journal import DONE, STARTED, Journal, RunLock

@@ -70,7 +70,9 @@ import traceback
 
 from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError, normalise_path, parse_duration
 from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import (
-    MAX_LINE, DumpReader, check_line_lengths, companion_path, detect_format, open_dump)
+    MAX_LINE, check_line_lengths, companion_path, open_dump)
+from ansible_collections.vapor.ops.plugins.module_utils._dump.reader import DumpReader
+from ansible_collections.vapor.ops.plugins.module_utils._dump.registry import detect_format
 
 try:
     import duckdb

@@ -22,12 +22,10 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 
 from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError, normalise_path, xrootd_site_set
 from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import normalise_adler32
 
-XROOTD_IMP_ERR = None
 try:
     from XRootD import client as xrd_client
     from XRootD.client.flags import DirListFlags, QueryCode, StatInfoFlags
@@ -36,7 +34,6 @@ try:
 except ImportError:
     xrd_client = None
     HAS_XROOTD = False
-    XROOTD_IMP_ERR = traceback.format_exc()
 
 _URL_RE = re.compile(r'^(?P<scheme>roots?|xroots?)://(?P<host>[^/]+)(?P<path>/.*)?$')
 
@@ -298,3 +295,14 @@ def scan_xrootd(sink, url, roots, workers=8, timeout=300, retries=3, checksum='n
             left = _walk_in_child(settings, left, emit)
         if durations is not None:
             durations.append(round(time.time() - t0, 3))
+
+
+def scan_source(p, sink, durations, partdir=None, skip=()):
+    """The scanner registry's entry point: the se_dump parameters ``p``."""
+    scan_xrootd(sink, p['url'], p['roots'], workers=p['workers'], timeout=p['timeout'], retries=p['retries'],
+                checksum=p['checksum'], durations=durations, budget=int(p['listing_budget']))
+
+
+def default_roots(p):
+    """The roots scanned when none is given: the path of the URL, else '/'."""
+    return [parse_url(p['url'])[1] or '/']

@@ -9,8 +9,10 @@ import sqlite3
 import pytest
 
 from ansible_collections.vapor.ops.plugins.module_utils._catalog import core as cat
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import dump as cat_dump
 from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
-from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import companion_path, read_dump
+from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import companion_path
+from ansible_collections.vapor.ops.plugins.module_utils._dump.reader import read_dump
 
 NOW = 1800000000          # 2027-01-15 08:00 UTC
 OLD = NOW - 40 * 86400
@@ -274,11 +276,11 @@ def test_catalog_dump(catalog, db, tmp_path):
     seed(catalog)
     dest = tmp_path / 'dumps'
     dest.mkdir()
-    check = cat.run_catalog_dump(dump_params(db, dest, format='cms', compression='gzip'), check_mode=True, now=NOW)
+    check = cat_dump.run_catalog_dump(dump_params(db, dest, format='cms', compression='gzip'), check_mode=True, now=NOW)
     assert check['changed'] and check['published'] and os.listdir(str(dest)) == []
     assert (check['replicas'], check['available'], check['inactive'], check['outside']) == (5, 2, 2, 1)
 
-    r = cat.run_catalog_dump(dump_params(db, dest, format='cms', compression='gzip'), now=NOW)
+    r = cat_dump.run_catalog_dump(dump_params(db, dest, format='cms', compression='gzip'), now=NOW)
     assert r['name'] == 'catalog_20270115_080000.gz' and r['changed'] and r['published']
     assert (r['replicas'], r['available'], r['inactive'], r['outside'], r['bytes']) == (5, 2, 2, 1, 30)
     entries = sorted(read_dump(r['dump']))
@@ -288,10 +290,10 @@ def test_catalog_dump(catalog, db, tmp_path):
     assert sorted(e.path for e in read_dump(r['inactive_list'])) == ['/data/f3', '/mc/f4']
     assert sorted(os.listdir(str(dest))) == ['catalog_20270115_080000.gz', 'catalog_20270115_080000.inactive.gz']
 
-    again = cat.run_catalog_dump(dump_params(db, dest, format='cms', compression='gzip'), now=NOW + 60)
+    again = cat_dump.run_catalog_dump(dump_params(db, dest, format='cms', compression='gzip'), now=NOW + 60)
     assert not again['changed'] and not again['published'] and again['dump'] == r['dump']
     assert len(os.listdir(str(dest))) == 2
-    forced = cat.run_catalog_dump(dump_params(db, dest, format='cms', compression='gzip', force=True), now=NOW + 120)
+    forced = cat_dump.run_catalog_dump(dump_params(db, dest, format='cms', compression='gzip', force=True), now=NOW + 120)
     assert forced['published'] and forced['name'] == 'catalog_20270115_080200.gz'
 
 
@@ -305,7 +307,7 @@ def test_catalog_dump_empty_companion_keep_and_link(catalog, db, tmp_path):
     for i in range(3):
         catalog.register_file('/grid/vo/extra/f%d' % i, 1, OLD, None,
                               [('other.example.org', 'root://other.example.org//vo/extra/f%d' % i, '-')])
-        r = cat.run_catalog_dump(p, now=NOW + i * 3600)
+        r = cat_dump.run_catalog_dump(p, now=NOW + i * 3600)
         names.append(r['name'])
         assert r['inactive'] == 0 and list(read_dump(r['inactive_list'])) == []
     assert r['pruned'] == [names[0]]
@@ -321,7 +323,7 @@ def test_catalog_dump_refuses_an_empty_selection(catalog, db, tmp_path):
     dest = tmp_path / 'dumps'
     dest.mkdir()
     with pytest.raises(VaporError, match=r"0 available replicas for host 'typo.example.org'.*min_files=1"):
-        cat.run_catalog_dump(dump_params(db, dest, se='typo.example.org'), now=NOW)
+        cat_dump.run_catalog_dump(dump_params(db, dest, se='typo.example.org'), now=NOW)
     assert os.listdir(str(dest)) == []
 
 
@@ -329,7 +331,7 @@ def test_catalog_dump_by_sfn_prefix(catalog, db, tmp_path):
     seed(catalog)
     dest = tmp_path / 'dumps'
     dest.mkdir()
-    r = cat.run_catalog_dump(dump_params(db, dest, se=None, sfn_prefix=SRM + '/dpm/example.org/home/vo/',
+    r = cat_dump.run_catalog_dump(dump_params(db, dest, se=None, sfn_prefix=SRM + '/dpm/example.org/home/vo/',
                                          add_prefix='/vo'), now=NOW)
     assert sorted(e.path for e in read_dump(r['dump'])) == ['/vo/data/f1', '/vo/data/f2']
     # f3's SFN is the plain srm form with the default port (srm://se.example.org/dpm/...): the same place as the

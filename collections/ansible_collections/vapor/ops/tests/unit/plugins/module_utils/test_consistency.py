@@ -12,8 +12,8 @@ import pytest
 
 from ansible_collections.vapor.ops.plugins.module_utils._consistency import core as cc
 from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError, normalise_path
-from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import (
-    DumpWriter, companion_path, open_compressed_writer)
+from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import companion_path, open_compressed_writer
+from ansible_collections.vapor.ops.plugins.module_utils._dump.writer import DumpWriter
 
 pytest.importorskip('duckdb')
 

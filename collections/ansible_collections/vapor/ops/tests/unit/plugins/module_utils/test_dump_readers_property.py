@@ -24,8 +24,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError, normalise_path
-from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import (
-    FORMATS, DumpReader, DumpWriter, has_dotdot, open_compressed_writer)
+from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import has_dotdot, open_compressed_writer
+from ansible_collections.vapor.ops.plugins.module_utils._dump.reader import DumpReader
+from ansible_collections.vapor.ops.plugins.module_utils._dump.registry import FORMATS
+from ansible_collections.vapor.ops.plugins.module_utils._dump.writer import DumpWriter
 
 duckdb = pytest.importorskip('duckdb')
 from ansible_collections.vapor.ops.plugins.module_utils._consistency import core as cc  # noqa: E402
