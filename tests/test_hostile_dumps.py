@@ -55,7 +55,7 @@ sys.path.insert(0, sys.argv[1])
 from ansible_collections.vapor.ops.plugins.module_utils._common.core import VaporError
 kind, params, check, kill = sys.argv[2], json.loads(sys.argv[3]), sys.argv[4] == '1', sys.argv[5] == '1'
 if kill:   # SIGKILL this process in the middle of the scan, after the temporary file was started
-    from ansible_collections.vapor.ops.plugins.module_utils._storage import posix as _scan
+    from ansible_collections.vapor.ops.plugins.module_utils._storage import sink as _scan
     _add_many = _scan.EntrySink.add_many
     def add_many(self, root_idx, entries):
         _add_many(self, root_idx, entries)
