@@ -105,7 +105,6 @@ def normalise_adler32(value):
         return None
 
 
-
 def xattr_adler32(xattr):
     """The adler32 of a DPM/dCache extended-attribute JSON text ('{"checksum.adler32": "..."}'), canonical, or None."""
     if not xattr or 'adler32' not in xattr:

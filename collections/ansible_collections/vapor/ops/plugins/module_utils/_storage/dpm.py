@@ -157,7 +157,7 @@ def scan_dpm(sink, db, roots, durations=None):
             row = cur.fetchone()
         except Exception as exc:
             raise VaporError("The database %s has no usable DPNS namespace (Cns_file_metadata): %s."
-                             % (_where(settings), _excto_text(exc)))
+                             % (_where(settings), _exc_text(exc)))
         if row is None:
             raise VaporError("The database %s has no namespace root (no Cns_file_metadata row with parent_fileid 0)."
                              % _where(settings))
@@ -394,6 +394,7 @@ class _DpmLines(_DpmRows):
                 return
         n = len(heads)
         tails = cols[2]
+        csums = cdata = None
         try:
             data = b''.join(tails)
             if self.with_checksum:
@@ -423,7 +424,7 @@ class _DpmLines(_DpmRows):
         line_end = [repeat(self.spec.line_end)] if self.spec.line_end else []
         if self.nroots == 1:
             data = b''.join(chain.from_iterable(zip(heads, *(fields + line_end))))
-            sink.addto_text(0, data, n, sum(filter(None, sizes)))
+            sink.add_text(0, data, n, sum(filter(None, sizes)))
             return
         where = self.tree.where
         idxs = [where[p][1] for p in cols[0]]
@@ -432,7 +433,7 @@ class _DpmLines(_DpmRows):
             k = sel.count(True)
             if k:
                 parts = [compress(c, sel) for c in [heads] + fields] + line_end
-                sink.addto_text(i, b''.join(chain.from_iterable(zip(*parts))), k, sum(filter(None, compress(sizes, sel))))
+                sink.add_text(i, b''.join(chain.from_iterable(zip(*parts))), k, sum(filter(None, compress(sizes, sel))))
 
     def sort_rows(self, cols, heads):
         """A chunk that failed the check: write the rows that pass it one by one, keep the others'

@@ -33,11 +33,9 @@ def reading(conn, settings):
         conn.close()
 
 
-
 def check_roots(seen, roots, settings):
     """``seen``: the indexes of the roots found as directories."""
     for i, r in enumerate(roots):
         if i not in seen and r != '/':
             raise VaporError("The root '%s' is not a directory in the namespace of the database %s."
                              % (r, _where(settings)))
-
