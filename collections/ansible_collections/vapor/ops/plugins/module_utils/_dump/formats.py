@@ -10,18 +10,10 @@
 # its own file (fmt_text.py, fmt_cms.py, fmt_syncat.py), listed in registry.py; reader.py and writer.py read
 # and write any of them.
 #
-#   text    one path a line, nothing else on the line (what the Rucio auditor reads).
-#           Not representable: a name holding a newline or a carriage return.
-#   cms     path|size|mtime|adler32 (adler32 as 8 lowercase hex digits, N/A when unknown).
-#           Not representable: a name holding '|', a newline or a carriage return.
-#   syncat  the dCache/CMS "syncat" XML: <entry name=".."><size/><mtime/><checksum/></entry>.
-#           Newlines, tabs and carriage returns in names are written as character references
-#           (&#10; ...), which survive attribute normalisation. Not representable: other control
-#           characters, which XML 1.0 does not allow at all.
-#   every format: a name that is not valid UTF-8, an empty name, a path with a '..' component (no reader accepts
-#           it: it could name a file outside the area) and a name longer than MAX_NAME bytes are not
-#           representable; in text and cms neither is a name starting with 'BEGIN TIME' or 'END TIME'
-#           (the cms header lines, which readers skip).
+# Every format: a name that is not valid UTF-8, an empty name, a path with a '..' component (no reader accepts
+# it: it could name a file outside the area) and a name longer than MAX_NAME bytes are not representable; in the
+# line formats neither is a name starting with 'BEGIN TIME' or 'END TIME' (the cms header lines, which readers
+# skip). What else a format cannot carry is said in its file.
 #
 # Entries that are not representable are skipped and counted; the module warns about them.
 
@@ -113,6 +105,7 @@ def xattr_adler32(xattr):
         return normalise_adler32(json.loads(xattr).get('checksum.adler32'))
     except (ValueError, AttributeError):
         return None
+
 
 # ----------------------------------------------------------------------------------------------
 # the format objects' base
