@@ -81,8 +81,8 @@ class SyncatFormat(DumpFormat):
             raise Unrepresentable(NOT_UTF8)
 
     def header(self, recorded, vo):
-        head = u'<?xml version="1.0" encoding="UTF-8"?>\n<cat xmlns="%s">\n<dump recorded="%s">' % (SYNCAT_NS,
-                                                                                                  recorded)
+        head = (u'<?xml version="1.0" encoding="UTF-8"?>\n<cat xmlns="%s">\n<dump recorded="%s">'
+                % (SYNCAT_NS, recorded))
         if vo:
             head += u'<for>vo:%s</for>' % _xml_attr(vo)
         return (head + u'\n<entry-set>\n').encode('utf-8')

@@ -332,7 +332,7 @@ def test_catalog_dump_by_sfn_prefix(catalog, db, tmp_path):
     dest = tmp_path / 'dumps'
     dest.mkdir()
     r = cat_dump.run_catalog_dump(dump_params(db, dest, se=None, sfn_prefix=SRM + '/dpm/example.org/home/vo/',
-                                         add_prefix='/vo'), now=NOW)
+                                              add_prefix='/vo'), now=NOW)
     assert sorted(e.path for e in read_dump(r['dump'])) == ['/vo/data/f1', '/vo/data/f2']
     # f3's SFN is the plain srm form with the default port (srm://se.example.org/dpm/...): the same place as the
     # prefix's ?SFN= form on port 8446, so it is selected too (issue 8: no spelling lets a replica escape)
