@@ -39,8 +39,9 @@ CSUM = "IF(csumtype = 'AD', IF(LENGTH(csumvalue) = 8, csumvalue, NULL), IF(xattr
 
 
 def default_queries():
-    from ansible_collections.vapor.ops.plugins.module_utils._storage import database as _scan_db
-    fast = _scan_db._DpmLines(None, "cms", 1, True).query()
+    from ansible_collections.vapor.ops.plugins.module_utils._dump.fmt_cms import CMS
+    from ansible_collections.vapor.ops.plugins.module_utils._storage import dpm as _scan_db
+    fast = _scan_db._DpmLines(None, CMS, 1, True).query()
     table = " FROM Cns_file_metadata"
     return [
         ("baseline", DPM_QUERY),

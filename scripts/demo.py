@@ -102,7 +102,7 @@ def main():
         if rc:
             print('The demo playbook %s failed (exit %d).' % (playbook, rc), file=sys.stderr)
             return rc
-    from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import read_dump
+    from ansible_collections.vapor.ops.plugins.module_utils._dump.reader import read_dump
     latest = os.path.join(DEMO, 'dumps', 'latest')
     entries = list(read_dump(latest))
     run = newest_run()

@@ -12,8 +12,8 @@ import datetime
 import json
 import os
 
-from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import (
-    DumpWriter, companion_path, open_compressed_writer)
+from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import companion_path, open_compressed_writer
+from ansible_collections.vapor.ops.plugins.module_utils._dump.writer import DumpWriter
 
 DAY = 86400
 COMMON = [f"/store/mc/common/{i:03d}.root" for i in range(300)]

@@ -158,7 +158,7 @@ def test_races_during_the_scan(world, run_playbook, tmp_path):
     The three dumps are taken one by one with the modules (as the playbook does), and the catalog and the
     storage change between them the way transfers and deletions do during a real scan.
     """
-    from ansible_collections.vapor.ops.plugins.module_utils._catalog import core as _catalog
+    from ansible_collections.vapor.ops.plugins.module_utils._catalog import dump as _catalog
     from ansible_collections.vapor.ops.plugins.module_utils._consistency import run as _consistency
     from ansible_collections.vapor.ops.plugins.module_utils._storage import se_dump as _se_dump
     extra = world["extra"]

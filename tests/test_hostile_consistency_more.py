@@ -20,7 +20,7 @@ import pytest
 
 from ansible_collections.vapor.ops.plugins.module_utils._consistency import run as cc
 from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
-from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import read_dump
+from ansible_collections.vapor.ops.plugins.module_utils._dump.reader import read_dump
 
 from test_hostile_consistency import (COMMON, DARK, DAY, LOST, World, assert_nothing_published, failed_stats_say,
                                       lines, run_case, snapshot, stamp)

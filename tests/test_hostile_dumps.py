@@ -33,7 +33,7 @@ import ansible_runner
 import seed
 from ansible_collections.vapor.ops.plugins.module_utils._catalog import access as cat_access
 from ansible_collections.vapor.ops.plugins.module_utils._catalog import schema as cat_schema
-from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import read_dump
+from ansible_collections.vapor.ops.plugins.module_utils._dump.reader import read_dump
 from servers import free_port
 
 REPO = ansible_runner.REPO
@@ -56,7 +56,7 @@ sys.path.insert(0, sys.argv[1])
 from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 kind, params, check, kill = sys.argv[2], json.loads(sys.argv[3]), sys.argv[4] == '1', sys.argv[5] == '1'
 if kill:   # SIGKILL this process in the middle of the scan, after the temporary file was started
-    from ansible_collections.vapor.ops.plugins.module_utils._storage import posix as _scan
+    from ansible_collections.vapor.ops.plugins.module_utils._storage import sink as _scan
     _add_many = _scan.EntrySink.add_many
     def add_many(self, root_idx, entries):
         _add_many(self, root_idx, entries)
@@ -65,7 +65,7 @@ if kill:   # SIGKILL this process in the middle of the scan, after the temporary
 if kind == 'se_dump':
     from ansible_collections.vapor.ops.plugins.module_utils._storage.se_dump import run
 else:
-    from ansible_collections.vapor.ops.plugins.module_utils._catalog.core import run_catalog_dump as run
+    from ansible_collections.vapor.ops.plugins.module_utils._catalog.dump import run_catalog_dump as run
 try:
     out = {'ok': True, 'result': run(params, check_mode=check)}
 except VaporError as exc:

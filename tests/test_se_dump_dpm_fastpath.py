@@ -12,9 +12,10 @@ import gc
 import pytest
 
 import seed
-from ansible_collections.vapor.ops.plugins.module_utils._storage import posix as _scan
 from ansible_collections.vapor.ops.plugins.module_utils._clients import db as _db
-from ansible_collections.vapor.ops.plugins.module_utils._storage import database as _scan_db
+from ansible_collections.vapor.ops.plugins.module_utils._storage import dpm as _scan_db
+from ansible_collections.vapor.ops.plugins.module_utils._storage import nsdb as _nsdb
+from ansible_collections.vapor.ops.plugins.module_utils._storage import sink as _scan
 from ansible_collections.vapor.ops.plugins.module_utils._storage import se_dump as _se_dump
 
 TOP = "/dpm/ex.org/home/vo"
@@ -68,7 +69,7 @@ def namespace(mariadb, request):
 def _dump(tmp_path, db, opts, fast, monkeypatch, driver="mysqldb"):
     dest = tmp_path / ("fast" if fast else "rows")
     dest.mkdir(exist_ok=True)
-    monkeypatch.setattr(_scan_db, "FETCH", 5)
+    monkeypatch.setattr(_nsdb, "FETCH", 5)
     if driver == "pymysql":
         monkeypatch.setattr(_db, "HAS_MYSQLDB", False)
     if not fast:

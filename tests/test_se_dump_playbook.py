@@ -14,7 +14,7 @@ import pytest
 
 import ansible_runner
 import seed
-from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import read_dump
+from ansible_collections.vapor.ops.plugins.module_utils._dump.reader import read_dump
 
 PLAYBOOK = "playbooks/storage_dump.yml"
 TASK = "Scan the storage element and publish the dump"

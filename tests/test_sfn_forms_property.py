@@ -22,11 +22,11 @@ from hypothesis import strategies as st
 
 import seed
 from ansible_collections.vapor.ops.plugins.module_utils._catalog import access as cat_access
-from ansible_collections.vapor.ops.plugins.module_utils._catalog import core as cat_dump
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import dump as cat_dump
 from ansible_collections.vapor.ops.plugins.module_utils._catalog import schema as cat_schema
 from ansible_collections.vapor.ops.plugins.module_utils._catalog import sfn as cat_sfn
 from ansible_collections.vapor.ops.plugins.module_utils._cleanup import dark as dc
-from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import read_dump
+from ansible_collections.vapor.ops.plugins.module_utils._dump.reader import read_dump
 
 OLD = int(time.time()) - 60 * 86400
 SE = "se.demo.example"

@@ -259,7 +259,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.vapor.ops.plugins.module_utils._module import require_libraries, run_core
 from ansible_collections.vapor.ops.plugins.module_utils._catalog.access import catalog_requirement
-from ansible_collections.vapor.ops.plugins.module_utils._catalog.core import run_catalog_dump
+from ansible_collections.vapor.ops.plugins.module_utils._catalog.dump import run_catalog_dump
 from ansible_collections.vapor.ops.plugins.module_utils._catalog.options import CATALOG_DUMP
 
 

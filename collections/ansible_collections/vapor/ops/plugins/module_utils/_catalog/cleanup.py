@@ -24,7 +24,7 @@ from ansible_collections.vapor.ops.plugins.module_utils._cleanup.journal import 
 from ansible_collections.vapor.ops.plugins.module_utils._clients.gfal import MISSING, join_url, open_storage
 from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 from ansible_collections.vapor.ops.plugins.module_utils._common.files import file_sha256
-from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import read_dump
+from ansible_collections.vapor.ops.plugins.module_utils._dump.reader import read_dump
 
 # outcomes after which an item is not looked at again by a later run over the same list
 FINAL = ('removed', 'absent')

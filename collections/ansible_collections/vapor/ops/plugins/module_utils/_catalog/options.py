@@ -16,7 +16,7 @@
 #
 # One table per job, from which the module's argument spec and the core's defaults come:
 #
-#   CATALOG_DUMP          catalog_dump (_catalog/core.py run_catalog_dump)
+#   CATALOG_DUMP          catalog_dump (_catalog/dump.py run_catalog_dump)
 #   CATALOG_CLEANUP       catalog_cleanup (_catalog/cleanup.py run_catalog_cleanup)
 #   CATALOG_ENTRIES_INFO  catalog_entries_info (_catalog/entries.py entries_info)
 #

@@ -58,7 +58,7 @@ from ansible_collections.vapor.ops.plugins.module_utils._common.paths import (
 from ansible_collections.vapor.ops.plugins.module_utils._common.values import parse_duration
 from ansible_collections.vapor.ops.plugins.module_utils._common.text import to_text
 from ansible_collections.vapor.ops.plugins.module_utils._common.urls import split_url
-from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import read_dump
+from ansible_collections.vapor.ops.plugins.module_utils._dump.reader import read_dump
 
 # outcomes after which a path of the list is not looked at again by a later run over the same list
 FINAL = ('deleted', 'quarantined', 'already_gone')

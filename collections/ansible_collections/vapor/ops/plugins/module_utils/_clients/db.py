@@ -8,7 +8,7 @@
 # Database clients (MySQL/MariaDB, PostgreSQL, SQLite): the driver import guards, the connection settings
 # (options, DPM/LFC NSCONFIG files, defaults), the connections, one sentence for a failed connection, and the
 # connection options every job that reads a database shares, declared once. Used by the DPM and dCache
-# scanners (_storage/database.py) and the file catalog (_catalog/access.py).
+# scanners (_storage/dpm.py, _storage/dcache.py) and the file catalog (_catalog/access.py).
 
 from __future__ import absolute_import, division, print_function
 

@@ -52,7 +52,8 @@ from ansible_collections.vapor.ops.plugins.module_utils._common.paths import nor
 from ansible_collections.vapor.ops.plugins.module_utils._consistency import gates
 from ansible_collections.vapor.ops.plugins.module_utils._consistency.files import create_file
 from ansible_collections.vapor.ops.plugins.module_utils._consistency.inputs import fallback_convert, python_check
-from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import MAX_LINE
+from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import MAX_LINE, sql_literal
+from ansible_collections.vapor.ops.plugins.module_utils._dump.registry import get_format
 
 try:
     import duckdb
@@ -66,10 +67,6 @@ except ImportError:  # the module reports it with missing_required_lib
 DUCKDB_REQUIREMENT = 'duckdb >= 1.1'
 
 
-def _q(text):
-    return "'" + text.replace("'", "''") + "'"
-
-
 # normalise_path() in SQL. A path with no '//', no '/.' (so no '.' or '..' component, and no hidden name either,
 # which is rare), no trailing '/' and not starting with '.' is already normal but for its leading '/': it is used
 # as it is, or with '/' put in front; only the others go through the regular expressions. A path with a '..'
@@ -79,7 +76,6 @@ _NORM_SQL = ("CASE WHEN %s THEN (CASE WHEN starts_with(p, '/') THEN p ELSE '/' |
              "WHEN regexp_matches(p, '(^|/)\\.\\.(/|$)') THEN NULL "
              "ELSE coalesce(nullif(regexp_replace(regexp_replace('/' || p, '(/\\.?)+/', '/', 'g'), '(/\\.?)+$', ''), "
              "''), '/') END" % _NORM_FAST)
-_CMS_RE = '^(.*)\\|([0-9]+)\\|([0-9]+(?:\\.[0-9]*)?)\\|([^|]*)$'
 # undoes _escape(): the escapes of LF, CR and tab, then the backslash ('\\b') last
 _UNESCAPE_SQL = ("CASE WHEN contains(p, '\\') THEN replace(replace(replace(replace(p, '\\n', chr(10)), '\\r', chr(13)), "
                  "'\\t', chr(9)), '\\b', '\\') ELSE p END")
@@ -144,7 +140,7 @@ class Engine:
             f.write(b'/a\x01b\n')
         try:
             got = self.con.execute("SELECT * FROM read_csv(%s, columns={'line': 'VARCHAR'}, delim='\\0', quote='', "
-                                   "escape='', header=false, auto_detect=false, new_line='\\n')" % _q(probe)).fetchall()
+                                   "escape='', header=false, auto_detect=false, new_line='\\n')" % sql_literal(probe)).fetchall()
             if got == [('/a\x01b',)]:
                 return '\\0'
         except duckdb.Error:
@@ -177,23 +173,19 @@ class Engine:
         return self.execute(sql, inp).fetchone()[0]
 
     def source_sql(self, inp, with_mtime):
-        """One input as rows (p, m): p the path as written ('' for a malformed cms line), m its mtime or NULL."""
+        """One input as rows (p, m): p the path as written ('' for a malformed line of a format that marks them),
+        m its mtime or NULL. The SQL of a format DuckDB reads is the format object's (_dump/registry.py); the
+        'escaped' form is what inputs.prepare() converts the other formats into."""
         path, kind = inp.source
         if kind == 'escaped':
             return ("SELECT %s AS p, m FROM read_csv(%s, columns={'p': 'VARCHAR', 'm': 'BIGINT'}, delim='\\t', "
                     "quote='', escape='', header=false, auto_detect=false, new_line='\\n', max_line_size=%d, "
-                    "buffer_size=%d) WHERE p IS NOT NULL" % (_UNESCAPE_SQL, _q(path), MAX_LINE * 2 + 64, 1 << 22))
+                    "buffer_size=%d) WHERE p IS NOT NULL" % (_UNESCAPE_SQL, sql_literal(path), MAX_LINE * 2 + 64, 1 << 22))
         # every line is at most MAX_LINE bytes (check_line_lengths), far below the buffer: none can be dropped
         raw = ("read_csv(%s, columns={'line': 'VARCHAR'}, delim='%s', quote='', escape='', header=false, "
                "auto_detect=false, new_line='%s', max_line_size=%d, buffer_size=%d)"
-               % (_q(path), self.delim, inp.newline, MAX_LINE + 64, 1 << 22))
-        if kind == 'cms':
-            m = ("CAST(floor(TRY_CAST(regexp_extract(line, %s, 3) AS DOUBLE)) AS BIGINT)" % _q(_CMS_RE)
-                 if with_mtime else 'NULL::BIGINT')
-            return ("SELECT regexp_extract(line, %s, 1) AS p, %s AS m FROM %s WHERE line IS NOT NULL "
-                    "AND NOT starts_with(line, 'BEGIN TIME') AND NOT starts_with(line, 'END TIME')"
-                    % (_q(_CMS_RE), m, raw))
-        return "SELECT line AS p, NULL::BIGINT AS m FROM %s WHERE line IS NOT NULL" % raw
+               % (sql_literal(path), self.delim, inp.newline, MAX_LINE + 64, 1 << 22))
+        return get_format(kind).duckdb_rows(raw, with_mtime)
 
     @staticmethod
     def keyed_sql(inp, src, mapping):
@@ -201,15 +193,15 @@ class Engine:
         p the normalised dump path (what the lists hold), m the mtime or NULL."""
         strip, add = mapping
         if strip:
-            rel = "CASE WHEN starts_with(n, %s) THEN substr(n, %d) END" % (_q(strip + '/'), len(strip) + 1)
+            rel = "CASE WHEN starts_with(n, %s) THEN substr(n, %d) END" % (sql_literal(strip + '/'), len(strip) + 1)
         else:
             rel = 'n'
-        key = '%s || rel' % _q(add) if add else 'rel'
+        key = '%s || rel' % sql_literal(add) if add else 'rel'
         h = 'hash(%s)' % key
         if strip:
             h = 'CASE WHEN rel IS NOT NULL THEN %s END' % h
         h = "CASE WHEN n IS NULL THEN %d::UBIGINT ELSE %s END" % (H_DOTDOT, h)
-        if inp.source[1] == 'cms':
+        if inp.source[1] != 'escaped' and get_format(inp.source[1]).marks_malformed:
             h = "CASE WHEN p = '' THEN %d::UBIGINT ELSE %s END" % (H_MALFORMED, h)
         return ("SELECT %s AS h, n AS p, m FROM (SELECT p, n, m, %s AS rel FROM (SELECT p, m, %s AS n FROM (%s)))"
                 % (h, rel, _NORM_SQL, src))
@@ -289,7 +281,7 @@ def compare(eng, p, inputs, timings, workdir=None, ctx=None):
     ctx.inputs = inputs
     before, before_c, storage, after, after_c = inputs
     smap, cmap = p['_storage_map'], p['_catalog_map']
-    want_m = p['min_age'] > 0 and storage.source[1] != 'text'
+    want_m = p['min_age'] > 0 and (storage.source[1] == 'escaped' or get_format(storage.source[1]).has_mtime)
 
     def keyed(inp):
         mapping = smap if inp is storage else cmap

@@ -20,8 +20,9 @@ import threading
 
 from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 from ansible_collections.vapor.ops.plugins.module_utils._consistency.times import DAY, parse_time, time_from_name, utc
-from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import (
-    DumpReader, check_line_lengths, companion_path, detect_format, open_dump)
+from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import check_line_lengths, companion_path, open_dump
+from ansible_collections.vapor.ops.plugins.module_utils._dump.reader import DumpReader
+from ansible_collections.vapor.ops.plugins.module_utils._dump.registry import detect_format, get_format
 
 # The sentences of the gates inputs_found, inputs_readable and inputs_unchanged (gates.py), and of an input that
 # cannot be prepared in the temporary directory. %s %s are the input's label (its role) and its path.
@@ -40,7 +41,6 @@ SENTENCES = dict(
     not_prepared="The %s '%s' cannot be prepared in the temporary directory '%s': %s.",
 )
 
-_RECORDED_RE = re.compile(rb'<(?:[A-Za-z_][\w.-]*:)?dump\b[^>]*?\brecorded\s*=\s*["\']([^"\']+)["\']')
 
 
 class Input:
@@ -110,17 +110,15 @@ def probe(inp, override=None):
         raise VaporError(SENTENCES['corrupt'] % (inp.label, path, exc))
     finally:
         stream.close()
-    if inp.companion_of is not None and inp.fmt == 'syncat':
+    fmt = get_format(inp.fmt)
+    if inp.companion_of is not None and not fmt.line_format:
         raise VaporError(SENTENCES['xml_companion'] % (inp.label, path))
-    if inp.fmt == 'syncat':
-        m = _RECORDED_RE.search(head)
-        if m:
-            inp.recorded = m.group(1).decode('ascii', 'replace')
-    if inp.fmt != 'syncat' and re.match(b'^(\xef\xbb\xbf)?\r(?!\n)', head):
+    inp.recorded = fmt.recorded(head)
+    if fmt.duckdb_native and re.match(b'^(\xef\xbb\xbf)?\r(?!\n)', head):
         python_check(inp)           # DuckDB skips a carriage return that starts the file; the reader refuses it
     first = head.split(b'\n', 1)[0]
     inp.newline = '\\r\\n' if first.endswith(b'\r') else '\\n'
-    if inp.compression == 'none' and inp.fmt != 'syncat' and inp.size:
+    if inp.compression == 'none' and fmt.line_format and inp.size:
         with open(path, 'rb') as f:
             f.seek(-1, os.SEEK_END)
             if f.read(1) != b'\n':
@@ -215,7 +213,7 @@ def prepare(inp, workdir, index):
     """Decide how the engine reads the input; decompress or convert it into workdir when needed."""
     link = os.path.join(workdir, 'in%d' % index)
     try:
-        if inp.fmt == 'syncat':
+        if not get_format(inp.fmt).duckdb_native:
             _convert(inp, link)
             inp.source = (link, 'escaped')
         elif inp.compression != 'none':

@@ -13,7 +13,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.vapor.ops.plugins.module_utils._common.options import OptionSpec
-from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import COMPRESSIONS, FORMATS
+from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import COMPRESSIONS
+from ansible_collections.vapor.ops.plugins.module_utils._dump.registry import FORMATS
 
 
 def output_options(name, mode, latest_link):

@@ -5,8 +5,9 @@
 #
 # PRIVATE to the vapor.ops collection: no compatibility promise for other users.
 #
-# Publishing a dump: a temporary file in the destination directory, an atomic rename, a "latest"
-# link replaced atomically, and pruning of older dumps of the same name pattern.
+# Publishing a dump, for every job that publishes one (se_dump, catalog_dump): the output options' checks, a
+# temporary file in the destination directory, the comparison with what is published, an atomic rename, a
+# "latest" link replaced atomically, and pruning of older dumps of the same name pattern (Publisher).
 
 from __future__ import absolute_import, division, print_function
 
@@ -19,9 +20,12 @@ import os
 import re
 import shutil
 import stat
+import time
 
 from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 from ansible_collections.vapor.ops.plugins.module_utils._common.values import parse_mode
+from ansible_collections.vapor.ops.plugins.module_utils._dump.reader import dump_digest
+from ansible_collections.vapor.ops.plugins.module_utils._dump.registry import unsupported
 
 # Published files keep the mode the site sets (the ``mode`` option), checked here once for every writer.
 # Temporary files are created 0600 and get that mode only just before their rename, so a dump is never
@@ -99,7 +103,7 @@ def check_output_options(p, formats, compressions, counts=()):
     """The options every dump writer shares: format, compression, dest, name pattern, latest link, mode,
     non-negative counts. ``p['mode']`` becomes the checked int."""
     if p['format'] not in formats:
-        raise VaporError("The dump format '%s' is not supported; use text, cms or syncat." % p['format'])
+        raise unsupported(p['format'])
     if p['compression'] not in compressions:
         raise VaporError("The compression '%s' is not supported; use none, gzip or bzip2." % p['compression'])
     if not p['dest']:
@@ -300,36 +304,161 @@ def update_link(dest, link_name, target_name, check_mode):
     return True
 
 
-def _when(name, pattern_re, pattern, full_path):
-    m = pattern_re.match(name)
-    try:
-        return datetime.datetime.strptime(m.group(1), pattern)
-    except (ValueError, AttributeError):
-        return datetime.datetime.fromtimestamp(os.lstat(full_path).st_mtime)
-
-
-def prune(dest, pattern, suffixes, keep, current, check_mode):
-    """Remove the oldest dumps of this pattern beyond ``keep`` (0 keeps all); return the removed names."""
-    if not keep or keep <= 0:
-        return []
+def published(dest, pattern, suffixes):
+    """[(datetime, name)] of the dumps of this name pattern in ``dest`` (regular files, not links), newest first:
+    by the date in the name, or the file's modification time when the name holds none that parses."""
     regex = name_regex(pattern, suffixes)
     found = []
-    for name in os.listdir(dest):
+    try:
+        names = os.listdir(dest)
+    except OSError:
+        return []
+    for name in names:
         full = os.path.join(dest, name)
-        if not regex.match(name) or os.path.islink(full) or not os.path.isfile(full):
+        m = regex.match(name)
+        if not m or os.path.islink(full) or not os.path.isfile(full):
             continue
-        found.append((_when(name, regex, pattern, full), name))
+        try:
+            when = datetime.datetime.strptime(m.group(1), pattern)
+        except ValueError:
+            when = datetime.datetime.fromtimestamp(os.lstat(full).st_mtime)
+        found.append((when, name))
     found.sort(reverse=True)
-    newest = [name for _when_, name in found]
+    return found
+
+
+def prune(dest, pattern, suffixes, keep, current, check_mode, companions=(), what='dump', count_current=False):
+    """Remove the oldest dumps of this pattern (and their companion files) beyond ``keep`` (0 keeps all); return
+    the removed names. ``current`` is always kept; with ``count_current`` it counts as the newest dump even when it
+    is not written yet (check mode)."""
+    if not keep or keep <= 0:
+        return []
+    newest = [name for _when, name in published(dest, pattern, suffixes)]
+    if count_current and current not in newest:
+        newest.insert(0, current)
     kept = set(newest[:keep])
     kept.add(current)
-    removed = [name for name in newest if name not in kept]
+    removed = sorted(name for name in newest if name not in kept)
     if not check_mode:
         for name in removed:
+            full = os.path.join(dest, name)
+            for victim in [full] + [companion(full) for companion in companions]:
+                try:
+                    os.unlink(victim)
+                except FileNotFoundError:      # a concurrent run removed it first
+                    pass
+                except OSError as exc:
+                    raise VaporError("The old %s '%s' cannot be removed: %s." % (what, victim, exc.strerror))
+    return removed
+
+
+def _digest_state(path, fmt):
+    """The content digest's state of a published file, or None when there is none or it cannot be read."""
+    if not os.path.isfile(path):
+        return None
+    d = dump_digest(path, fmt)
+    return d.state() if d is not None else None
+
+
+class Publisher:
+    """One publication of a dump, and of its companion files, in ``dest``, for every job that publishes dumps:
+    temporary files (mode 0600) -> the job writes them and checks its gates -> unchanged? -> commit (the
+    companions first, so a published dump always has them next to it) -> latest link -> prune.
+
+    The one rule for "unchanged": the content digests of the new files (the dump and each companion) equal those
+    of the baseline, the published dump this run would stand for, and its companions. The baseline is the newest
+    published dump of the name pattern; with ``same_name`` it is the dump already published under this run's
+    own name (a job whose every run must leave a dump under its own name, such as a daily storage dump). An
+    unchanged run discards its temporary files, keeps the baseline (giving it the mode asked for now) and points
+    the link at it.
+
+    ``companions``: functions giving a companion file's path from its dump's path. ``what``: how error sentences
+    call the files. ``sweep``: also remove what killed runs left (stale temporary files, and the scratch
+    directories whose name starts with one of ``sweep``).
+    """
+
+    def __init__(self, dest, pattern, name, suffixes, mode, check_mode, latest_link=None, keep=0, companions=(),
+                 what='dump', same_name=False, sweep=None):
+        self.dest, self.pattern, self.name, self.suffixes = dest, pattern, name, suffixes
+        self.mode, self.check_mode, self.latest_link, self.keep = mode, check_mode, latest_link, int(keep or 0)
+        self.companions, self.what, self.same_name, self.sweep = tuple(companions), what, same_name, sweep
+        self.target = os.path.join(dest, name)
+        self.before = published(dest, pattern, suffixes)
+        self.files = [self.target] + [c(self.target) for c in self.companions]
+        self.raws = [None] * len(self.files)
+        self.temps = []
+
+    def open(self):
+        """The binary streams the job writes the dump and its companions to (temporary files), or Nones in check
+        mode."""
+        if not self.check_mode:
+            for i, path in enumerate(self.files):
+                self.raws[i], tmp = new_temp(self.dest, os.path.basename(path))
+                self.temps.append(tmp)
+        return list(self.raws)
+
+    @property
+    def pending(self):
+        """True while temporary files are there (neither committed nor discarded yet)."""
+        return bool(self.temps)
+
+    def close_raw(self):
+        """Close the temporary files once the job has written them (and closed its compressors)."""
+        for i, raw in enumerate(self.raws):
+            if raw is not None:
+                raw.close()
+                self.raws[i] = None
+
+    def baseline(self, force=False):
+        """The published dump an unchanged run stands for, or None."""
+        if force:
+            return None
+        if self.same_name:
+            return self.target if os.path.isfile(self.target) else None
+        return os.path.join(self.dest, self.before[0][1]) if self.before else None
+
+    def finish(self, states, fmts, force=False):
+        """Compare, commit or discard, link, prune. ``states``: the digest states of the new dump and of each
+        companion; ``fmts``: their formats. A dict: published, dump (its path), name, baseline and
+        baseline_states (None when there was no baseline), mode_changed, link_changed, pruned, stale."""
+        base = self.baseline(force)
+        base_states = None
+        same = False
+        if base is not None:
+            base_files = [base] + [c(base) for c in self.companions]
+            base_states = [_digest_state(path, fmt) for path, fmt in zip(base_files, fmts)]
+            same = base_states == list(states)
+        # a kept dump and its companions still get the mode the site asks for now
+        mode_changed = same and apply_mode(base_files, self.mode, self.check_mode)
+        if self.temps:
+            if same:
+                for tmp in self.temps:
+                    discard(tmp)
+            else:
+                for tmp, path in reversed(list(zip(self.temps, self.files))):
+                    commit(tmp, path, self.mode)
+            self.temps = []
+        dump = base if same else self.target
+        name = os.path.basename(dump)
+        link_changed = update_link(self.dest, self.latest_link, name, self.check_mode)
+        pruned = prune(self.dest, self.pattern, self.suffixes, self.keep, name, self.check_mode,
+                       companions=self.companions, what=self.what, count_current=not self.same_name)
+        stale = []
+        if self.sweep is not None:
+            stale = remove_stale_temps(self.dest, name_regex(self.pattern, self.suffixes), self.check_mode,
+                                       time.time(), extra_dirs=self.sweep)
+        return {'published': not same, 'dump': dump, 'name': name, 'baseline': base, 'baseline_states': base_states,
+                'mode_changed': mode_changed, 'link_changed': link_changed, 'pruned': pruned, 'stale': stale}
+
+    def cleanup(self):
+        """Close and remove what is left of the temporary files (a failed run publishes nothing)."""
+        temps, self.temps = self.temps, []
+        for raw, tmp in zip(self.raws, temps):
             try:
-                os.unlink(os.path.join(dest, name))
-            except FileNotFoundError:      # a concurrent run removed it first
+                if raw is not None:
+                    raw.close()
+            except OSError:
                 pass
-            except OSError as exc:
-                raise VaporError("The old dump '%s' cannot be removed: %s." % (os.path.join(dest, name), exc.strerror))
-    return sorted(removed)
+            finally:
+                discard(tmp)
+        self.raws = [None] * len(self.files)

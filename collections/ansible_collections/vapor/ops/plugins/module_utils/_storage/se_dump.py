@@ -25,15 +25,16 @@ from ansible_collections.vapor.ops.plugins.module_utils._common.errors import Va
 from ansible_collections.vapor.ops.plugins.module_utils._common.paths import EntryFilter, PathMapper, normalise_path
 from ansible_collections.vapor.ops.plugins.module_utils._common.values import parse_duration
 from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import (
-    COMPRESSIONS, FORMATS, SUFFIXES, DumpWriter, dump_digest, open_compressed_writer)
+    COMPRESSIONS, SUFFIXES, open_compressed_writer)
 from ansible_collections.vapor.ops.plugins.module_utils._dump.publish import (
-    apply_mode, check_output_options, commit, discard, ensure_dest, name_regex, new_temp, prune,
-    remove_stale_temps, temp_marker, update_link)
+    Publisher, check_output_options, ensure_dest, name_regex, temp_marker)
+from ansible_collections.vapor.ops.plugins.module_utils._dump.registry import FORMATS
+from ansible_collections.vapor.ops.plugins.module_utils._dump.writer import DumpWriter
 from ansible_collections.vapor.ops.plugins.module_utils._storage.posix import (
-    COUNTERS, SCRATCH_PREFIX, EntrySink, check_posix_root, mount_views, scan_posix, unmounted_mount_points)
-from ansible_collections.vapor.ops.plugins.module_utils._storage.database import scan_dcache, scan_dpm
-from ansible_collections.vapor.ops.plugins.module_utils._storage.se_dump_options import SE_DUMP, SOURCES
-from ansible_collections.vapor.ops.plugins.module_utils._storage.xrootd import scan_xrootd
+    SCRATCH_PREFIX, check_posix_root, mount_views, unmounted_mount_points)
+from ansible_collections.vapor.ops.plugins.module_utils._storage.scanners import SCANNERS, SOURCES
+from ansible_collections.vapor.ops.plugins.module_utils._storage.se_dump_options import SE_DUMP
+from ansible_collections.vapor.ops.plugins.module_utils._storage.sink import COUNTERS, EntrySink
 
 MAX_WORKERS = 256
 
@@ -187,27 +188,10 @@ class OwnFileWatch:
         return self.stream.write(data)
 
 
-def _scan(p, sink, durations, partdir, skip=()):
-    src = p['source']
-    if src == 'posix':
-        scan_posix(sink, p['roots'], workers=p['workers'], checksum=p['checksum'], partdir=partdir,
-                   durations=durations, fmt=p['format'], skip=skip)
-    elif src == 'xrootd':
-        scan_xrootd(sink, p['url'], p['roots'], workers=p['workers'], timeout=p['timeout'], retries=p['retries'],
-                    checksum=p['checksum'], durations=durations, budget=int(p['listing_budget']))
-    elif src == 'dpm':
-        scan_dpm(sink, p['db'], p['roots'], durations=durations)
-    else:
-        scan_dcache(sink, p['db'], p['roots'], durations=durations)
-
-
 def scanned_roots(p):
     if p['roots']:
         return [normalise_path(r) for r in p['roots']]
-    if p['source'] == 'xrootd':
-        from ansible_collections.vapor.ops.plugins.module_utils._storage.xrootd import parse_url
-        return [parse_url(p['url'])[1] or '/']
-    return ['/']
+    return SCANNERS[p['source']].roots(p)
 
 
 def run(params, check_mode=False, now=None):
@@ -244,31 +228,34 @@ def run(params, check_mode=False, now=None):
     suffixes = list(SUFFIXES.values()) if p['compression_suffix'] else ['']
     before = {'dumps': list_dumps(dest, p['name'], suffixes), 'latest': _link(dest, p['latest_link'])}
 
-    raw = tmp = stream = watch = None
-    if not check_mode:
-        raw, tmp = new_temp(dest, name)
+    # a storage dump is published under each run's own name (the date): unchanged means the same content as
+    # the dump already published under this name
+    pub = Publisher(dest, p['name'], name, suffixes, p['mode'], check_mode, latest_link=p['latest_link'],
+                    keep=p['keep'], same_name=True, sweep=(SCRATCH_PREFIX,))
+    stream = watch = None
     try:
+        raw = pub.open()[0]
         writer = None
         if raw is not None:
             stream = open_compressed_writer(raw, p['compression'])
             writer = DumpWriter(stream, p['format'], recorded=when.strftime('%Y-%m-%dT%H:%M:%SZ'), vo=p['vo'])
-            watch = OwnFileWatch(stream, temp_marker(tmp))
+            watch = OwnFileWatch(stream, temp_marker(pub.temps[0]))
         # the content digest is needed only to compare with a dump already published under this name
-        sink = EntrySink(p['format'], mapper, efilter, watch, len(roots), digest=os.path.isfile(target))
+        sink = EntrySink(p['format'], mapper, efilter, watch, len(roots), digest=pub.baseline() is not None)
         durations = []
         empty = _empty_roots(p['roots']) if p['source'] == 'posix' and int(p['min_files']) > 0 else []
-        _scan(p, sink, durations, dest, skip=[walked for _root, walked in left_out] + [w for w, _m, _r in views])
+        SCANNERS[p['source']].scan(p, sink, durations, dest,
+                                   skip=[walked for _root, walked in left_out] + [w for w, _m, _r in views])
         if watch is not None and watch.seen:
             raise VaporError("The dump directory '%s' is inside the scanned namespace (the scan listed this run's "
                              "own temporary file '%s'), so the dump would list its own files; nothing was "
                              "published. Publish outside the roots, or leave the directory out with ignore."
-                             % (dest, os.path.basename(tmp)))
+                             % (dest, os.path.basename(pub.temps[0])))
         if writer is not None:
             writer.close()
             if stream is not raw:
                 stream.close()
-            raw.close()
-            raw = None
+            pub.close_raw()
         errors = sink.errors
         if len(errors) > p['max_errors']:
             more = ' (and %d more)' % (len(errors) - 1) if len(errors) > 1 else ''
@@ -284,40 +271,20 @@ def run(params, check_mode=False, now=None):
             raise VaporError("The root '%s' is an empty directory (an unmounted mount point looks like this), so all "
                              "its files would look lost; nothing was published. Set min_files to 0 to publish a dump "
                              "with an empty root." % empty[0])
-        same = False
+        today_mode = os.stat(target).st_mode & 0o7777 if pub.baseline() is not None else None
+        out = pub.finish([sink.digest.state()], [p['format']])
         before['today'] = None
-        if os.path.isfile(target):
-            old = dump_digest(target, p['format'])
-            same = old is not None and old.state() == sink.digest.state()
-            before['today'] = {'name': name, 'files': old.count if old is not None else None,
-                               'mode': '%04o' % (os.stat(target).st_mode & 0o7777)}
-        changed = not same
-        # an unchanged dump still gets the mode the site asks for now
-        mode_changed = same and apply_mode([target], p['mode'], check_mode)
-        if tmp is not None:
-            if same:
-                discard(tmp)
-            else:
-                commit(tmp, target, p['mode'])
-            tmp = None
-        link_changed = update_link(dest, p['latest_link'], name, check_mode)
-        pruned = prune(dest, p['name'], suffixes, int(p['keep']), name, check_mode)
-        stale = remove_stale_temps(dest, name_regex(p['name'], suffixes), check_mode, time.time(),
-                                   extra_dirs=(SCRATCH_PREFIX,))
+        if out['baseline'] is not None:
+            old = out['baseline_states'][0]
+            before['today'] = {'name': name, 'files': old[0] if old is not None else None, 'mode': '%04o' % today_mode}
     except OSError as exc:
-        if tmp is None:
+        if not pub.pending:
             raise
         raise VaporError("The dump could not be written in the dump directory '%s': %s; nothing was published and "
                          "the dumps already there were kept." % (dest, exc.strerror or exc))
     finally:
-        if tmp is not None:
-            try:
-                if raw is not None:
-                    raw.close()
-            except OSError:
-                pass
-            finally:
-                discard(tmp)
+        pub.cleanup()
+    changed, pruned, stale = out['published'], out['pruned'], out['stale']
 
     skipped = dict((k, sink.c[k]) for k in COUNTERS)
     warnings = []
@@ -344,7 +311,7 @@ def run(params, check_mode=False, now=None):
     after = {'dumps': after_dumps, 'latest': name if p['latest_link'] else None,
              'today': {'name': name, 'files': sink.files, 'mode': '%04o' % p['mode']}}
     return {
-        'changed': bool(changed or mode_changed or link_changed or pruned or stale),
+        'changed': bool(changed or out['mode_changed'] or out['link_changed'] or pruned or stale),
         'diff': {'before': before, 'after': after},
         'dump': target,
         'name': name,

@@ -19,8 +19,8 @@ from ansible_collections.vapor.ops.plugins.module_utils._clients import xrootd a
 from ansible_collections.vapor.ops.plugins.module_utils._clients import db as _db
 from ansible_collections.vapor.ops.plugins.module_utils._common.options import OptionSpec
 from ansible_collections.vapor.ops.plugins.module_utils._dump.options import output_options
+from ansible_collections.vapor.ops.plugins.module_utils._storage.scanners import SCANNERS, SOURCES
 
-SOURCES = ('posix', 'xrootd', 'dpm', 'dcache')
 CHECKSUMS = ('none', 'xattr', 'adler32', 'server')
 
 # what is scanned, and how
@@ -39,9 +39,9 @@ SCANNER = OptionSpec(dict(
     listing_budget=dict(type='int', default=500000),
     checksum=dict(type='str', default='none', choices=list(CHECKSUMS)),
 ), required_if=[
-    ('source', 'xrootd', ['url']),
-    ('source', 'dpm', ['db']),
-    ('source', 'dcache', ['db']),
+    # the option each source cannot do without, from the scanner registry; the posix roots (a list that
+    # defaults to empty) are checked by validate(), which names them
+    ('source', name, [SCANNERS[name].requires]) for name in SOURCES if SCANNERS[name].requires != 'roots'
 ])
 
 SE_DUMP = (SCANNER

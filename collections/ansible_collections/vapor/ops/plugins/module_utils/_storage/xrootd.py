@@ -282,3 +282,14 @@ def scan_xrootd(sink, url, roots, workers=8, timeout=300, retries=3, checksum='n
             left = _walk_in_child(settings, left, emit)
         if durations is not None:
             durations.append(round(time.time() - t0, 3))
+
+
+def scan_source(p, sink, durations, partdir=None, skip=()):
+    """The scanner registry's entry point: the se_dump parameters ``p``."""
+    scan_xrootd(sink, p['url'], p['roots'], workers=p['workers'], timeout=p['timeout'], retries=p['retries'],
+                checksum=p['checksum'], durations=durations, budget=int(p['listing_budget']))
+
+
+def default_roots(p):
+    """The roots scanned when none is given: the path of the URL, else '/'."""
+    return [parse_url(p['url'])[1] or '/']

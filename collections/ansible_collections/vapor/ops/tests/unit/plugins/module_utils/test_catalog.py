@@ -10,12 +10,13 @@ import pytest
 
 from ansible_collections.vapor.ops.plugins.module_utils._catalog import access as cat_access
 from ansible_collections.vapor.ops.plugins.module_utils._catalog import cleanup as cat_cleanup
-from ansible_collections.vapor.ops.plugins.module_utils._catalog import core as cat_dump
+from ansible_collections.vapor.ops.plugins.module_utils._catalog import dump as cat_dump
 from ansible_collections.vapor.ops.plugins.module_utils._catalog import entries as cat_entries
 from ansible_collections.vapor.ops.plugins.module_utils._catalog import schema as cat_schema
 from ansible_collections.vapor.ops.plugins.module_utils._catalog import sfn as cat_sfn
 from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
-from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import companion_path, read_dump
+from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import companion_path
+from ansible_collections.vapor.ops.plugins.module_utils._dump.reader import read_dump
 
 NOW = 1800000000          # 2027-01-15 08:00 UTC
 OLD = NOW - 40 * 86400

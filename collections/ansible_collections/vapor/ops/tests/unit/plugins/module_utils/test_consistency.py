@@ -17,8 +17,8 @@ from ansible_collections.vapor.ops.plugins.module_utils._consistency import run 
 from ansible_collections.vapor.ops.plugins.module_utils._consistency import times as cc_times
 from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 from ansible_collections.vapor.ops.plugins.module_utils._common.paths import normalise_path
-from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import (
-    DumpWriter, companion_path, open_compressed_writer)
+from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import companion_path, open_compressed_writer
+from ansible_collections.vapor.ops.plugins.module_utils._dump.writer import DumpWriter
 
 pytest.importorskip('duckdb')
 
@@ -231,7 +231,7 @@ def sql_normalised(tmp_path, path):
     """The path as the engine's SQL normalises it (None for a path with a '..' component)."""
     eng = cc_engine.Engine(str(tmp_path), '64MB', 1)
     try:
-        return eng.scalar("SELECT %s FROM (SELECT %s::VARCHAR AS p)" % (cc_engine._NORM_SQL, cc_engine._q(path)))
+        return eng.scalar("SELECT %s FROM (SELECT %s::VARCHAR AS p)" % (cc_engine._NORM_SQL, cc_engine.sql_literal(path)))
     finally:
         eng.close()
 

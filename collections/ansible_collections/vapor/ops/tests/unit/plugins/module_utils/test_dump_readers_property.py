@@ -25,8 +25,10 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 from ansible_collections.vapor.ops.plugins.module_utils._common.paths import normalise_path
-from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import (
-    FORMATS, DumpReader, DumpWriter, has_dotdot, open_compressed_writer)
+from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import has_dotdot, open_compressed_writer
+from ansible_collections.vapor.ops.plugins.module_utils._dump.reader import DumpReader
+from ansible_collections.vapor.ops.plugins.module_utils._dump.registry import FORMATS
+from ansible_collections.vapor.ops.plugins.module_utils._dump.writer import DumpWriter
 
 duckdb = pytest.importorskip('duckdb')
 from ansible_collections.vapor.ops.plugins.module_utils._consistency import engine as cc_engine  # noqa: E402

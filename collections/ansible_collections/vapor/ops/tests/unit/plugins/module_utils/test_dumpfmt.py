@@ -6,9 +6,13 @@ __metaclass__ = type
 import pytest
 
 from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._dump.fmt_cms import CMS
+from ansible_collections.vapor.ops.plugins.module_utils._dump.fmt_syncat import SYNCAT
+from ansible_collections.vapor.ops.plugins.module_utils._dump.fmt_text import TEXT
 from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import (
-    Digest, DumpReader, DumpWriter, Unrepresentable, dump_digest, format_cms, format_syncat, format_text,
-    normalise_adler32, open_compressed_writer, read_dump)
+    Digest, Unrepresentable, normalise_adler32, open_compressed_writer)
+from ansible_collections.vapor.ops.plugins.module_utils._dump.reader import DumpReader, dump_digest, read_dump
+from ansible_collections.vapor.ops.plugins.module_utils._dump.writer import DumpWriter
 
 ENTRIES = [
     (u'/store/a.root', 10, 1700000000, '0000abcd'),
@@ -55,8 +59,8 @@ def test_text_format_is_one_path_per_line(tmp_path):
 
 
 def test_cms_line_layout():
-    assert format_cms(u'/store/x', 5, 1700000000.9, '0000abcd') == b'/store/x|5|1700000000|0000abcd\n'
-    assert format_cms(u'/store/x', 5, 1700000000, None) == b'/store/x|5|1700000000|N/A\n'
+    assert CMS.record(u'/store/x', 5, 1700000000.9, '0000abcd') == b'/store/x|5|1700000000|0000abcd\n'
+    assert CMS.record(u'/store/x', 5, 1700000000, None) == b'/store/x|5|1700000000|N/A\n'
 
 
 @pytest.mark.parametrize('fmt,name,ok', [
@@ -74,7 +78,7 @@ def test_cms_line_layout():
     ('syncat', u'/a\udcffb', False),
 ])
 def test_representability_rules(fmt, name, ok):
-    fn = {'text': format_text, 'cms': format_cms, 'syncat': format_syncat}[fmt]
+    fn = {'text': TEXT.record, 'cms': CMS.record, 'syncat': SYNCAT.record}[fmt]
     if ok:
         assert fn(name, 1, 1, None)
     else:

@@ -9,7 +9,7 @@ import pytest
 
 from ansible_collections.vapor.ops.plugins.module_utils._storage import posix as _scan
 from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
-from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import read_dump
+from ansible_collections.vapor.ops.plugins.module_utils._dump.reader import read_dump
 from ansible_collections.vapor.ops.plugins.module_utils._storage.se_dump import run
 
 NOW = 1800000000          # 2027-01-15 08:00 UTC

@@ -5,16 +5,8 @@
 #
 # PRIVATE to the vapor.ops collection: no compatibility promise for other users.
 #
-# The catalog_dump job: the catalog's view of one storage element, in the storage-dump path form (to move to
-# _catalog/dump.py on the one publisher). The rest of the file catalog is beside it:
-#
-#   schema.py   the Cns_* schema (SQLite), column constants, create_sqlite_catalog, mode/checksum helpers
-#   access.py   the Catalog class (reading, the few writes) and open_catalog
-#   sfn.py      SFN parsing, SfnMapping (selection and path mapping), ReplicaIndex, odd spellings
-#   verify.py   verify_storage_sees: "absent" only from a storage that proves it can see
-#   entries.py  the catalog_entries_info job
-#   cleanup.py  the catalog_cleanup job
-#   options.py  the option groups and the jobs' options tables
+# The catalog_dump job: the catalog's view of one storage element, in the storage-dump path form, published
+# with its companion list of inactive replicas through the one publisher (_dump/publish.Publisher).
 
 from __future__ import absolute_import, division, print_function
 
@@ -24,52 +16,21 @@ import datetime
 import os
 import time
 
-from ansible_collections.vapor.ops.plugins.module_utils._catalog.access import open_catalog
-from ansible_collections.vapor.ops.plugins.module_utils._catalog.schema import AVAILABLE
-from ansible_collections.vapor.ops.plugins.module_utils._catalog.sfn import SfnMapping
 from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 from ansible_collections.vapor.ops.plugins.module_utils._common.values import parse_mode
+from ansible_collections.vapor.ops.plugins.module_utils._catalog.access import open_catalog
+from ansible_collections.vapor.ops.plugins.module_utils._catalog.options import CATALOG_DUMP
+from ansible_collections.vapor.ops.plugins.module_utils._catalog.schema import AVAILABLE
+from ansible_collections.vapor.ops.plugins.module_utils._catalog.sfn import SfnMapping
 from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import (
-    COMPRESSIONS, FORMATS, SUFFIXES, DumpWriter, companion_path, dump_digest, open_compressed_writer)
+    COMPRESSIONS, SUFFIXES, companion_path, open_compressed_writer)
 from ansible_collections.vapor.ops.plugins.module_utils._dump.publish import (
-    apply_mode, check_output_options, commit, discard, ensure_dest, name_regex, new_temp, update_link)
+    Publisher, check_output_options, ensure_dest)
+from ansible_collections.vapor.ops.plugins.module_utils._dump.registry import FORMATS
+from ansible_collections.vapor.ops.plugins.module_utils._dump.writer import DumpWriter
 
-# ----------------------------------------------------------------------------------------------
-# catalog_dump
-
-DUMP_DEFAULTS = {
-    'catalog': None, 'se': None, 'sfn_prefix': None, 'strip_prefix': None, 'add_prefix': None, 'format': 'text',
-    'compression': 'none', 'compression_suffix': True, 'dest': None, 'name': 'catalog_%Y%m%d_%H%M%S', 'keep': 0,
-    'latest_link': '', 'min_files': 1, 'mode': '0640', 'vo': None, 'force': False,
-}
-
-
-def _merge(defaults, params):
-    p = dict(defaults)
-    p.update(dict((k, v) for k, v in (params or {}).items() if v is not None))
-    return p
-
-
-def _published(dest, pattern, suffixes):
-    """[(datetime, name)] of the published dumps of this name pattern, newest first."""
-    regex = name_regex(pattern, suffixes)
-    found = []
-    try:
-        names = os.listdir(dest)
-    except OSError:
-        return []
-    for name in names:
-        full = os.path.join(dest, name)
-        m = regex.match(name)
-        if not m or os.path.islink(full) or not os.path.isfile(full):
-            continue
-        try:
-            when = datetime.datetime.strptime(m.group(1), pattern)
-        except ValueError:
-            when = datetime.datetime.fromtimestamp(os.lstat(full).st_mtime)
-        found.append((when, name))
-    found.sort(reverse=True)
-    return found
+# the companion list is always text: one path a line
+COMPANION_FORMAT = 'text'
 
 
 def _printable(sfn):
@@ -79,17 +40,10 @@ def _printable(sfn):
     return sfn.encode('utf-8', 'surrogateescape').decode('utf-8', 'backslashreplace')
 
 
-def _digest_state(path, fmt):
-    if not os.path.isfile(path):
-        return None
-    d = dump_digest(path, fmt)
-    return d.state() if d is not None else None
-
-
 def run_catalog_dump(params, check_mode=False, now=None):
     """Dump the catalog's view of one storage element (or, in check mode, count it); the result dictionary."""
     started = time.time()
-    p = _merge(DUMP_DEFAULTS, params)
+    p = CATALOG_DUMP.merge(params)
     check_output_options(p, FORMATS, COMPRESSIONS, ('keep', 'min_files'))
     mode = parse_mode(p['mode'])
     mapping = SfnMapping(p['se'], p['strip_prefix'], p['add_prefix'], p['sfn_prefix'])
@@ -100,26 +54,22 @@ def run_catalog_dump(params, check_mode=False, now=None):
     suffix = SUFFIXES[p['compression']] if p['compression_suffix'] else ''
     suffixes = list(SUFFIXES.values()) if p['compression_suffix'] else ['']
     name = when.strftime(p['name']) + suffix
-    target = os.path.join(dest, name)
-    companion = companion_path(target)
-    before = _published(dest, p['name'], suffixes)
+    # the newest published dump with the same content (main and companion) is kept: no change (force: a new one)
+    pub = Publisher(dest, p['name'], name, suffixes, mode, check_mode, latest_link=p['latest_link'], keep=p['keep'],
+                    companions=(companion_path,), what='catalog dump')
+    before = pub.before
 
     counts = {'replicas': 0, 'available': 0, 'inactive': 0, 'outside': 0, 'unparsable': 0, 'unrepresentable': 0,
               'companion_only': 0}
     nbytes = 0
     samples = []
-    raw = tmp = raw2 = tmp2 = None
-    streams = []
     catalog = open_catalog(p['catalog'])
     try:
-        if not check_mode:
-            raw, tmp = new_temp(dest, name)
-            raw2, tmp2 = new_temp(dest, os.path.basename(companion))
+        raw, raw2 = pub.open()
         main_stream = open_compressed_writer(raw, p['compression']) if raw is not None else None
         side_stream = open_compressed_writer(raw2, p['compression']) if raw2 is not None else None
-        streams = [s for s in (main_stream, side_stream) if s is not None]
         writer = DumpWriter(main_stream, p['format'], recorded=when.strftime('%Y-%m-%dT%H:%M:%SZ'), vo=p['vo'])
-        side = DumpWriter(side_stream, 'text')
+        side = DumpWriter(side_stream, COMPANION_FORMAT)
         for _host, sfn, status, size, mtime, csum in catalog.se_replicas(mapping):
             counts['replicas'] += 1
             path, why = mapping.dump_path(sfn)
@@ -149,47 +99,20 @@ def run_catalog_dump(params, check_mode=False, now=None):
         writer.close()
         side.close()
         for s, r in ((main_stream, raw), (side_stream, raw2)):
-            if s is not None:
-                if s is not r:
-                    s.close()
-                r.close()
+            if s is not None and s is not r:
+                s.close()
+        pub.close_raw()
         if counts['available'] < int(p['min_files']):
             raise VaporError("The catalog %s has %d available replicas for %s (of %d selected), fewer than "
                              "min_files=%d; nothing was published (a wrong se or sfn_prefix must not publish an "
                              "empty catalog dump)." % (catalog.where, counts['available'], mapping.describe(),
                                                        counts['replicas'], int(p['min_files'])))
-        # the newest published dump with the same content (main and companion) is kept: no change
-        same_as = None
-        if before and not p['force']:
-            newest = os.path.join(dest, before[0][1])
-            if (_digest_state(newest, p['format']) == writer.digest.state()
-                    and _digest_state(companion_path(newest), 'text') == side.digest.state()):
-                same_as = newest
-        # a kept dump and its companion still get the mode the site asks for now
-        mode_changed = same_as is not None and apply_mode([same_as, companion_path(same_as)], mode, check_mode)
-        if tmp is not None:
-            if same_as is not None:
-                discard(tmp)
-                discard(tmp2)
-            else:
-                # the companion first: a published dump always has its companion next to it
-                commit(tmp2, companion, mode)
-                commit(tmp, target, mode)
-            tmp = tmp2 = None
-        published = same_as is None
-        dump = same_as or target
-        dump_name = os.path.basename(dump)
-        link_changed = update_link(dest, p['latest_link'], dump_name, check_mode)
-        pruned = _prune(dest, before, dump_name, int(p['keep']), check_mode)
+        out = pub.finish([writer.digest.state(), side.digest.state()], [p['format'], COMPANION_FORMAT],
+                         force=p['force'])
     finally:
         catalog.close()
-        for r, t in ((raw, tmp), (raw2, tmp2)):
-            if t is not None:
-                try:
-                    if r is not None:
-                        r.close()
-                finally:
-                    discard(t)
+        pub.cleanup()
+    published, dump, dump_name, pruned = out['published'], out['dump'], out['name'], out['pruned']
 
     after_names = sorted((set(n for _w, n in before) | set([dump_name])) - set(pruned))
     ended = time.time()
@@ -205,7 +128,7 @@ def run_catalog_dump(params, check_mode=False, now=None):
                            "they still protect their files from being called dark" % counts['companion_only']
                            if counts['companion_only'] else ''))
     return {
-        'changed': bool(published or mode_changed or link_changed or pruned),
+        'changed': bool(published or out['mode_changed'] or out['link_changed'] or pruned),
         'diff': {'before': {'dumps': sorted(n for _w, n in before)}, 'after': {'dumps': after_names}},
         'dump': dump,
         'inactive_list': companion_path(dump),
@@ -229,25 +152,3 @@ def run_catalog_dump(params, check_mode=False, now=None):
         'duration': round(ended - started, 3),
         'warnings': warnings,
     }
-
-
-def _prune(dest, before, current, keep, check_mode):
-    """Remove the oldest dumps (and their companions) beyond ``keep``; the removed dump names."""
-    if keep <= 0:
-        return []
-    names = [n for _w, n in before]
-    if current not in names:
-        names.insert(0, current)
-    kept = set(names[:keep])
-    kept.add(current)
-    removed = sorted(n for n in names if n not in kept)
-    if not check_mode:
-        for n in removed:
-            for victim in (os.path.join(dest, n), companion_path(os.path.join(dest, n))):
-                try:
-                    os.unlink(victim)
-                except FileNotFoundError:
-                    pass
-                except OSError as exc:
-                    raise VaporError("The old catalog dump '%s' cannot be removed: %s." % (victim, exc.strerror))
-    return removed

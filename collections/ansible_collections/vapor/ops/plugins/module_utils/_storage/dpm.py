@@ -5,13 +5,10 @@
 #
 # PRIVATE to the vapor.ops collection: no compatibility promise for other users.
 #
-# Namespace-database scanners: DPM/DPNS (Cns_file_metadata on MySQL/MariaDB) and dCache Chimera
-# (t_inodes/t_dirs/t_inodes_checksum on PostgreSQL).
-#
-# DPM: one streaming scan of the table, directories and files together; directory paths are rebuilt
-# as their rows arrive and files wait only when their directory comes later (a moved directory).
-# dCache: the directories first (every path resolved once), then the files through a server-side
-# cursor. Memory grows with the number of directories in scope, never with the number of files.
+# The DPM/DPNS scanner (Cns_file_metadata on MySQL/MariaDB): one streaming scan of the table, directories and
+# files together; directory paths are rebuilt as their rows arrive and files wait only when their directory
+# comes later (a moved directory). Without per-entry decisions the database writes the records itself in the
+# formats that say how (their ``dpm`` record, see _dump/formats.py).
 
 from __future__ import absolute_import, division, print_function
 
@@ -19,7 +16,6 @@ __metaclass__ = type
 
 import contextlib
 import gc
-import json
 import marshal
 import re
 import tempfile
@@ -27,88 +23,18 @@ import time
 from itertools import chain, compress, repeat
 from operator import eq, is_
 
-from ansible_collections.vapor.ops.plugins.module_utils._clients.db import (
-    connect_mysql, connect_pg, db_where as _where, exc_text as _exc_text)
 from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 from ansible_collections.vapor.ops.plugins.module_utils._common.paths import normalise_path
-from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import normalise_adler32
+from ansible_collections.vapor.ops.plugins.module_utils._common.text import to_text
+from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import normalise_adler32, xattr_adler32
+from ansible_collections.vapor.ops.plugins.module_utils._storage import nsdb
+from ansible_collections.vapor.ops.plugins.module_utils._clients.db import connect_mysql, db_where, exc_text
 
 S_IFMT = 0o170000
 S_IFDIR = 0o040000
 S_IFREG = 0o100000
-CHIMERA_ROOT_PNFSID = '000000000000000000000000000000000000'
-FETCH = 2000
 PENDING_LIMIT = 100000     # file rows waiting for their directory kept in memory before spilling to disk
 _HEX8 = re.compile('[0-9a-f]{8}').fullmatch
-
-
-@contextlib.contextmanager
-def _reading(conn, settings):
-    """Read a namespace: any driver error becomes one sentence naming the database; the connection is closed."""
-    try:
-        yield
-    except VaporError:
-        raise
-    except Exception as exc:  # each driver has its own exception tree
-        raise VaporError("Reading the namespace from the database %s failed: %s." % (_where(settings), _exc_text(exc)))
-    finally:
-        conn.close()
-
-
-def resolve_dirs(rows, root_id, roots):
-    """Directory rows (id, parent, name) -> {id: (path, root_idx)} for the directories under a root.
-
-    ``root_id`` is the namespace root's id (its path is '').
-    """
-    parent = {}
-    for fid, pid, name in rows:
-        parent[fid] = (pid, name)
-    path = {root_id: ''}
-    for fid in parent:
-        if fid in path:
-            continue
-        chain = []
-        cur = fid
-        while cur not in path:
-            entry = parent.get(cur)
-            if entry is None or len(chain) > 4096:
-                break
-            chain.append(cur)
-            cur = entry[0]
-        if cur not in path:
-            for c in chain:
-                path[c] = None      # orphan or loop: never in scope
-            continue
-        base = path[cur]
-        for c in reversed(chain):
-            base = None if base is None else base + '/' + parent[c][1]
-            path[c] = base
-    del parent
-    prefixes = [(i, r.rstrip('/')) for i, r in enumerate(roots)]
-    scope = {}
-    for fid, p in path.items():
-        if p is None:
-            continue
-        full = p or '/'
-        for i, r in prefixes:
-            if r in ('', '/') or full == r or full.startswith(r + '/'):
-                scope[fid] = (p, i)
-                break
-    return scope
-
-
-def _cursor_rows(cur):
-    while True:
-        rows = cur.fetchmany(FETCH)
-        if not rows:
-            break
-        yield from rows
-
-
-def _text(v):
-    if isinstance(v, bytes):
-        return v.decode('utf-8', 'surrogateescape')
-    return v
 
 
 class DirTree(object):
@@ -208,7 +134,7 @@ def _dpm_root_ids(cur, root_id, roots, settings):
             row = cur.fetchone()
             if row is None or (int(row[1]) & S_IFMT) != S_IFDIR:
                 raise VaporError("The root '%s' is not a directory in the namespace of the database %s."
-                                 % (r, _where(settings)))
+                                 % (r, db_where(settings)))
             fid = row[0]
 
 
@@ -223,7 +149,7 @@ def scan_dpm(sink, db, roots, durations=None):
     roots = [normalise_path(r) for r in (roots or ['/'])]
     t0 = time.time()
     conn, sscursor, settings = connect_mysql(db)
-    with _reading(conn, settings):
+    with nsdb.reading(conn, settings):
         cur = conn.cursor()
         try:
             cur.execute("SELECT * FROM Cns_file_metadata LIMIT 0")
@@ -232,10 +158,10 @@ def scan_dpm(sink, db, roots, durations=None):
             row = cur.fetchone()
         except Exception as exc:
             raise VaporError("The database %s has no usable DPNS namespace (Cns_file_metadata): %s."
-                             % (_where(settings), _exc_text(exc)))
+                             % (db_where(settings), exc_text(exc)))
         if row is None:
             raise VaporError("The database %s has no namespace root (no Cns_file_metadata row with parent_fileid 0)."
-                             % _where(settings))
+                             % db_where(settings))
         root_id = row[0]
         _dpm_root_ids(cur, root_id, roots, settings)
         fmt = sink.preformat()
@@ -250,13 +176,13 @@ def scan_dpm(sink, db, roots, durations=None):
             scur.execute(handle.query())
         with _no_cyclic_gc():
             while True:
-                rows = scur.fetchmany(FETCH)
+                rows = scur.fetchmany(nsdb.FETCH)
                 if not rows:
                     break
                 handle.feed(rows)
         scur.close()
         handle.finish(conn.cursor())
-        _check_roots(handle.tree.seen, roots, settings)
+        nsdb.check_roots(handle.tree.seen, roots, settings)
     if durations is not None:
         durations.extend([round(time.time() - t0, 3)] * len(roots))
 
@@ -316,7 +242,7 @@ class _DpmRows(object):
             add_dir = self.tree.add
             for r in rows:
                 if r[1] is not None:
-                    add_dir(r[1], r[0], _text(r[2]))
+                    add_dir(r[1], r[0], to_text(r[2]))
             rows = list(compress(rows, map(is_, dids, repeat(None))))
         if rows:
             self.files(rows)
@@ -341,17 +267,17 @@ class _DpmRows(object):
                 if pid not in path and self.pending is not None:
                     waiting.append(row)
                 elif pid in self.tree.bad:
-                    self.sink.unusable_name(None, _text(name), _IN_BAD_DIR)
+                    self.sink.unusable_name(None, to_text(name), _IN_BAD_DIR)
                 continue
-            name = _text(name)
+            name = to_text(name)
             if bad_name(name):
                 self.sink.unusable_name(d[0], name)
                 continue
             if csum is not None:
                 if csum.__class__ is not str or hex8(csum) is None:
-                    csum = normalise_adler32(_text(csum))
+                    csum = normalise_adler32(to_text(csum))
             elif xattr:
-                csum = normalise_adler32(_xattr_adler32(_text(xattr)))
+                csum = xattr_adler32(to_text(xattr))
             batches[d[1]].append((d[0] + '/' + name, int(size or 0), mtime, csum))
         if waiting:
             self.pending.extend(waiting)
@@ -361,12 +287,12 @@ class _DpmRows(object):
 
 
 class _DpmLines(_DpmRows):
-    """The database formats each record's tail ('name|size|mtime|' and the adler32 in cms, 'name'
-    plus a line end in text), as bytes; Python prepends each directory's (mapped, encoded) path,
-    adds the cms line end and writes each fetched chunk in one piece, after checking the whole
-    chunk at once with byte operations.
+    """The database formats each record's tail, as the format's ``dpm`` record says ('name|size|mtime|'
+    and the adler32 in cms, 'name' plus a line end in text), as bytes; Python prepends each directory's
+    (mapped, encoded) path, adds the line end (cms) and writes each fetched chunk in one piece, after
+    checking the whole chunk at once with byte operations.
 
-    Rows (one per table row): (parent_fileid, fileid, tail, checksum (cms only), filesize,
+    Rows (one per table row): (parent_fileid, fileid, tail, checksum (when the format has one), filesize,
     filemode & S_IFMT). A chunk that fails the check (a name holding a line break, or '|'
     in cms; not UTF-8; an adler32 that is not 8 lowercase hex digits; NULL fields; a checksum only
     in the DOME xattr) is sorted row by row: the rows that pass are written, the others are read
@@ -376,8 +302,9 @@ class _DpmLines(_DpmRows):
 
     def __init__(self, sink, fmt, nroots, has_xattr):
         super(_DpmLines, self).__init__(sink, nroots, has_xattr)
-        self.cms = fmt == 'cms'
-        self.unsafe = re.compile('[|\n\r]' if self.cms else '[\n\r]').search
+        self.spec = fmt.dpm
+        self.with_checksum = self.spec.checksum       # the checksum is a column of its own
+        self.unsafe = fmt.unsafe
         self.encode = False             # the driver hands out str (PyMySQL): encode before checking
         self.again = _Pending()         # fileids of the rows for the row path
         self.unnamed = []               # directories whose name could not be taken from their tail
@@ -415,15 +342,8 @@ class _DpmLines(_DpmRows):
 
     def query(self):
         # no WHERE and no conditional size: each expression costs the server as much as a column
-        if self.cms:
-            # NULL (the row path then reads the row again) for an adler32 that is not 8 characters
-            # long and for a file whose checksum is only in the xattr
-            other = "IF(xattr LIKE '%adler32%', NULL, 'N/A')" if self.has_xattr else "'N/A'"
-            cols = ("CONCAT(name, '|', filesize, '|', mtime, '|'), "
-                    "IF(csumtype = 'AD', IF(LENGTH(csumvalue) = 8, csumvalue, NULL), %s)" % other)
-        else:
-            cols = "CONCAT(name, '\\n')"
-        return "SELECT parent_fileid, fileid, %s, filesize, %s FROM Cns_file_metadata" % (cols, _KIND)
+        return ("SELECT parent_fileid, fileid, %s, filesize, %s FROM Cns_file_metadata"
+                % (self.spec.columns(self.has_xattr), _KIND))
 
     def feed(self, rows):
         cols = list(zip(*rows))
@@ -448,13 +368,9 @@ class _DpmLines(_DpmRows):
                 continue                # the namespace root
             name = None
             if tail is not None:
-                if self.cms:
-                    if tail.count(b'|') >= 3:
-                        name = tail.rsplit(b'|', 3)[0]
-                else:
-                    name = tail[:-1]
+                name = self.spec.name_of(tail)
             if name:
-                add_dir(fids[i], pid, _text(name))
+                add_dir(fids[i], pid, to_text(name))
             else:
                 self.unnamed.append(fids[i])
 
@@ -479,22 +395,20 @@ class _DpmLines(_DpmRows):
                 return
         n = len(heads)
         tails = cols[2]
+        csums = cdata = None
         try:
             data = b''.join(tails)
-            if self.cms:
+            if self.with_checksum:
                 csums = cols[3]
                 cdata = b''.join(csums)
         except TypeError:               # a NULL
             return self.sort_rows(cols, heads)
-        seps = data.translate(None, _NOT_SEP)
-        if self.cms:
-            # three separators and no line break in every tail; every checksum is 8 lowercase hex
-            # digits or N/A (the database sent only those 8 characters long)
-            if seps != b'|||' * n or cdata.translate(None, _HEX) != b'N/A' * csums.count(b'N/A'):
-                return self.sort_rows(cols, heads)
-        elif seps != b'\n' * n:
+        # the format's separators and nothing else in every tail (cms: three '|', no line break); every
+        # checksum is 8 lowercase hex digits or N/A (the database sent only those 8 characters long)
+        if data.translate(None, _NOT_SEP) != self.spec.separators * n or \
+                self.with_checksum and cdata.translate(None, _HEX) != b'N/A' * csums.count(b'N/A'):
             return self.sort_rows(cols, heads)
-        lead = b'|' if self.cms else b'\n'
+        lead = self.spec.name_end
         framed = lead + data
         if b'/' in data or lead + lead in framed or lead + b'.' + lead in framed or lead + b'..' + lead in framed:
             return self.sort_rows(cols, heads)
@@ -508,7 +422,7 @@ class _DpmLines(_DpmRows):
     def write(self, cols, heads, n):
         sink = self.sink
         fields, sizes = cols[2:-1], cols[-1]        # NULL filesize: 0 bytes (only text records have one)
-        line_end = [repeat(b'\n')] if self.cms else []
+        line_end = [repeat(self.spec.line_end)] if self.spec.line_end else []
         if self.nroots == 1:
             data = b''.join(chain.from_iterable(zip(heads, *(fields + line_end))))
             sink.add_text(0, data, n, sum(filter(None, sizes)))
@@ -525,13 +439,13 @@ class _DpmLines(_DpmRows):
     def sort_rows(self, cols, heads):
         """A chunk that failed the check: write the rows that pass it one by one, keep the others'
         fileids for the row path."""
-        if self.cms:
-            tail_ok, csum_ok = _CMS_TAIL, _CMS_CSUM
+        tail_ok, csum_ok = self.spec.tail_ok, self.spec.checksum_ok
+        if self.with_checksum:
             ok = [t.__class__ is bytes and tail_ok(t) is not None and _utf8(t)
                   and c.__class__ is bytes and csum_ok(c) is not None
                   for t, c in zip(cols[2], cols[3])]
         else:
-            ok = [t.__class__ is bytes and _TEXT_TAIL(t) is not None and _utf8(t) for t in cols[2]]
+            ok = [t.__class__ is bytes and tail_ok(t) is not None and _utf8(t) for t in cols[2]]
         self.again.extend(list(compress(cols[1], [not x for x in ok])))
         k = ok.count(True)
         if k:
@@ -543,7 +457,7 @@ class _DpmLines(_DpmRows):
             cur.execute("SELECT fileid, parent_fileid, name FROM Cns_file_metadata WHERE fileid IN (%s)"
                         % ', '.join(['%s'] * len(fids)), fids)
             for fid, pid, name in cur.fetchall():
-                self.tree.add(fid, pid, _text(name))
+                self.tree.add(fid, pid, to_text(name))
         for rows in waiting.chunks():
             self.lines(list(zip(*rows)))
         # the rows that need the row path, read again by fileid (the directories are all known now)
@@ -566,10 +480,6 @@ def _batches(items, size):
 
 _NOT_SEP = bytes(bytearray(c for c in range(256) if c not in b'|\n\r'))      # deleted: all but '|', LF, CR
 _HEX = b'0123456789abcdef'
-_NAME = br'(?!\.\.?[|\n])[^|\n\r/]+'     # no separator or '/', not empty, not '.' or '..'
-_CMS_TAIL = re.compile(_NAME + br'\|[0-9]+\|-?[0-9]+\|').fullmatch
-_CMS_CSUM = re.compile(b'[0-9a-f]{8}|N/A').fullmatch
-_TEXT_TAIL = re.compile(br'(?!\.\.?\n)[^\n\r/]+\n').fullmatch
 
 
 def bad_name(name):
@@ -591,59 +501,6 @@ def _utf8(b):
     return True
 
 
-def _xattr_adler32(text):
-    if 'adler32' not in text:
-        return None
-    try:
-        return json.loads(text).get('checksum.adler32')
-    except (ValueError, AttributeError):
-        return None
-
-
-def _check_roots(seen, roots, settings):
-    """``seen``: the indexes of the roots found as directories."""
-    for i, r in enumerate(roots):
-        if i not in seen and r != '/':
-            raise VaporError("The root '%s' is not a directory in the namespace of the database %s."
-                             % (r, _where(settings)))
-
-
-def scan_dcache(sink, db, roots, durations=None):
-    roots = [normalise_path(r) for r in (roots or ['/'])]
-    t0 = time.time()
-    conn, settings = connect_pg(db)
-    with _reading(conn, settings):
-        cur = conn.cursor()
-        try:
-            cur.execute("SELECT inumber FROM t_inodes WHERE ipnfsid = %s", (CHIMERA_ROOT_PNFSID,))
-            row = cur.fetchone()
-        except Exception as exc:
-            raise VaporError("The database %s has no usable Chimera namespace (t_inodes): %s."
-                             % (_where(settings), _exc_text(exc)))
-        if row is None:
-            raise VaporError("The database %s has no Chimera root inode (pnfsid %s)." % (_where(settings), CHIMERA_ROOT_PNFSID))
-        root_id = row[0]
-        cur.close()
-        scur = conn.cursor(name='vapor_dirs')
-        scur.itersize = FETCH
-        scur.execute("SELECT d.ichild, d.iparent, d.iname FROM t_dirs d JOIN t_inodes i ON i.inumber = d.ichild "
-                     "WHERE i.itype = 16384 AND d.iname NOT IN ('.', '..') AND d.ichild <> d.iparent")
-        scope = resolve_dirs(_cursor_rows(scur), root_id, roots)
-        scur.close()
-        _check_roots(set(i for _p, i in scope.values()), roots, settings)
-        scur = conn.cursor(name='vapor_files')
-        scur.itersize = FETCH
-        scur.execute("SELECT d.iparent, d.iname, i.isize, CAST(EXTRACT(EPOCH FROM i.imtime) AS BIGINT), c.isum "
-                     "FROM t_dirs d JOIN t_inodes i ON i.inumber = d.ichild "
-                     "LEFT JOIN t_inodes_checksum c ON c.inumber = d.ichild AND c.itype = 1 "
-                     "WHERE i.itype = 32768")
-        add = sink.add
-        for row in _cursor_rows(scur):
-            d = scope.get(row[0])
-            if d is None:
-                continue
-            add(d[1], d[0] + '/' + row[1], int(row[2] or 0), row[3], normalise_adler32(row[4]))
-        scur.close()
-        conn.rollback()
-    if durations is not None:
-        durations.extend([round(time.time() - t0, 3)] * len(roots))
+def scan_source(p, sink, durations, partdir=None, skip=()):
+    """The scanner registry's entry point: the se_dump parameters ``p``."""
+    scan_dpm(sink, p['db'], p['roots'], durations=durations)
