@@ -42,7 +42,6 @@ SENTENCES = dict(
 )
 
 
-
 class Input:
     """One dump file as found on disk: compression, format, time, and how the engine reads it."""
 

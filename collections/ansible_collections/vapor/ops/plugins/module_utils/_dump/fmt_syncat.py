@@ -60,6 +60,7 @@ def _first_line(exc):
 # the dump element's recorded attribute (any namespace prefix), in the first bytes of the file
 _RECORDED_RE = re.compile(rb'<(?:[A-Za-z_][\w.-]*:)?dump\b[^>]*?\brecorded\s*=\s*["\']([^"\']+)["\']')
 
+
 class SyncatFormat(DumpFormat):
     name = 'syncat'
     line_format = False

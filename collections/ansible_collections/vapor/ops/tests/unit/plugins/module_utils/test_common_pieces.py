@@ -59,6 +59,7 @@ def test_retry_backs_off_exponentially_and_stops():
 
 def test_retry_raises_a_lasting_error_at_once_and_returns_a_success():
     slept = []
+
     def lasting():
         raise OSError(errno.ENOENT, 'gone')
     with pytest.raises(OSError, match='gone'):
