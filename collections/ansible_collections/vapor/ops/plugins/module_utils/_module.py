@@ -5,7 +5,8 @@
 #
 # PRIVATE to the vapor.ops collection: no compatibility promise for other users.
 #
-# What every module does around its core call: one sentence on failure, warnings, diff only in diff mode.
+# What every module does around its core call: the libraries it needs, one sentence on failure, warnings, diff
+# only in diff mode. run_module() is a module's whole main().
 
 from __future__ import absolute_import, division, print_function
 
@@ -68,9 +69,31 @@ def warn_kept_reasons(module, result, where, reasons):
 def require_libraries(module, *needs):
     """Fail with Ansible's missing_required_lib sentence for the first library the run needs and cannot import.
 
-    ``needs``: (requirement, importable) pairs, such as the core's catalog_requirement() and
-    storage_requirement(); a requirement of None is needed by nothing.
+    ``needs``: (requirement, importable) pairs, or (requirement, importable, import error text), such as the
+    core's catalog_requirement() and storage_requirement(); a requirement of None is needed by nothing.
     """
-    for requirement, importable in needs:
+    for need in needs:
+        requirement, importable = need[0], need[1]
         if requirement and not importable:
-            module.fail_json(msg=missing_required_lib(requirement))
+            module.fail_json(msg=missing_required_lib(requirement), exception=need[2] if len(need) > 2 else None)
+
+
+def run_module(module_class, table, what, fn, needs=None, kept=None):
+    """A vapor.ops module's whole main(): parse the options of ``table`` (an OptionSpec) with ``module_class``
+    (AnsibleModule, passed by the module so that it imports it), check the libraries, call the core, exit.
+
+    ``what``: the job in words, for an unexpected failure ('The catalog dump'); ``fn(params, check_mode=...)``:
+    the core; ``needs(params)``: the (requirement, importable[, error]) of the libraries this run needs;
+    ``kept``: (where, [(reason, why), ...]) for warn_kept_reasons. A result with 'aborted' set fails with that
+    sentence and everything else of the result; a result without 'changed' did not change anything.
+    """
+    module = module_class(**table.module_kwargs(supports_check_mode=True))
+    if needs is not None:
+        require_libraries(module, *needs(module.params))
+    result = run_core(module, what, fn, module.params, check_mode=module.check_mode)
+    result.setdefault('changed', False)
+    if kept:
+        warn_kept_reasons(module, result, *kept)
+    if result.get('aborted'):
+        module.fail_json(msg=result['aborted'], **result)
+    module.exit_json(**result)

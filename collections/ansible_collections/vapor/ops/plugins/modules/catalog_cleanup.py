@@ -242,7 +242,7 @@ duration:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.vapor.ops.plugins.module_utils._module import require_libraries, run_core, warn_kept_reasons
+from ansible_collections.vapor.ops.plugins.module_utils._module import run_module
 from ansible_collections.vapor.ops.plugins.module_utils._catalog.access import catalog_requirement
 from ansible_collections.vapor.ops.plugins.module_utils._catalog.cleanup import run_catalog_cleanup
 from ansible_collections.vapor.ops.plugins.module_utils._catalog.options import CATALOG_CLEANUP
@@ -250,15 +250,12 @@ from ansible_collections.vapor.ops.plugins.module_utils._catalog.verify import s
 
 
 def main():
-    module = AnsibleModule(**CATALOG_CLEANUP.module_kwargs(supports_check_mode=True))
-    require_libraries(module, catalog_requirement(module.params['catalog']),
-                      storage_requirement(module.params['storage_url']))
-    result = run_core(module, 'The catalog cleanup', run_catalog_cleanup, module.params, check_mode=module.check_mode)
-    warn_kept_reasons(module, result, 'in the catalog', [
-        ('storage_error', 'the storage could not tell whether they exist'),
-        ('unproven', 'every file of their area is on the list and none shows, as in an unmounted area'),
-    ])
-    module.exit_json(**result)
+    run_module(AnsibleModule, CATALOG_CLEANUP, 'The catalog cleanup', run_catalog_cleanup,
+               needs=lambda p: [catalog_requirement(p['catalog']), storage_requirement(p['storage_url'])],
+               kept=('in the catalog', [
+                   ('storage_error', 'the storage could not tell whether they exist'),
+                   ('unproven', 'every file of their area is on the list and none shows, as in an unmounted area'),
+               ]))
 
 
 if __name__ == '__main__':

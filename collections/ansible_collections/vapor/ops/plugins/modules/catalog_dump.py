@@ -257,17 +257,15 @@ duration:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.vapor.ops.plugins.module_utils._module import require_libraries, run_core
+from ansible_collections.vapor.ops.plugins.module_utils._module import run_module
 from ansible_collections.vapor.ops.plugins.module_utils._catalog.access import catalog_requirement
 from ansible_collections.vapor.ops.plugins.module_utils._catalog.dump import run_catalog_dump
 from ansible_collections.vapor.ops.plugins.module_utils._catalog.options import CATALOG_DUMP
 
 
 def main():
-    module = AnsibleModule(**CATALOG_DUMP.module_kwargs(supports_check_mode=True))
-    require_libraries(module, catalog_requirement(module.params['catalog']))
-    result = run_core(module, 'The catalog dump', run_catalog_dump, module.params, check_mode=module.check_mode)
-    module.exit_json(**result)
+    run_module(AnsibleModule, CATALOG_DUMP, 'The catalog dump', run_catalog_dump,
+               needs=lambda p: [catalog_requirement(p['catalog'])])
 
 
 if __name__ == '__main__':

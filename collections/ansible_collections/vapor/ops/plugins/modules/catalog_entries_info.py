@@ -222,17 +222,15 @@ storage_element:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.vapor.ops.plugins.module_utils._module import require_libraries, run_core
+from ansible_collections.vapor.ops.plugins.module_utils._module import run_module
 from ansible_collections.vapor.ops.plugins.module_utils._catalog.access import catalog_requirement
 from ansible_collections.vapor.ops.plugins.module_utils._catalog.entries import entries_info
 from ansible_collections.vapor.ops.plugins.module_utils._catalog.options import CATALOG_ENTRIES_INFO
 
 
 def main():
-    module = AnsibleModule(**CATALOG_ENTRIES_INFO.module_kwargs(supports_check_mode=True))
-    require_libraries(module, catalog_requirement(module.params['catalog']))
-    result = run_core(module, 'Reading the catalog', entries_info, module.params)
-    module.exit_json(changed=False, **result)
+    run_module(AnsibleModule, CATALOG_ENTRIES_INFO, 'Reading the catalog', entries_info,
+               needs=lambda p: [catalog_requirement(p['catalog'])])
 
 
 if __name__ == '__main__':

@@ -387,9 +387,9 @@ duration:
 """
 
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.vapor.ops.plugins.module_utils._module import run_core
+from ansible_collections.vapor.ops.plugins.module_utils._module import run_module
 from ansible_collections.vapor.ops.plugins.module_utils._consistency.engine import (
     DUCKDB_IMPORT_ERROR, DUCKDB_REQUIREMENT, HAS_DUCKDB)
 from ansible_collections.vapor.ops.plugins.module_utils._consistency.options import TABLE
@@ -397,11 +397,8 @@ from ansible_collections.vapor.ops.plugins.module_utils._consistency.run import 
 
 
 def main():
-    module = AnsibleModule(**TABLE.module_kwargs(supports_check_mode=True))
-    if not HAS_DUCKDB:
-        module.fail_json(msg=missing_required_lib(DUCKDB_REQUIREMENT), exception=DUCKDB_IMPORT_ERROR)
-    result = run_core(module, 'The consistency check', run, module.params, check_mode=module.check_mode)
-    module.exit_json(**result)
+    run_module(AnsibleModule, TABLE, 'The consistency check', run,
+               needs=lambda p: [(DUCKDB_REQUIREMENT, HAS_DUCKDB, DUCKDB_IMPORT_ERROR)])
 
 
 if __name__ == '__main__':

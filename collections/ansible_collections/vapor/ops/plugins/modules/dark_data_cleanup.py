@@ -346,7 +346,7 @@ duration:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.vapor.ops.plugins.module_utils._module import require_libraries, run_core, warn_kept_reasons
+from ansible_collections.vapor.ops.plugins.module_utils._module import run_module
 from ansible_collections.vapor.ops.plugins.module_utils._catalog.access import catalog_requirement
 from ansible_collections.vapor.ops.plugins.module_utils._catalog.verify import storage_requirement
 from ansible_collections.vapor.ops.plugins.module_utils._cleanup.dark import run_dark_cleanup
@@ -354,17 +354,12 @@ from ansible_collections.vapor.ops.plugins.module_utils._cleanup.options import 
 
 
 def main():
-    module = AnsibleModule(**DARK_DATA_CLEANUP.module_kwargs(supports_check_mode=True))
-    require_libraries(module, catalog_requirement(module.params['catalog']),
-                      storage_requirement(module.params['storage_url']))
-    result = run_core(module, 'The dark data cleanup', run_dark_cleanup, module.params, check_mode=module.check_mode)
-    warn_kept_reasons(module, result, 'on the storage', [
-        ('error', 'of storage errors'),
-        ('symlink', 'they are symbolic links or reached through one'),
-    ])
-    if result['aborted']:
-        module.fail_json(msg=result['aborted'], **result)
-    module.exit_json(**result)
+    run_module(AnsibleModule, DARK_DATA_CLEANUP, 'The dark data cleanup', run_dark_cleanup,
+               needs=lambda p: [catalog_requirement(p['catalog']), storage_requirement(p['storage_url'])],
+               kept=('on the storage', [
+                   ('error', 'of storage errors'),
+                   ('symlink', 'they are symbolic links or reached through one'),
+               ]))
 
 
 if __name__ == '__main__':

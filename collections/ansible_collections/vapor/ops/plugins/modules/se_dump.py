@@ -396,20 +396,16 @@ duration:
 """
 
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.vapor.ops.plugins.module_utils._module import run_core
+from ansible_collections.vapor.ops.plugins.module_utils._module import run_module
 from ansible_collections.vapor.ops.plugins.module_utils._storage.se_dump import run
-from ansible_collections.vapor.ops.plugins.module_utils._storage.se_dump_options import SE_DUMP, missing_library
+from ansible_collections.vapor.ops.plugins.module_utils._storage.se_dump_options import SE_DUMP, source_requirement
 
 
 def main():
-    module = AnsibleModule(**SE_DUMP.module_kwargs(supports_check_mode=True))
-    missing = missing_library(module.params['source'])
-    if missing:
-        module.fail_json(msg=missing_required_lib(missing))
-    result = run_core(module, 'The storage dump', run, module.params, check_mode=module.check_mode)
-    module.exit_json(**result)
+    run_module(AnsibleModule, SE_DUMP, 'The storage dump', run,
+               needs=lambda p: [source_requirement(p['source'])])
 
 
 if __name__ == '__main__':

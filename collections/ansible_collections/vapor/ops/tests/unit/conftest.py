@@ -12,3 +12,28 @@ _here = os.path.dirname(os.path.abspath(__file__))
 _collections_root = os.path.abspath(os.path.join(_here, '..', '..', '..', '..', '..'))
 if os.path.basename(_collections_root) == 'collections' and _collections_root not in sys.path:
     sys.path.insert(0, _collections_root)
+
+import importlib  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+class _Built(Exception):
+    """Raised by the stand-in AnsibleModule once it has the keyword arguments."""
+
+
+@pytest.fixture
+def module_kwargs(monkeypatch):
+    """module_kwargs(name): the keyword arguments the module's main() gives AnsibleModule (its options table)."""
+    def get(name):
+        module = importlib.import_module('ansible_collections.vapor.ops.plugins.modules.' + name)
+        seen = {}
+
+        def fake(**kwargs):
+            seen.update(kwargs)
+            raise _Built()
+        monkeypatch.setattr(module, 'AnsibleModule', fake)
+        with pytest.raises(_Built):
+            module.main()
+        return seen
+    return get

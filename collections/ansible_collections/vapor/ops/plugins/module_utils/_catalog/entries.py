@@ -21,8 +21,8 @@ from ansible_collections.vapor.ops.plugins.module_utils._catalog.sfn import SfnM
 from ansible_collections.vapor.ops.plugins.module_utils._common.values import parse_duration
 
 
-def entries_info(params, now=None):
-    """Entries under a path (by owner DN and age, with replicas), or a per-DN usage summary of one SE."""
+def entries_info(params, now=None, check_mode=False):
+    """(Reads only: check mode changes nothing.) Entries under a path (by owner DN and age, with replicas), or a per-DN usage summary of one SE."""
     p = CATALOG_ENTRIES_INFO.merge(params)
     now = time.time() if now is None else now
     min_age = parse_duration(p['min_age'], 'min_age')

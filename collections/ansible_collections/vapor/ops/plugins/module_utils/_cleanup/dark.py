@@ -348,40 +348,32 @@ class _Worker:
         return self._act(idx, path, url, dest)
 
     def _act(self, idx, path, url, dest):
+        """Delete the file, or move it into the quarantine (dest), journalled before and after."""
         run = self.run
         if dest:
             run.jstart(path, action='quarantine', url=url, dest=dest)
-            try:
+            done, item, extra = 'quarantined', {'path': path, 'url': dest}, {'dest': dest}
+        else:
+            run.jstart(path, action='delete', url=url)
+            done, item, extra = 'deleted', path, {}
+        try:
+            if dest:
                 outcome = run.storage.rename(url, dest)
                 if outcome == 'renamed':
                     self._verify_rename(url, dest)
-            except VaporError as exc:
-                run.jfinish(path, 'error', detail=exc.msg)
-                if isinstance(exc, RenameUnsupported):
-                    raise
-                run.error(idx, path, exc.msg)
-                return 'error'
-            if outcome == 'missing':
-                run.jfinish(path, 'already_gone')
-                run.record(idx, 'already_gone', path)
-                return 'already_gone'
-            run.jfinish(path, 'quarantined', dest=dest)
-            run.record(idx, 'quarantined', {'path': path, 'url': dest})
-            return 'quarantined'
-        run.jstart(path, action='delete', url=url)
-        try:
-            outcome = run.storage.unlink(url)
+            else:
+                outcome = run.storage.unlink(url)
         except VaporError as exc:
             run.jfinish(path, 'error', detail=exc.msg)
+            if isinstance(exc, RenameUnsupported):
+                raise
             run.error(idx, path, exc.msg)
             return 'error'
         if outcome == 'missing':
-            run.jfinish(path, 'already_gone')
-            run.record(idx, 'already_gone', path)
-            return 'already_gone'
-        run.jfinish(path, 'deleted')
-        run.record(idx, 'deleted', path)
-        return 'deleted'
+            done, item, extra = 'already_gone', path, {}
+        run.jfinish(path, done, **extra)
+        run.record(idx, done, item)
+        return done
 
     def _verify_rename(self, url, dest):
         """A rename that reported success must show the file at its destination and not at its source."""

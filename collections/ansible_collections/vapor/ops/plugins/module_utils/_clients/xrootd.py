@@ -29,6 +29,8 @@ except ImportError:
     DirListFlags = QueryCode = StatInfoFlags = IS_DIR = None
     HAS_XROOTD = False
 
+XROOTD_REQUIREMENT = 'XRootD (the python3-xrootd binding)'
+
 
 def require_binding():
     if not HAS_XROOTD:

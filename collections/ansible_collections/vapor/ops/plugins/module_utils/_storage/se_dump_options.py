@@ -49,12 +49,13 @@ SE_DUMP = (SCANNER
            + output_options(name='dump_%Y%m%d', mode='0644', latest_link='latest'))
 
 
-def missing_library(source):
-    """The Python library a source needs when it is not importable (for missing_required_lib), else None."""
-    if source == 'xrootd' and not _xrootd.HAS_XROOTD:
-        return 'XRootD (the python3-xrootd binding)'
-    if source == 'dpm' and not _db.HAS_MYSQL:
-        return _db.MYSQL_REQUIREMENT
-    if source == 'dcache' and not _db.HAS_PG:
-        return _db.PG_REQUIREMENT
-    return None
+def source_requirement(source):
+    """(requirement, importable) of the Python library a source needs, for the module's missing_required_lib; a
+    requirement of None for a source that needs none."""
+    if source == 'xrootd':
+        return _xrootd.XROOTD_REQUIREMENT, _xrootd.HAS_XROOTD
+    if source == 'dpm':
+        return _db.MYSQL_REQUIREMENT, _db.HAS_MYSQL
+    if source == 'dcache':
+        return _db.PG_REQUIREMENT, _db.HAS_PG
+    return None, True

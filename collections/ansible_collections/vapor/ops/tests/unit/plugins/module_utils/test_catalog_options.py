@@ -9,7 +9,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import importlib
 
 import pytest
 
@@ -84,34 +83,15 @@ FROZEN = {
 }
 
 
-class _Built(Exception):
-    pass
-
-
-def _module_kwargs(name, monkeypatch):
-    """What the module's main() gives AnsibleModule."""
-    module = importlib.import_module('ansible_collections.vapor.ops.plugins.modules.' + name)
-    seen = {}
-
-    def fake(**kwargs):
-        seen.update(kwargs)
-        raise _Built()
-
-    monkeypatch.setattr(module, 'AnsibleModule', fake)
-    with pytest.raises(_Built):
-        module.main()
-    return seen
-
-
 def _normal(constraints):
     """Constraints as lists of tuples (AnsibleModule takes either)."""
     return dict((k, [tuple(v) for v in vs]) for k, vs in constraints.items())
 
 
 @pytest.mark.parametrize('name', sorted(FROZEN))
-def test_module_argument_spec_equals_the_frozen_copy(name, monkeypatch):
+def test_module_argument_spec_equals_the_frozen_copy(name, module_kwargs):
     shared, own, constraints = FROZEN[name]
-    kwargs = _module_kwargs(name, monkeypatch)
+    kwargs = module_kwargs(name)
     assert kwargs.pop('argument_spec') == dict(shared, **own)
     assert kwargs.pop('supports_check_mode') is True
     assert _normal(kwargs) == _normal(constraints)

@@ -12,8 +12,9 @@ import pytest
 from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 from ansible_collections.vapor.ops.plugins.module_utils._catalog import access as cat_access
 from ansible_collections.vapor.ops.plugins.module_utils._catalog import verify as cat_verify
+from ansible_collections.vapor.ops.plugins.module_utils._common.options import OptionSpec
 from ansible_collections.vapor.ops.plugins.module_utils._module import (
-    require_libraries, run_core, warn_kept, warn_kept_reasons)
+    require_libraries, run_core, run_module, warn_kept, warn_kept_reasons)
 
 
 class Exit(Exception):
@@ -111,3 +112,56 @@ def test_require_libraries_fails_with_the_missing_library_sentence(monkeypatch):
     with pytest.raises(Exit):
         require_libraries(m, cat_access.catalog_requirement({'backend': 'mysql', 'user': 'u'}))
     assert 'Failed to import the required Python library (PyMySQL or mysqlclient' in m.failed['msg']
+
+
+class FakeAnsibleModule(FakeModule):
+    """Stands for AnsibleModule in run_module: records the keyword arguments and the exit."""
+
+    def __init__(self, **kwargs):
+        FakeModule.__init__(self)
+        self.kwargs = kwargs
+        self.params = {'a': 1}
+        self.check_mode = True
+        self.exited = None
+
+    def exit_json(self, **kw):
+        self.exited = kw
+        raise Exit()
+
+
+TABLE = OptionSpec(dict(a=dict(type='int', default=1)), required_one_of=[('a', 'b')])
+
+
+def _run(monkeypatch, fn, **kw):
+    made = []
+
+    def factory(**kwargs):
+        made.append(FakeAnsibleModule(**kwargs))
+        return made[-1]
+    with pytest.raises(Exit):
+        run_module(factory, TABLE, 'The job', fn, **kw)
+    return made[0]
+
+
+def test_run_module_builds_the_module_from_the_table_and_exits_unchanged_by_default(monkeypatch):
+    seen = []
+    m = _run(monkeypatch, lambda params, check_mode: seen.append((params, check_mode)) or {'files': 3})
+    assert m.kwargs == dict(argument_spec=TABLE.argument_spec(), required_one_of=[('a', 'b')],
+                            supports_check_mode=True)
+    assert seen == [({'a': 1}, True)]
+    assert m.exited == {'files': 3, 'changed': False} and m.failed is None
+
+
+def test_run_module_fails_on_a_missing_library_before_the_core_runs(monkeypatch):
+    m = _run(monkeypatch, lambda params, check_mode: pytest.fail('the core ran'),
+             needs=lambda p: [(None, True), ('libfoo', False, 'Traceback: no libfoo')])
+    assert 'Failed to import the required Python library (libfoo' in m.failed['msg']
+    assert m.failed['exception'] == 'Traceback: no libfoo'
+
+
+def test_run_module_warns_the_kept_and_fails_an_aborted_run_with_its_result(monkeypatch):
+    result = {'changed': True, 'kept': _kept(2), 'counts': {'error': 2}, 'aborted': 'More than 1 storage errors.'}
+    m = _run(monkeypatch, lambda params, check_mode: dict(result), kept=('on the storage', [('error', 'of errors')]))
+    assert len(m.warnings) == 2 and "left on the storage" in m.warnings[0]
+    assert m.failed['msg'] == 'More than 1 storage errors.' and m.failed['changed'] is True
+    assert m.exited is None

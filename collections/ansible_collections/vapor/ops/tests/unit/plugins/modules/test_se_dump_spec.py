@@ -64,30 +64,13 @@ FROZEN_CORE_DEFAULTS = {
 }
 
 
-class _Stop(Exception):
-    pass
-
-
-def _module_kwargs(monkeypatch):
-    """The keyword arguments se_dump's main() gives AnsibleModule."""
-    seen = {}
-
-    def fake(**kwargs):
-        seen.update(kwargs)
-        raise _Stop()
-    monkeypatch.setattr(se_dump_module, 'AnsibleModule', fake)
-    with pytest.raises(_Stop):
-        se_dump_module.main()
-    return seen
-
-
 def _plain(value):
     """Constraint lists compare whatever sequence type holds them."""
     return [tuple(v) for v in value]
 
 
-def test_the_module_argument_spec_is_frozen(monkeypatch):
-    kwargs = _module_kwargs(monkeypatch)
+def test_the_module_argument_spec_is_frozen(module_kwargs):
+    kwargs = module_kwargs('se_dump')
     assert kwargs['argument_spec'] == FROZEN_ARGUMENT_SPEC
     assert _plain(kwargs.pop('required_if')) == _plain(FROZEN_REQUIRED_IF)
     assert kwargs.pop('supports_check_mode') is True
@@ -114,9 +97,10 @@ def test_the_core_defaults_are_the_module_defaults():
 ])
 def test_a_missing_library_is_named_for_missing_required_lib(monkeypatch, source, flags, needed):
     from ansible_collections.vapor.ops.plugins.module_utils._storage import se_dump_options as opts
-    assert opts.missing_library('posix') is None
+    assert opts.source_requirement('posix') == (None, True)
     for dotted, value in flags.items():
         mod, name = dotted.split('.')
         monkeypatch.setattr(getattr(opts, mod), name, value)
-    assert needed in opts.missing_library(source)
-    assert opts.missing_library('posix') is None
+    requirement, importable = opts.source_requirement(source)
+    assert needed in requirement and importable is False
+    assert opts.source_requirement('posix') == (None, True)
