@@ -413,7 +413,7 @@ def main(argv=None):
                 lf["ratio"], TARGET_RATIO, " at 2,000,000 paths; at this size the fixed start-up of the Python child "
                 "dominates" if paths < 1_000_000 else ""))
     first = fig["layouts"][layouts[0]]          # the top-level figures (what benchmarks/run.py reads): first layout
-    for k in ("baseline", "core", "ratio", "target_ratio"):
+    for k in ("baseline", "core", "ratio", "target_ratio", "candidates"):
         if k in first:
             fig[k] = first[k]
     print("  load before %s %s; after %s %s" % (load["before"]["loadavg"], " ".join(load["before"]["busy"]),

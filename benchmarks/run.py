@@ -6,8 +6,9 @@
                                        [--quiet-wait SECONDS] [--retries N]
 
 posix, xrootd and dpm are the se_dump benchmarks of bench_se_dump.py (``--files``, ``--reps``,
-``--profile``, ``--candidate`` apply to them); consistency is bench_consistency.py, run as a child
-with its own defaults (``--quick`` is passed on).
+``--profile`` apply to them); consistency is bench_consistency.py, run as a child with its own defaults
+(``--quick`` and every ``--candidate`` are passed on). ``--candidate NAME=DIR`` measures the core of another
+collections tree (such as the previous commit's) in the same rounds as this tree's, in every benchmark.
 
 Each benchmark owns one section of RESULTS.md (between ``<!-- bench:NAME -->`` markers); a run
 replaces the sections of the benchmarks it ran and keeps the others, each with its own date,
@@ -100,8 +101,8 @@ def _fmt_rows(r):
     return lines
 
 
-def run_external(name, quick, quiet_wait):
-    """Run benchmarks/<script> --json as a child; None when the script is not there."""
+def run_external(name, quick, quiet_wait, candidates=()):
+    """Run benchmarks/<script> --json as a child (with the --candidate trees); None when the script is not there."""
     script = os.path.join(HERE, EXTERNAL[name][0])
     if not os.path.exists(script):
         return None
@@ -111,6 +112,7 @@ def run_external(name, quick, quiet_wait):
     if os.path.exists(jf):
         os.unlink(jf)
     argv = [sys.executable, script, "--json", jf] + (["--quick"] if quick else [])
+    argv += ["--candidate=%s=%s" % c for c in candidates]
     before = bench.quiet_check()
     dist = bench.Disturbance()
     t0 = time.time()
@@ -136,15 +138,20 @@ def external_section(r, command, when):
     else:
         try:
             out += ["Figures from `benchmarks/%s` (see that script for what is measured); %s paths per dump, "
-                    "compression %s, %s counted rounds, median [min–max]." % (
-                        r["script"], fig.get("paths"), fig.get("compression"), fig.get("reps")), "",
-                    "| contender | median s | min s | max s | CPU s | peak RSS MiB |",
-                    "| --- | ---: | ---: | ---: | ---: | ---: |"]
-            for c in ("baseline", "core"):
-                if c in fig:
-                    f = fig[c]
-                    out.append("| %s | %.2f | %.2f | %.2f | %.2f | %.0f |" % (
-                        c, f["wall"]["median"], f["wall"]["min"], f["wall"]["max"], f["cpu"]["median"], f["rss_mb"]))
+                    "compression %s, %s counted rounds, median [min–max]; every contender in the same rounds, in "
+                    "rotated order." % (r["script"], fig.get("paths"), fig.get("compression"), fig.get("reps"))]
+            for lay, lf in sorted(fig.get("layouts", {"": fig}).items()):
+                out += ["", "%s:" % ("%s paths" % lay if lay else "Paths"), "",
+                        "| contender | median s | min s | max s | peak RSS MiB | ratio to baseline |",
+                        "| --- | ---: | ---: | ---: | ---: | ---: |"]
+                rows = [(c, lf[c]) for c in ("baseline", "core") if c in lf]
+                rows += [("candidate %s (`%s`)" % (n, c["collections"]), c)
+                         for n, c in sorted(lf.get("candidates", {}).items())]
+                base = lf.get("baseline", {}).get("wall", {}).get("median")
+                for label, f in rows:
+                    out.append("| %s | %.2f | %.2f | %.2f | %.0f | %s |" % (
+                        label, f["wall"]["median"], f["wall"]["min"], f["wall"]["max"], f["rss_mb"],
+                        "%.3f" % (f["wall"]["median"] / base) if base else "-"))
             if "ratio" in fig:
                 out += ["", "Ratio core / baseline: **%.3f** (target <= %s — %s)." % (
                     fig["ratio"], fig.get("target_ratio"),
@@ -261,7 +268,7 @@ def main(argv=None):
         results += bench.run_benchmarks(se, a.files, a.reps, a.quick, a.profile, quiet, retries)
     for name in only:
         if name in EXTERNAL:
-            r = run_external(name, a.quick, quiet)
+            r = run_external(name, a.quick, quiet, bench.CANDIDATES)
             if r is not None:
                 results.append(r)
     command = " ".join([".venv/bin/python", "benchmarks/run.py"] + [shlex.quote(x) for x in argv])

@@ -14,7 +14,6 @@ __metaclass__ = type
 
 import pytest
 
-from ansible_collections.vapor.ops.plugins.modules import se_dump as se_dump_module
 from ansible_collections.vapor.ops.plugins.module_utils._storage import se_dump as core
 
 FROZEN_ARGUMENT_SPEC = dict(
