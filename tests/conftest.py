@@ -15,7 +15,7 @@ import pytest
 
 TESTS_DIR = Path(__file__).resolve().parent
 REPO = TESTS_DIR.parent
-for p in (str(REPO / "collections"), str(TESTS_DIR)):
+for p in (str(REPO / "collections"), str(TESTS_DIR), str(REPO / "scripts")):
     if p not in sys.path:
         sys.path.insert(0, p)
 
@@ -28,8 +28,8 @@ _counter = itertools.count(1)
 
 def pytest_configure(config):
     config.addinivalue_line(
-        "markers", "compat: also run with the oldest supported ansible-core (make test: VAPOR_ANSIBLE_BIN="
-        ".venv-compat/bin pytest -m compat)")
+        "markers", "compat: also run with the oldest and the newest supported ansible-core (make test: "
+        "VAPOR_ANSIBLE_BIN=.venv-compat/bin, then .venv-newest/bin, pytest -m compat)")
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -1,5 +1,6 @@
 """The ansible-core the integration tests drive is the one ``make test`` meant: the project's venv
-(2.19) in the main run, ``.venv-compat`` (2.18, the oldest supported) in the compat run."""
+(2.19) in the main run, ``.venv-compat`` (2.18, the oldest supported) and ``.venv-newest`` (2.21, the newest) in the
+compat runs."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ import subprocess
 import pytest
 
 import ansible_runner
+import matrix
 
-SUPPORTED = ("2.18", "2.19")     # requirements.txt: ansible-core>=2.18,<2.20; meta/runtime.yml: >=2.18.0
+SUPPORTED = tuple(c[2] for c in matrix.controllers())  # the release lines make test runs (scripts/matrix.py)
 
 
 @pytest.mark.compat
