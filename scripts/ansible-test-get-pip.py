@@ -14,6 +14,7 @@ leaving those packages out, so the environment ends up as ansible-test expects.
 """
 
 import ensurepip
+import os
 import subprocess
 import sys
 
@@ -23,13 +24,18 @@ GET_PIP_ONLY = ("--no-setuptools", "--no-wheel")
 def main():
     args = [arg for arg in sys.argv[1:] if arg not in GET_PIP_ONLY]
 
+    # ensurepip deletes every PIP_* variable and sets PIP_CONFIG_FILE=/dev/null in this process, so the site's pip
+    # configuration (its certificate bundle, index and wheel directories) would not reach the pip runs below: a pip
+    # bundled with the interpreter that does not use the system's certificates (pyenv's 3.12) then cannot reach the
+    # index through a TLS-inspecting proxy. The pip runs get the environment as it was before.
+    env = dict(os.environ)
     ensurepip.bootstrap(upgrade=True)
-    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet"] + args)
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "--quiet"] + args, env=env)
 
     # ensurepip of Python < 3.12 also installs setuptools, which get-pip.py --no-setuptools would not have done.
     # (ensurepip never installs wheel, so --no-wheel needs nothing.)
     if "--no-setuptools" in sys.argv[1:] and sys.version_info < (3, 12):
-        subprocess.check_call([sys.executable, "-m", "pip", "uninstall", "--quiet", "--yes", "setuptools"])
+        subprocess.check_call([sys.executable, "-m", "pip", "uninstall", "--quiet", "--yes", "setuptools"], env=env)
 
 
 if __name__ == "__main__":

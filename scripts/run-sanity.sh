@@ -47,7 +47,7 @@ unset ANSIBLE_CONFIG ANSIBLE_COLLECTIONS_PATH ANSIBLE_COLLECTIONS_PATHS
 # pip bootstrap: ansible-test creates its virtualenvs without pip and runs a get-pip.py script downloaded from
 # ci-files.testing.ansible.com, which is not reachable from here (only PyPI is). If no bootstrap script is cached
 # yet, cache our stand-in (scripts/ansible-test-get-pip.py: ensurepip + pip install of the requested pip version
-# from PyPI). A real get-pip.py already in the cache is left alone.
+# from PyPI), and refresh a cached older copy of it. A real get-pip.py already in the cache is left alone.
 cache_get_pip() {  # cache_get_pip X.Y
     local pip_version get_pip_cache
     pip_version=$("$VENV/bin/python" -c '
@@ -55,7 +55,8 @@ import sys, types
 from ansible_test._internal.python_requirements import get_venv_packages
 print(get_venv_packages(types.SimpleNamespace(version=sys.argv[1]))["pip"])' "$1")
     get_pip_cache="$HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py"
-    if [ ! -s "$get_pip_cache" ]; then
+    if [ ! -s "$get_pip_cache" ] || { grep -q '^"""Stand-in for the get-pip.py bootstrap script' "$get_pip_cache" \
+            && ! cmp -s "$ROOT/scripts/ansible-test-get-pip.py" "$get_pip_cache"; }; then
         mkdir -p "$(dirname "$get_pip_cache")"
         cp "$ROOT/scripts/ansible-test-get-pip.py" "$get_pip_cache"
         echo "run-sanity: cached pip bootstrap stand-in as $get_pip_cache" >&2
@@ -91,6 +92,7 @@ fi
 
 cd "$COLL"
 failed=()
+absent=()
 
 if [ "$mode" != targets ]; then
     cache_get_pip "$CONTROLLER_PYTHON"
@@ -125,8 +127,11 @@ for v in $targets; do
         continue
     fi
     interp=$(command -v "python$v" || true)
-    if [ -z "$interp" ]; then
+    # a pythonX.Y that is a pyenv shim of a version not installed, or anything else that is not Python X.Y, is absent
+    if [ -z "$interp" ] || [ "$("$interp" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" != "$v" ]
+    then
         echo "run-sanity: Python $v: not on this machine, compile/import not checked"
+        absent+=("$v")
         continue
     fi
     echo "run-sanity: Python $v ($(readlink -f "$interp")): compile and import"
@@ -139,4 +144,4 @@ if [ "${#failed[@]}" -gt 0 ]; then
     printf 'run-sanity: FAILED: %s\n' "${failed[@]}" >&2
     exit 1
 fi
-echo "run-sanity: passed (target Pythons: $targets)"
+echo "run-sanity: passed (target Pythons: $targets${absent[*]:+; not on this machine, not checked: ${absent[*]}})"
