@@ -80,6 +80,8 @@ class _FlakyFS(object):
 
 
 def _lister(fs, retries, backoff):
+    pytest.importorskip('XRootD')
+    scan_xrootd.require_binding()       # the flags the listing reads (XRootDLister() loads it the same way)
     lister = scan_xrootd.XRootDLister.__new__(scan_xrootd.XRootDLister)
     lister.server, lister.timeout, lister.retries, lister.backoff = 'root://se', 5, retries, backoff
     lister.fs = lambda: fs
@@ -137,3 +139,22 @@ def test_gfal_join_url_keeps_its_sentence():
     assert gfal.join_url('root://se:1094//data/vo/', '/a/b') == 'root://se:1094//data/vo/a/b'
     with pytest.raises(VaporError, match="No storage URL prefix is set, so the dump path '/a' cannot be turned"):
         gfal.join_url('', '/a')
+
+
+def test_no_job_loads_the_xrootd_binding_on_import():
+    """Loading the binding starts the XRootD client, which reads the XRD_* variables once: a job that imported it
+    before xrootd_environment() ran would leave gfal2's root:// plugin unbounded (a dead endpoint held a stat for
+    minutes). So nothing loads it until an XRootD listing starts."""
+    import subprocess
+    import sys
+    here = __file__
+    root = here[:here.index('/ansible_collections/')]
+    code = ("import sys; sys.path.insert(0, %r)\n"
+            "import ansible_collections.vapor.ops.plugins.module_utils._cleanup.dark\n"
+            "import ansible_collections.vapor.ops.plugins.module_utils._catalog.cleanup\n"
+            "import ansible_collections.vapor.ops.plugins.module_utils._storage.se_dump\n"
+            "import ansible_collections.vapor.ops.plugins.module_utils._storage.scanners\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'XRootD'))\n" % root)
+    out = subprocess.run([sys.executable, '-c', code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == '[]'
