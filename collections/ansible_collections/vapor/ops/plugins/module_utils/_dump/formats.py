@@ -223,13 +223,18 @@ class LineFormat(DumpFormat):
             raise Unrepresentable(NOT_UTF8)
 
     def records(self, entries, rejected):
-        unsafe = self.unsafe
+        # the forbidden characters are looked for once in the whole batch (C speed); only a batch that holds one
+        # is checked name by name
+        forbidden = self.forbidden
+        blob = '\0'.join([entry[0] for entry in entries])
+        unsafe = self.unsafe if any(c in blob for c in forbidden) else None
+        del blob
         kept = []
         keep = kept.append
         nbytes = 0
         for entry in entries:
             path = entry[0]
-            if unsafe(path) is not None:
+            if unsafe is not None and unsafe(path) is not None:
                 rejected.append((self.forbidden_why, path))
                 continue
             if suspect_name(path):
