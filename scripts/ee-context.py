@@ -58,7 +58,7 @@ def main(argv=None):
     # ansible-builder from the same environment as this Python (the project's .venv under make).
     proc = subprocess.run(
         [sys.executable, "-m", "ansible_builder", "create", "--file", str(definition / SAMPLE.name),
-         "--context", str(context), "--container-runtime", "podman", "-v", "2"],
+         "--context", str(context), "--output-filename", "Containerfile"],
         capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit("ansible-builder create failed (exit %d):\n%s%s" % (proc.returncode, proc.stdout, proc.stderr))

@@ -246,9 +246,12 @@ def test_pip_packages_go_to_the_python_with_the_bindings(ee):
 def test_ansible_builder_reads_the_collection_lists(ee, tmp_path):
     """ansible-builder's own introspection of the installed tarball finds the Python and system packages."""
     galaxy = ansible_runner.ansible_tool("ansible-galaxy")
-    install = subprocess.run([galaxy, "collection", "install", str(ee["tarball"]), "-p", str(tmp_path)],
+    # --force: the project's ansible.cfg puts the source tree's vapor.ops on the collections path, which
+    # ansible-galaxy would otherwise take for an installed copy.
+    install = subprocess.run([galaxy, "collection", "install", "--force", str(ee["tarball"]), "-p", str(tmp_path)],
                              capture_output=True, text=True, timeout=TIMEOUT, cwd=str(tmp_path))
     assert install.returncode == 0, install.stdout + install.stderr
+    assert (tmp_path / "ansible_collections" / "vapor" / "ops" / "meta" / "execution-environment.yml").is_file()
     proc = subprocess.run([sys.executable, "-m", "ansible_builder", "introspect", "--sanitize", str(tmp_path)],
                           capture_output=True, text=True, timeout=TIMEOUT)
     assert proc.returncode == 0, proc.stdout + proc.stderr
