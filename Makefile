@@ -58,11 +58,22 @@ compat: compat-venv
 test: compat-venv
 	$(PY) -m pytest -q $(COLL)/tests/unit
 	scripts/run-sanity.sh
+	$(MAKE) --no-print-directory ee
 	VAPOR_ANSIBLE_EXPECT=2.19 $(PY) -m pytest -q tests
 	VAPOR_ANSIBLE_BIN=$(CURDIR)/$(COMPAT)/bin VAPOR_ANSIBLE_EXPECT=2.18 $(PY) -m pytest -q -m compat tests
 
 build: venv
 	mkdir -p dist && cd $(COLL) && ansible-galaxy collection build --force --output-path $(CURDIR)/dist
+
+# The sample execution environment's build context (ansible-builder create) in dist/ee/context: no image is built,
+# this machine has no container engine and cannot reach a registry. tests/test_execution_environment.py checks it.
+$(VENV)/.ee-installed: requirements-ee.txt $(VENV)/.installed
+	$(PY) -m pip install -q -r requirements-ee.txt
+	@touch $@
+
+.PHONY: ee
+ee: build $(VENV)/.ee-installed
+	$(PY) scripts/ee-context.py --output dist/ee
 
 bench: venv
 	$(PY) benchmarks/run.py
