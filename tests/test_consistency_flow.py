@@ -2,9 +2,10 @@
 
 a MariaDB catalog (LFC schema) and an XRootD storage element seeded with consistent, dark, lost,
 too-young and ignored files -> playbooks/consistency_check.yml (catalog dump, XRootD scan, catalog
-dump, compare) -> playbooks/dark_data_cleanup.yml and playbooks/catalog_cleanup.yml, each in check
-mode, for real, and again. Listings of the storage and of the catalog before and after prove that
-exactly the dark files and exactly the lost entries went, and nothing else.
+dump, compare) -> playbooks/dark_data_cleanup.yml and playbooks/catalog_cleanup.yml (handed the check's
+job artifact as extra vars, as AWX hands it on), each in check mode, for real, and again. Listings of
+the storage and of the catalog before and after prove that exactly the dark files and exactly the lost
+entries went, and nothing else.
 
 Also: the races the 3-dump comparison protects against, on the real servers, and the thresholds.
 """
@@ -122,8 +123,12 @@ def test_full_flow_removes_exactly_the_dark_files_and_the_lost_entries(world, ru
     assert read("confirmed_dark.list") == sorted(slash(DARK))
     assert res["stats"]["counts"]["excluded"] == {"dark_ignored": 1, "dark_young": 1}
 
+    # the cleanups take the run from the check's job artifact for their host, as the next jobs of an AWX workflow
+    artifacts = real.json["global_custom_stats"]
+    assert artifacts["vapor_consistency_check"]["localhost"]["run_dir"] == run_dir
+    extra_run = dict(extra, **artifacts)
+
     # dark data: check, real, again
-    extra_run = dict(extra, consistency_run=run_dir)
     check = run_playbook("playbooks/dark_data_cleanup.yml", extra_run, check=True, inventory=inv)
     assert check.changed == 1 and storage_listing(world) == storage0
     real = run_playbook("playbooks/dark_data_cleanup.yml", extra_run, inventory=inv)
