@@ -23,6 +23,7 @@ import re
 import shutil
 import sqlite3
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -308,6 +309,25 @@ def test_check_then_cleanups_chain_through_ansible_runner_with_artifacts_only(tm
     for playbook in ("dark_data_cleanup.yml", "catalog_cleanup.yml"):
         assert changed(flow.run(playbook)) == 0, playbook
     assert storage_files(storage) == after and catalog_listing(db) == catalog1
+
+
+def test_dumps_chain_into_a_site_published_check(tmp_path, demo):
+    """catalog dump -> storage dump -> check with consistency_mode=site_published: the check compares the dump the
+    storage_dump job published (its artifact, for this host) after the catalog dump the catalog_dump job made."""
+    script, where = demo
+    flow = Workflow(tmp_path / "runner", dict(TEMPLATE_VARS, vapor_demo_dir=str(where),
+                                              consistency_mode="site_published",
+                                              storage_dump_name="dump_%Y%m%d_%H%M%S"))   # to the second
+    catalog = flow.run("catalog_dump.yml")["artifact_data"]["vapor_catalog_dump"]["localhost"]
+    time.sleep(1.1)                           # the site's dump is named to the second, after the catalog dump
+    site = flow.run("storage_dump.yml")["artifact_data"]["vapor_storage_dump"]["localhost"]
+    assert site["published"] and site["files"] == len(script.CONSISTENT) + len(script.DARK)
+    time.sleep(1.1)
+    result = flow.run("consistency_check.yml")["artifact_data"]["vapor_consistency_check"]["localhost"]
+    assert (result["dark"], result["lost"]) == (len(script.DARK), len(script.LOST))
+    inputs = json.loads(Path(result["files"]["stats"]).read_text())["inputs"]
+    assert inputs["storage_dump"]["path"] == site["dump"]
+    assert inputs["catalog_before"]["path"] == catalog["dump"]
 
 
 def test_a_cleanup_with_no_run_fails_in_one_sentence(tmp_path, demo):
