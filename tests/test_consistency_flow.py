@@ -113,6 +113,8 @@ def test_full_flow_removes_exactly_the_dark_files_and_the_lost_entries(world, ru
     res = check.result("Compare the three dumps")
     assert res["dark"] == 2 and res["lost"] == 1
     assert not os.path.exists(world["work"] / "runs") or not os.listdir(world["work"] / "runs")
+    artifact = check.json["global_custom_stats"]["vapor_consistency_check"]["localhost"]
+    assert artifact["dark"] == 2 and "run_dir" not in artifact        # check mode: no run written, none named
 
     real = run_playbook("playbooks/consistency_check.yml", extra, inventory=inv)
     res = real.result("Compare the three dumps")
