@@ -113,6 +113,7 @@ def test_every_playbook_publishes_its_artifact_keyed_by_host():
         assert not set(ev.get("vapor_artifact_paths", [])) - published(path)[1], \
             f"{path.name}: a path left out in check mode that the module does not return"
     assert len(names) == 6
+    assert not list((REPO / "inventories").glob("*/host_vars")), "settings go to group_vars or extra vars"
 
 
 def test_no_playbook_can_shadow_an_artifact():
