@@ -50,10 +50,15 @@ def cycle(run_playbook, inv, extra, dest):
     assert res["files"] == len(EXPECTED)
     assert os.listdir(dest) == [], "check mode wrote something"
     assert res["diff"]["before"]["dumps"] == [] and res["diff"]["after"]["dumps"] == [res["name"]]
+    # the job artifact, by host; in check mode without the paths of what was not written
+    artifact = check.json["global_custom_stats"]["vapor_storage_dump"]["localhost"]
+    assert artifact["files"] == len(EXPECTED) and "dump" not in artifact and "diff" not in artifact
 
     real = run_playbook(PLAYBOOK, extra, inventory=inv)
     assert real.changed == 1, real.explain()
     res = real.result(TASK)
+    artifact = real.json["global_custom_stats"]["vapor_storage_dump"]["localhost"]
+    assert artifact["dump"] == res["dump"] and "invocation" not in artifact
     assert res["published"] and res["files"] == len(EXPECTED)
     assert res["excluded"]["young"] == 1 and res["excluded"]["ignored"] == 1
     assert res["excluded"]["unrepresentable"] == 1
