@@ -78,6 +78,9 @@ options:
   sfn_prefix:
     description: For O(summary), select the replicas whose SFN starts with this text.
     type: str
+requirements:
+  - "PyMySQL or mysqlclient (C(MySQLdb)) for O(catalog.backend=mysql) (C(python3-mysqlclient) on EL,
+    C(python3-mysqldb) on Debian); an V(sqlite) catalog needs nothing beyond the Python standard library"
 seealso:
   - module: vapor.ops.catalog_dump
   - module: vapor.ops.catalog_cleanup
