@@ -75,6 +75,21 @@ def _tracked_files():
     return sorted(p for p in names if (COLLECTION / p).exists() or (COLLECTION / p).is_symlink())
 
 
+def _copy_collection(base):
+    """Copy the collection's tracked files (links kept as links) to base/ansible_collections/vapor/ops; return
+    (that directory, the relative paths copied)."""
+    root = base / "ansible_collections" / "vapor" / "ops"
+    tracked = _tracked_files()
+    for rel in tracked:
+        src, dst = COLLECTION / rel, root / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_symlink():
+            os.symlink(os.readlink(str(src)), str(dst))
+        else:
+            shutil.copy2(str(src), str(dst))
+    return root, tracked
+
+
 # -- galaxy.yml ---------------------------------------------------------------------------------------------------
 
 
@@ -101,15 +116,7 @@ def test_galaxy_yml_names_the_license_the_collection_carries():
 def tarball(tmp_path_factory):
     """Build a copy of the collection (its tracked files plus PLANTED junk); return (tarball path, tracked)."""
     base = tmp_path_factory.mktemp("tarball")
-    root = base / "ansible_collections" / "vapor" / "ops"
-    tracked = _tracked_files()
-    for rel in tracked:
-        src, dst = COLLECTION / rel, root / rel
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_symlink():
-            os.symlink(os.readlink(str(src)), str(dst))
-        else:
-            shutil.copy2(str(src), str(dst))
+    root, tracked = _copy_collection(base)
     for rel in PLANTED:
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -240,14 +247,7 @@ def test_release_renders(tmp_path):
     and no section that needs an earlier release."""
     tool = REPO / ".venv" / "bin" / "antsibull-changelog"
     assert tool.exists(), "%s is missing: make venv installs requirements-lint.txt" % tool
-    root = tmp_path / "ansible_collections" / "vapor" / "ops"
-    for rel in _tracked_files():
-        src, dst = COLLECTION / rel, root / rel
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_symlink():
-            os.symlink(os.readlink(str(src)), str(dst))
-        else:
-            shutil.copy2(str(src), str(dst))
+    root = _copy_collection(tmp_path)[0]
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
     env["PATH"] = "%s:%s" % (Path(ansible_runner.ansible_tool("ansible-doc")).parent, env.get("PATH", ""))
     version = GALAXY["version"]
