@@ -40,13 +40,18 @@ step() {
 }
 
 cd "$ROOT"
-step "reuse lint" reuse lint --quiet
+step "reuse lint" reuse lint --lines
 step "yamllint" yamllint --strict .
 step "ansible-lint" ansible-lint
 step "antsibull-changelog lint" bash -c 'cd "$1" && antsibull-changelog lint' _ "$COLL"
 
 if [ ${#failed[@]} -gt 0 ]; then
     echo "run-lint: FAILED: ${failed[*]}" >&2
+    case " ${failed[*]} " in
+        *" reuse lint "*)
+            echo "run-lint: a file without licensing information: give code the header of the other files (see" \
+                 "REUSE.toml), or cover a data file's kind in REUSE.toml." >&2 ;;
+    esac
     exit 1
 fi
 echo "run-lint: all clean (reuse, yamllint, ansible-lint, antsibull-changelog)"
