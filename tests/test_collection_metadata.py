@@ -265,7 +265,7 @@ def test_release_renders(tmp_path):
     assert [r["name"] for r in release.get("objects", {}).get("role", [])] == sorted(
         p.name for p in (COLLECTION / "roles").iterdir() if p.is_dir())
     assert written, "no CHANGELOG file written: %s" % proc.stdout
-    text = written[0].read_text()
+    text = written[0].read_text().replace("\\", "")     # the markdown output escapes punctuation
     for heading in ("Release Summary", "New Modules", "New Roles"):
         assert heading in text, "%s lacks %r:\n%s" % (written[0].name, heading, text)
     for module in MODULES:
