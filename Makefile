@@ -9,7 +9,7 @@ COLL := collections/ansible_collections/vapor/ops
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help deps venv compat-venv demo test unit sanity integration compat build bench clean
+.PHONY: help deps venv compat-venv demo test unit sanity lint integration compat build bench clean
 
 help:
 	@echo "make demo   set up and run the main job on the embedded demo inventory"
@@ -22,10 +22,10 @@ deps:
 
 # The venv is made from Debian's Python with the system site packages, so that the
 # distribution's gfal2 and XRootD bindings are importable next to the pip packages.
-$(VENV)/.installed: requirements.txt requirements-test.txt
+$(VENV)/.installed: requirements.txt requirements-test.txt requirements-lint.txt
 	@[ -x $(PY) ] || $(SYSPY) -m venv --system-site-packages $(VENV)
 	$(PY) -m pip install -q --upgrade 'pip>=23'
-	$(PY) -m pip install -q -r requirements-test.txt
+	$(PY) -m pip install -q -r requirements-test.txt -r requirements-lint.txt
 	@touch $@
 
 venv: deps $(VENV)/.installed
@@ -49,6 +49,9 @@ unit: venv
 sanity: venv
 	scripts/run-sanity.sh
 
+lint: venv
+	scripts/run-lint.sh
+
 integration: venv
 	VAPOR_ANSIBLE_EXPECT=2.19 $(PY) -m pytest -q tests
 
@@ -57,6 +60,7 @@ compat: compat-venv
 
 test: compat-venv
 	$(PY) -m pytest -q $(COLL)/tests/unit
+	scripts/run-lint.sh
 	scripts/run-sanity.sh
 	$(MAKE) --no-print-directory ee
 	VAPOR_ANSIBLE_EXPECT=2.19 $(PY) -m pytest -q tests

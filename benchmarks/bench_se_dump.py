@@ -1,4 +1,8 @@
 #!/usr/bin/env python3
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """se_dump benchmarks: the se_dump core against the command a site admin would otherwise run.
 
     .venv/bin/python benchmarks/bench_se_dump.py [--only posix|xrootd|dpm] [--files N] [--reps N]

@@ -1,4 +1,8 @@
 #!/usr/bin/env python3
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """make demo: the main job on the embedded default (inventories/demo, localhost, SQLite catalog, local storage).
 
 1. builds a small storage tree (demo-output/storage/vo) and a SQLite catalog (demo-output/catalog.db) with a known

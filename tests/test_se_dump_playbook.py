@@ -1,3 +1,7 @@
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """playbooks/storage_dump.yml through ansible-playbook, on real storage: a local file system, a real
 XRootD server, a DPM namespace in a real MariaDB and a dCache Chimera namespace in a real PostgreSQL.
 
