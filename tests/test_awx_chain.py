@@ -1,3 +1,7 @@
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """The playbooks as AWX runs them: extra vars only, job artifacts keyed by host, jobs that chain with no mapping.
 
 The scheme (the collection's docs/docsite/rst/guide_awx.rst, "Jobs that chain"): every playbook ends with

@@ -1,3 +1,7 @@
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """The execution environment (EE): its dependency lists match what the plugins import, and the build context that
 `ansible-builder create` writes for the sample EE installs the built collection tarball and puts the Python packages
 next to the gfal2/XRootD bindings.
