@@ -17,7 +17,7 @@ COLL := collections/ansible_collections/vapor/ops
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help deps venv compat-venv newest-venv demo test unit sanity integration compat newest build bench clean
+.PHONY: help deps venv compat-venv newest-venv demo test unit sanity lint integration compat newest build bench clean
 
 help:
 	@echo "make demo   set up and run the main job on the embedded demo inventory"
@@ -31,10 +31,10 @@ deps:
 
 # The venv is made from Debian's Python with the system site packages, so that the
 # distribution's gfal2 and XRootD bindings are importable next to the pip packages.
-$(VENV)/.installed: requirements.txt requirements-test.txt
+$(VENV)/.installed: requirements.txt requirements-test.txt requirements-lint.txt
 	@[ -x $(PY) ] || $(SYSPY) -m venv --system-site-packages $(VENV)
 	$(PY) -m pip install -q --upgrade 'pip>=23'
-	$(PY) -m pip install -q -r requirements-test.txt
+	$(PY) -m pip install -q -r requirements-test.txt -r requirements-lint.txt
 	@touch $@
 
 venv: deps $(VENV)/.installed
@@ -70,6 +70,9 @@ unit: venv
 sanity: venv
 	scripts/run-sanity.sh
 
+lint: venv
+	scripts/run-lint.sh
+
 integration: venv
 	VAPOR_ANSIBLE_EXPECT=$(call expect,$(VENV)) $(PY) -m pytest -q tests
 
@@ -84,13 +87,25 @@ newest: newest-venv
 # compat-marked ones again with the oldest and with the newest supported ansible-core.
 test: compat-venv newest-venv
 	$(PY) -m pytest -q $(COLL)/tests/unit
+	scripts/run-lint.sh
 	scripts/run-sanity.sh
+	$(MAKE) --no-print-directory ee
 	VAPOR_ANSIBLE_EXPECT=$(call expect,$(VENV)) $(PY) -m pytest -q tests
 	VAPOR_ANSIBLE_BIN=$(CURDIR)/$(COMPAT)/bin VAPOR_ANSIBLE_EXPECT=$(call expect,$(COMPAT)) $(PY) -m pytest -q -m compat tests
 	VAPOR_ANSIBLE_BIN=$(CURDIR)/$(NEWEST)/bin VAPOR_ANSIBLE_EXPECT=$(call expect,$(NEWEST)) $(PY) -m pytest -q -m compat tests
 
 build: venv
 	mkdir -p dist && cd $(COLL) && ansible-galaxy collection build --force --output-path $(CURDIR)/dist
+
+# The sample execution environment's build context (ansible-builder create) in dist/ee/context: no image is built,
+# this machine has no container engine and cannot reach a registry. tests/test_execution_environment.py checks it.
+$(VENV)/.ee-installed: requirements-ee.txt $(VENV)/.installed
+	$(PY) -m pip install -q -r requirements-ee.txt
+	@touch $@
+
+.PHONY: ee
+ee: build $(VENV)/.ee-installed
+	$(PY) scripts/ee-context.py --output dist/ee
 
 bench: venv
 	$(PY) benchmarks/run.py

@@ -1,4 +1,8 @@
 #!/usr/bin/env python3
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """consistency_check benchmark: the comparison core against sort + comm, side by side in one run.
 
     .venv/bin/python benchmarks/bench_consistency.py [--paths N] [--reps N] [--quick] [--core-only]

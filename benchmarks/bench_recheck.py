@@ -1,4 +1,8 @@
 #!/usr/bin/env python3
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """Per-file cost of the cleanups' complete catalog re-check (issue 8 §1.1) on a throwaway MariaDB.
 
     .venv/bin/python benchmarks/bench_recheck.py [--replicas N]

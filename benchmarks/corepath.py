@@ -1,3 +1,7 @@
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """Where the benchmarked core functions live, in this tree and in the older trees measured as candidates.
 
 The module_utils layout changed (issue 9: files moved into domain subpackages); a benchmark that compares this

@@ -1,4 +1,8 @@
 #!/usr/bin/env python3
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """What a query costs MariaDB: server CPU and wall time of streaming a query's whole result.
 
     .venv/bin/python benchmarks/dpm_query_cost.py [--files N] [--dirs D] [--reps R] [QUERIES_FILE]

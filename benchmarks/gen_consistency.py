@@ -1,4 +1,8 @@
 #!/usr/bin/env python3
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """Deterministic input for the consistency_check benchmark: three text dumps of N paths each.
 
     .venv/bin/python benchmarks/gen_consistency.py DIR --paths N [--seed S] [--relative] [--compact]

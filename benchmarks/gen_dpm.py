@@ -1,4 +1,8 @@
 #!/usr/bin/env python3
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """Deterministic DPM (DPNS ``Cns_file_metadata``) namespace for the se_dump benchmarks.
 
     gen_dpm.py [--files N] [--dirs D] [--seed S]

@@ -1,4 +1,8 @@
 #!/usr/bin/env python3
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """Run the benchmarks and update benchmarks/RESULTS.md (``make bench``).
 
     .venv/bin/python benchmarks/run.py [--only posix|xrootd|dpm|consistency] [--files N] [--reps N]

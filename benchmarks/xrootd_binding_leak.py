@@ -1,4 +1,8 @@
 #!/usr/bin/env python3
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """Reproducer: memory growth of the python3-xrootd binding (5.5.3 on Debian 12) per listed entry.
 
     .venv/bin/python benchmarks/xrootd_binding_leak.py [--files 500] [--calls 2000]

@@ -1,4 +1,8 @@
 #!/usr/bin/env python3
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """Peak memory of se_dump's xrootd source with and without the per-process listing budget.
 
     .venv/bin/python benchmarks/xrootd_memory.py [--files 200000] [--budget 50000]

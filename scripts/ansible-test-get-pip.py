@@ -1,3 +1,7 @@
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """Stand-in for the get-pip.py bootstrap script that ansible-test downloads.
 
 ansible-test (``--venv``) creates each virtual environment without pip and then runs a get-pip.py script that it

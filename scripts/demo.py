@@ -1,4 +1,8 @@
 #!/usr/bin/env python3
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """make demo: the main job on the embedded default (inventories/demo, localhost, SQLite catalog, local storage).
 
 1. builds a small storage tree (demo-output/storage/vo) and a SQLite catalog (demo-output/catalog.db) with a known
@@ -41,8 +45,8 @@ IGNORED = {'store/temp/transfer_0001.part': 99}        # ignored by the pattern 
 YOUNG = {'store/mc/run3/evt_new.root': 50}             # modified now, not yet catalogued: too young to be dark
 
 
-def write(rel, size, mtime):
-    p = os.path.join(VO, rel)
+def write(vo, rel, size, mtime):
+    p = os.path.join(vo, rel)
     os.makedirs(os.path.dirname(p), exist_ok=True)
     if not os.path.exists(p) or os.path.getsize(p) != size:
         with open(p, 'wb') as f:
@@ -51,15 +55,18 @@ def write(rel, size, mtime):
         os.utime(p, (mtime, mtime))
 
 
-def build():
+def build(demo=DEMO):
+    """Seed the demo's storage tree and catalog under ``demo`` (vapor_demo_dir of inventories/demo)."""
     for files, mtime in ((CONSISTENT, OLD), (DARK, OLD), (IGNORED, OLD), (YOUNG, None)):
         for rel, size in files.items():
-            write(rel, size, mtime)
-    os.makedirs(os.path.join(DEMO, 'dumps'), exist_ok=True)
-    sys.path.insert(0, os.path.join(REPO, 'collections'))
+            write(os.path.join(demo, 'storage', 'vo'), rel, size, mtime)
+    os.makedirs(os.path.join(demo, 'dumps'), exist_ok=True)
+    if os.path.join(REPO, 'collections') not in sys.path:
+        sys.path.insert(0, os.path.join(REPO, 'collections'))
     from ansible_collections.vapor.ops.plugins.module_utils._catalog.access import open_catalog
     from ansible_collections.vapor.ops.plugins.module_utils._catalog.schema import create_sqlite_catalog
-    tmp = CATALOG + '.new'
+    catalog = os.path.join(demo, 'catalog.db')
+    tmp = catalog + '.new'
     if os.path.exists(tmp):
         os.unlink(tmp)
     create_sqlite_catalog(tmp)
@@ -73,7 +80,7 @@ def build():
                               owner_dn=dn, group='vo')
     finally:
         cat.close()
-    os.rename(tmp, CATALOG)
+    os.rename(tmp, catalog)
 
 
 def ansible_playbook(playbook, *args):

@@ -1,4 +1,8 @@
 #!/bin/sh
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
 # Installs the Debian packages listed in scripts/debian-packages.txt when any is missing.
 # As root it runs apt-get itself; otherwise it prints the one command to run and fails.
 set -eu

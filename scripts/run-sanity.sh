@@ -1,4 +1,8 @@
 #!/bin/bash
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
 # Run `ansible-test sanity` on the vapor.ops collection.
 #
 #   scripts/run-sanity.sh                        # every sanity test, then compile and import on every target Python

@@ -1,3 +1,7 @@
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """Run ansible-playbook from the tests and look at the results as data.
 
     res = run_playbook("playbooks/site.yml", {"x": 1}, check=True, inventory=local_inventory(tmp))

@@ -1,3 +1,7 @@
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """Fill the real catalogue databases with namespaces: DPM (MariaDB) and dCache Chimera (PostgreSQL).
 
 Both seeders take any iterable of file tuples (a generator is fine: it is consumed

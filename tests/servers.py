@@ -1,3 +1,7 @@
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """Real servers for the integration tests: MariaDB, PostgreSQL and XRootD.
 
 Each server runs on 127.0.0.1 on a free port, in a fresh temporary directory, and

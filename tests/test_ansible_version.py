@@ -1,3 +1,7 @@
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """The ansible-core the integration tests drive is the one ``make test`` meant: the project's venv
 (2.19) in the main run, ``.venv-compat`` (2.18, the oldest supported) and ``.venv-newest`` (2.21, the newest) in the
 compat runs."""

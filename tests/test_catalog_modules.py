@@ -1,3 +1,7 @@
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """The file catalog modules on a real MariaDB cns_db and on the embedded SQLite catalog.
 
 catalog_dump and catalog_cleanup run through ansible-playbook (check mode -> real -> again with no

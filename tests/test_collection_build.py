@@ -1,3 +1,7 @@
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """The collection builds with ansible-galaxy, installs from the tarball, and works from the installed copy.
 
 Everything after the build runs with a neutral ansible.cfg, a working directory outside the repository and

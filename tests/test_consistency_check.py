@@ -1,3 +1,7 @@
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """vapor.ops.consistency_check through ansible-playbook: check mode, a real run, a second run that confirms,
 and a run stopped by a safety gate; the run directories are read back.
 

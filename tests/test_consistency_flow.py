@@ -1,10 +1,15 @@
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """The whole VO flow on real servers, through ansible-playbook as a VO manager runs it:
 
 a MariaDB catalog (LFC schema) and an XRootD storage element seeded with consistent, dark, lost,
 too-young and ignored files -> playbooks/consistency_check.yml (catalog dump, XRootD scan, catalog
-dump, compare) -> playbooks/dark_data_cleanup.yml and playbooks/catalog_cleanup.yml, each in check
-mode, for real, and again. Listings of the storage and of the catalog before and after prove that
-exactly the dark files and exactly the lost entries went, and nothing else.
+dump, compare) -> playbooks/dark_data_cleanup.yml and playbooks/catalog_cleanup.yml (handed the check's
+job artifact as extra vars, as AWX hands it on), each in check mode, for real, and again. Listings of
+the storage and of the catalog before and after prove that exactly the dark files and exactly the lost
+entries went, and nothing else.
 
 Also: the races the 3-dump comparison protects against, on the real servers, and the thresholds.
 """
@@ -112,6 +117,8 @@ def test_full_flow_removes_exactly_the_dark_files_and_the_lost_entries(world, ru
     res = check.result("Compare the three dumps")
     assert res["dark"] == 2 and res["lost"] == 1
     assert not os.path.exists(world["work"] / "runs") or not os.listdir(world["work"] / "runs")
+    artifact = check.json["global_custom_stats"]["vapor_consistency_check"]["localhost"]
+    assert artifact["dark"] == 2 and "run_dir" not in artifact        # check mode: no run written, none named
 
     real = run_playbook("playbooks/consistency_check.yml", extra, inventory=inv)
     res = real.result("Compare the three dumps")
@@ -122,8 +129,12 @@ def test_full_flow_removes_exactly_the_dark_files_and_the_lost_entries(world, ru
     assert read("confirmed_dark.list") == sorted(slash(DARK))
     assert res["stats"]["counts"]["excluded"] == {"dark_ignored": 1, "dark_young": 1}
 
+    # the cleanups take the run from the check's job artifact for their host, as the next jobs of an AWX workflow
+    artifacts = real.json["global_custom_stats"]
+    assert artifacts["vapor_consistency_check"]["localhost"]["run_dir"] == run_dir
+    extra_run = dict(extra, **artifacts)
+
     # dark data: check, real, again
-    extra_run = dict(extra, consistency_run=run_dir)
     check = run_playbook("playbooks/dark_data_cleanup.yml", extra_run, check=True, inventory=inv)
     assert check.changed == 1 and storage_listing(world) == storage0
     real = run_playbook("playbooks/dark_data_cleanup.yml", extra_run, inventory=inv)

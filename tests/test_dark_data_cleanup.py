@@ -1,3 +1,7 @@
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """vapor.ops.dark_data_cleanup on real servers: a MariaDB catalog (DPNS schema) and the harness XRootD storage.
 
 Through ansible-playbook: check mode (nothing deleted) -> real run (exactly the dark files gone, a before/after

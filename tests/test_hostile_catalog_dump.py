@@ -1,3 +1,7 @@
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """Hostile catalogue (issue 8 §4), catalog_dump and catalog_entries_info: what the catalog dump lists must be every
 replica the cleanups' re-check (Catalog.find_replicas) recognises on the selected storage element, on a real MariaDB
 cns_db and on the SQLite catalog; bad catalogs end in one sentence and publish nothing.

@@ -1,3 +1,7 @@
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """The hostile catalogue of issue 8 as a whole: at least 80 distinct bad inputs and faults across the modules.
 
 Each domain keeps its own table (tests/test_hostile_dumps.py, test_hostile_consistency.py,

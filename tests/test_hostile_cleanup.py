@@ -1,3 +1,7 @@
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """The hostile catalogue of the cleanups (issue 8 §1, §3, §4): catalog_cleanup, dark_data_cleanup and
 catalog_entries_info against odd catalog forms, wrong URLs, unmounted areas, symbolic links, repeated and
 concurrent runs, kills, wrong or absent lists, journals of another list and a non-root user.

@@ -1,3 +1,7 @@
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """More of the hostile catalogue of the cleanups (issue 8 §4): SFN forms the property test does not generate,
 storage that can be fooled, races, lists and journals."""
 

@@ -1,3 +1,7 @@
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """More of the hostile catalogue of vapor.ops.consistency_check (issue 8): what a second hostile pass found.
 
 Each case, like tests/test_hostile_consistency.py, asserts the one sentence (or the correct result) and that nothing

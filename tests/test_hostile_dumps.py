@@ -1,3 +1,7 @@
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """The hostile catalogue of the dump writers (issue 8 §3/§4): se_dump on every source, catalog_dump's output,
 playbooks/storage_dump.yml and the storage_dump role's scheduled runner.
 

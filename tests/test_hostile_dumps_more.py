@@ -1,3 +1,7 @@
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """More hostile cases for the dump writers (issue 8): se_dump on posix roots with bind mounts, overlapping
 roots, roots outside strip_prefix, files dated in the future, a full dump directory, something else at the
 dump's name, and the storage_dump runner fed NaN.

@@ -1,3 +1,7 @@
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """The versions the collection states are the versions `make test` runs.
 
 What runs comes from scripts/matrix.py (the controllers: one venv per ansible-core release line, from its

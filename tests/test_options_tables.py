@@ -1,3 +1,7 @@
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """Each option of a job is written once: the storage_dump role's copies follow the se_dump options table.
 
 The table (_storage/se_dump_options.SE_DUMP) gives the module its argument spec and the core its defaults. The

@@ -1,3 +1,7 @@
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """The DPM scanner's fast path (MariaDB formats each record's tail, Python joins whole chunks) must
 write exactly the dump, and return exactly the figures, of the row-by-row path, on a real MariaDB.
 

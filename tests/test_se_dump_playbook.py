@@ -1,3 +1,7 @@
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """playbooks/storage_dump.yml through ansible-playbook, on real storage: a local file system, a real
 XRootD server, a DPM namespace in a real MariaDB and a dCache Chimera namespace in a real PostgreSQL.
 
@@ -50,10 +54,15 @@ def cycle(run_playbook, inv, extra, dest):
     assert res["files"] == len(EXPECTED)
     assert os.listdir(dest) == [], "check mode wrote something"
     assert res["diff"]["before"]["dumps"] == [] and res["diff"]["after"]["dumps"] == [res["name"]]
+    # the job artifact, by host; in check mode without the paths of what was not written
+    artifact = check.json["global_custom_stats"]["vapor_storage_dump"]["localhost"]
+    assert artifact["files"] == len(EXPECTED) and "dump" not in artifact and "diff" not in artifact
 
     real = run_playbook(PLAYBOOK, extra, inventory=inv)
     assert real.changed == 1, real.explain()
     res = real.result(TASK)
+    artifact = real.json["global_custom_stats"]["vapor_storage_dump"]["localhost"]
+    assert artifact["dump"] == res["dump"] and "invocation" not in artifact
     assert res["published"] and res["files"] == len(EXPECTED)
     assert res["excluded"]["young"] == 1 and res["excluded"]["ignored"] == 1
     assert res["excluded"]["unrepresentable"] == 1

@@ -1,3 +1,7 @@
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """Property (issue 8 §1.1): whatever the spelling of a replica's SFN, the dump path catalog_dump writes for it is
 found by the cleanups' just-before-delete catalog re-check, and dark_data_cleanup keeps the file.
 

@@ -1,3 +1,7 @@
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """The vapor.ops.storage_dump role, end to end, through playbooks/storage_dump_schedule.yml.
 
 Each scenario applies the role to localhost with every path (install dir, config dir, dump

@@ -1,3 +1,7 @@
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """Node-side code on the oldest target Python (3.9, EL9's platform Python), through ansible-playbook.
 
 The target interpreter is a small wrapper that logs each call and runs ``python3.9 -S``: the standard library only,

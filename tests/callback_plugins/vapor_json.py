@@ -1,3 +1,7 @@
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
 # Test-only stdout callback: the whole run as one JSON document on stdout.
 # Same layout as ansible.posix.json (plays -> tasks -> hosts, stats), which
 # ansible-core does not ship.  Used by tests/ansible_runner.py.

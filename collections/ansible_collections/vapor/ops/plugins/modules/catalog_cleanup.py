@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
-# Copyright: vapor.ops contributors
+# Copyright (c) vapor.ops contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
@@ -122,9 +122,8 @@ options:
     type: int
     default: 2
 notes:
-  - The storage re-check needs the distribution's C(python3-gfal2) and the gfal2 plugin of the protocol; run the
-    module with the system Python (C(ansible_python_interpreter=/usr/bin/python3)) on hosts where the binding comes
-    from the distribution.
+  - The distribution's gfal2 binding belongs to the system Python; where the storage re-check goes through gfal2,
+    run the module with it (C(ansible_python_interpreter=/usr/bin/python3)).
   - The paths of the list are held in memory (at most O(max_entries)).
   - For C(file://) the storage is read natively, never through a symbolic link below the root of O(storage_url).
     For other protocols the server resolves paths; the site must make sure the exported namespace holds no link
@@ -132,6 +131,12 @@ notes:
   - "Files the module writes: the journal and its lock file C(<journal>.lock), created with mode C(0600) because the
     paths they hold can name users. A second run over the same journal while one holds the lock (an fcntl lock,
     released when the process ends, also when it is killed) fails with one sentence and removes nothing."
+requirements:
+  - "PyMySQL or mysqlclient (C(MySQLdb)) for O(catalog.backend=mysql) (C(python3-mysqlclient) on EL,
+    C(python3-mysqldb) on Debian); an V(sqlite) catalog needs nothing beyond the Python standard library"
+  - "the gfal2 Python binding for a O(storage_url) other than C(file://), which is read natively (the
+    distribution's C(python3-gfal2), from EPEL on EL), with the gfal2 plugins of the protocols used (such as
+    C(gfal2-plugin-xrootd), C(gfal2-plugin-http))"
 seealso:
   - module: vapor.ops.catalog_dump
   - module: vapor.ops.catalog_entries_info

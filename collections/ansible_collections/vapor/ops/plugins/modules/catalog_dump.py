@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
-# Copyright: vapor.ops contributors
+# Copyright (c) vapor.ops contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
@@ -120,6 +120,9 @@ notes:
     serves many storage elements, give O(se) as well to keep the read to this one)."
   - An available replica whose name the chosen O(format) cannot carry (a C(|) in C(cms)) goes to the companion list,
     with a warning, so it still protects its file from being called dark.
+requirements:
+  - "PyMySQL or mysqlclient (C(MySQLdb)) for O(catalog.backend=mysql) (C(python3-mysqlclient) on EL,
+    C(python3-mysqldb) on Debian); an V(sqlite) catalog needs nothing beyond the Python standard library"
 seealso:
   - module: vapor.ops.se_dump
   - module: vapor.ops.catalog_cleanup

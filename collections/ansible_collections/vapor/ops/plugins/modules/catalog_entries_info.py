@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
-# Copyright: vapor.ops contributors
+# Copyright (c) vapor.ops contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
@@ -78,6 +78,9 @@ options:
   sfn_prefix:
     description: For O(summary), select the replicas whose SFN starts with this text.
     type: str
+requirements:
+  - "PyMySQL or mysqlclient (C(MySQLdb)) for O(catalog.backend=mysql) (C(python3-mysqlclient) on EL,
+    C(python3-mysqldb) on Debian); an V(sqlite) catalog needs nothing beyond the Python standard library"
 seealso:
   - module: vapor.ops.catalog_dump
   - module: vapor.ops.catalog_cleanup

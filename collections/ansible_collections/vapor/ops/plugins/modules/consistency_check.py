@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
-# Copyright: vapor.ops contributors
+# Copyright (c) vapor.ops contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
@@ -242,8 +242,6 @@ options:
         size here.
     type: path
 notes:
-  - "Needs the Python library C(duckdb) (1.1 or later) on the host that runs the module, normally the controller or
-    the execution environment (C(delegate_to: localhost))."
   - "Speed and memory (benchmarks/RESULTS.md, 2 cores): three text dumps of 2 million paths compare in about 0.4 of
     the time C(LC_ALL=C sort) and C(comm) take on them, in 250 MB, whether the paths have a leading slash or not;
     three dumps of 100 million paths in 120 s (C(sort) and C(comm): 376 s) with O(memory_limit=600MB), a peak of
@@ -265,7 +263,8 @@ notes:
   - "A dump that changes while the run reads it (replaced, appended to, its C(latest) link moved on) is refused:
     take dumps through a temporary name and a rename, as C(vapor.ops.se_dump) and C(vapor.ops.catalog_dump) do."
 requirements:
-  - duckdb >= 1.1
+  - "duckdb >= 1.1 on the host that runs the module (normally the controller or the execution environment,
+    C(delegate_to: localhost))"
 seealso:
   - module: vapor.ops.se_dump
 """

@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
-# Copyright: vapor.ops contributors
+# Copyright (c) vapor.ops contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
@@ -146,9 +146,9 @@ options:
     type: int
     default: 2
 notes:
-  - Needs the distribution's C(python3-gfal2) and the gfal2 plugin of the protocol; run the module with the system
-    Python (C(ansible_python_interpreter=/usr/bin/python3)) on hosts where the binding comes from the distribution.
-    Credentials (an X.509 proxy in C(X509_USER_PROXY), a token) are found by gfal2 as usual.
+  - The distribution's gfal2 binding belongs to the system Python; where the storage goes through gfal2, run the
+    module with it (C(ansible_python_interpreter=/usr/bin/python3)). Credentials (an X.509 proxy in
+    C(X509_USER_PROXY), a token) are found by gfal2 as usual.
   - The paths of the list are held in memory, and so are the dump paths of the storage element's replicas whose SFN
     is in an unusual form. The replica table is read once when the run starts (about 6 s for 1,000,000 replicas
     on MariaDB); each re-check is then a few index lookups (about 0.4 ms a file at that size).
@@ -177,6 +177,12 @@ notes:
   - "Files the module writes: the journal and its lock file C(<journal>.lock) are created with mode C(0600), because
     the paths they hold can name users. A second run over the same journal while one holds the lock (an fcntl lock,
     released when the process ends, also when it is killed) fails with one sentence and does nothing."
+requirements:
+  - "PyMySQL or mysqlclient (C(MySQLdb)) for O(catalog.backend=mysql) (C(python3-mysqlclient) on EL,
+    C(python3-mysqldb) on Debian); an V(sqlite) catalog needs nothing beyond the Python standard library"
+  - "the gfal2 Python binding for a O(storage_url) other than C(file://), which is read natively (the
+    distribution's C(python3-gfal2), from EPEL on EL), with the gfal2 plugins of the protocols used (such as
+    C(gfal2-plugin-xrootd), C(gfal2-plugin-http))"
 seealso:
   - module: vapor.ops.consistency_check
   - module: vapor.ops.catalog_cleanup

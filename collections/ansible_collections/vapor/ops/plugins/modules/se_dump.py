@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
-# Copyright: vapor.ops contributors
+# Copyright (c) vapor.ops contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
@@ -206,10 +206,8 @@ options:
     description: VO name written as C(<for>vo:NAME</for>) in the syncat format.
     type: str
 notes:
-  - The V(xrootd) source needs the distribution's C(python3-xrootd) binding; on such hosts run the module with the
-    system Python (C(ansible_python_interpreter=/usr/bin/python3)).
-  - The V(dpm) source needs C(MySQLdb) (C(python3-mysqlclient) on EL, C(python3-mysqldb) on Debian) or C(PyMySQL);
-    V(dcache) needs C(psycopg) or C(psycopg2).
+  - The distribution's XRootD binding belongs to the system Python; on hosts scanned with O(source=xrootd) run the
+    module with it (C(ansible_python_interpreter=/usr/bin/python3)).
   - The database scanners hold the directory tree (not the files) in memory and stream the files through a
     server-side cursor.
   - V(dpm) reads C(Cns_file_metadata) in one streaming scan, one consistent read of the namespace. The roots are
@@ -237,6 +235,12 @@ notes:
   - V(dpm) leaves out, as unrepresentable, namespace rows whose name is NULL, empty, C(.) or C(..) or holds C(/),
     and the files below such directories; files whose parent row is missing or is not a directory are not
     reachable by any path and are not listed.
+requirements:
+  - "the XRootD Python binding for O(source=xrootd) (the distribution's C(python3-xrootd), from EPEL on EL)"
+  - "PyMySQL or mysqlclient (C(MySQLdb)) for O(source=dpm) (C(python3-mysqlclient) on EL, C(python3-mysqldb)
+    on Debian)"
+  - "psycopg (version 3) or psycopg2 for O(source=dcache) (C(python3-psycopg2) on EL and Debian)"
+  - "nothing beyond the Python standard library for O(source=posix)"
 seealso:
   - name: Rucio auditor dump location
     description: Where the auditor looks for dumps, and their format.

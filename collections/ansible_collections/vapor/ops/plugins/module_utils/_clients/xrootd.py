@@ -1,5 +1,5 @@
 # -*- coding: utf-8 -*-
-# Copyright: vapor.ops contributors
+# Copyright (c) vapor.ops contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 #
@@ -18,25 +18,40 @@ import sys
 
 from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 
-# imported here once, for the scanner (_storage/xrootd.py) that uses them
+# The binding is imported on first use (load()), never when this file is imported: loading it starts the XRootD
+# client library, which reads the XRD_* variables once, so gfal2's root:// plugin in the same process would ignore
+# what xrootd_environment() sets afterwards (a dead endpoint then holds a stat for minutes). Whether it is there is
+# known without importing it.
 try:
-    from XRootD import client as xrd_client  # pylint: disable=unused-import
-    from XRootD.client.flags import DirListFlags, QueryCode, StatInfoFlags  # pylint: disable=unused-import
-    HAS_XROOTD = True
-    IS_DIR = StatInfoFlags.IS_DIR
-except ImportError:
-    xrd_client = None
-    DirListFlags = QueryCode = StatInfoFlags = IS_DIR = None
+    import importlib.util as _importlib_util
+    HAS_XROOTD = _importlib_util.find_spec('XRootD') is not None
+except (ImportError, ValueError):
     HAS_XROOTD = False
+
+# set by load(): the binding's client module and flags, for the scanner (_storage/xrootd.py)
+xrd_client = DirListFlags = QueryCode = StatInfoFlags = IS_DIR = None
 
 XROOTD_REQUIREMENT = 'XRootD (the python3-xrootd binding)'
 
 
 def require_binding():
-    if not HAS_XROOTD:
+    """Import the binding (once) and set the names above; VaporError when it cannot be imported."""
+    global xrd_client, DirListFlags, QueryCode, StatInfoFlags, IS_DIR  # pylint: disable=global-statement
+    if xrd_client is not None:
+        return
+    try:
+        if not HAS_XROOTD:
+            raise ImportError('no module named XRootD')
+        from XRootD import client
+        from XRootD.client.flags import DirListFlags as dir_list_flags, QueryCode as query_code, \
+            StatInfoFlags as stat_info_flags
+    except ImportError:
         raise VaporError("The XRootD Python binding is not importable by %s; install python3-xrootd and run the "
                          "module with the system Python (ansible_python_interpreter=/usr/bin/python3)."
                          % sys.executable)
+    DirListFlags, QueryCode, StatInfoFlags = dir_list_flags, query_code, stat_info_flags
+    IS_DIR = stat_info_flags.IS_DIR
+    xrd_client = client
 
 
 def xrootd_environment(timeout, environ=None):

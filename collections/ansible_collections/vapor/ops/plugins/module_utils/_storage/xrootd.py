@@ -1,5 +1,5 @@
 # -*- coding: utf-8 -*-
-# Copyright: vapor.ops contributors
+# Copyright (c) vapor.ops contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 #
@@ -22,8 +22,8 @@ import tempfile
 import threading
 import time
 
-from ansible_collections.vapor.ops.plugins.module_utils._clients.xrootd import (
-    IS_DIR, DirListFlags, QueryCode, StatInfoFlags, require_binding, xrd_client, xrootd_site_set)
+from ansible_collections.vapor.ops.plugins.module_utils._clients import xrootd as _xrd
+from ansible_collections.vapor.ops.plugins.module_utils._clients.xrootd import require_binding, xrootd_site_set
 from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 from ansible_collections.vapor.ops.plugins.module_utils._common.paths import normalise_path
 from ansible_collections.vapor.ops.plugins.module_utils._common.retry import attempts
@@ -53,7 +53,7 @@ def _bound_client(timeout):
         if xrootd_site_set(env):
             continue
         try:
-            xrd_client.EnvPutInt(name, max(1, int(value)))
+            _xrd.xrd_client.EnvPutInt(name, max(1, int(value)))
         except Exception:  # pylint: disable=broad-except
             pass                              # an old binding without EnvPutInt: its defaults stay
 
@@ -71,14 +71,14 @@ class XRootDLister:
     def fs(self):
         fs = getattr(self._local, 'fs', None)
         if fs is None:
-            fs = self._local.fs = xrd_client.FileSystem(self.server)
+            fs = self._local.fs = _xrd.xrd_client.FileSystem(self.server)
         return fs
 
     def stat_dir(self, path):
         status, info = self.fs().stat(path, timeout=self.timeout)
         if not status.ok:
             raise VaporError("The XRootD root '%s' on %s cannot be read: %s." % (path, self.server, status.message.strip().rstrip('.')))
-        if not info.flags & StatInfoFlags.IS_DIR:
+        if not info.flags & _xrd.StatInfoFlags.IS_DIR:
             raise VaporError("The XRootD root '%s' on %s is not a directory." % (path, self.server))
 
     def _raw(self):
@@ -94,11 +94,11 @@ class XRootDLister:
         for _attempt in attempts(self.retries, self.backoff):
             raw = self._raw()
             if raw is not None:
-                st, resp = raw.dirlist(path, DirListFlags.STAT, self.timeout)
+                st, resp = raw.dirlist(path, _xrd.DirListFlags.STAT, self.timeout)
                 ok, err, msg = st['ok'], st['errno'], st['message']
                 listing = resp['dirlist'] if (ok and resp) else []
             else:
-                status, resp = self.fs().dirlist(path, DirListFlags.STAT, timeout=self.timeout)
+                status, resp = self.fs().dirlist(path, _xrd.DirListFlags.STAT, timeout=self.timeout)
                 ok, err, msg = status.ok, status.errno, status.message
                 listing = [{'name': e.name, 'statinfo': None if e.statinfo is None else
                             {'size': e.statinfo.size, 'modtime': e.statinfo.modtime, 'flags': e.statinfo.flags}}
@@ -110,7 +110,7 @@ class XRootDLister:
                     st = e['statinfo']
                     if st is None:
                         continue
-                    if st['flags'] & IS_DIR:
+                    if st['flags'] & _xrd.IS_DIR:
                         subdirs.append(base + e['name'])
                     else:
                         files.append((base + e['name'], st['size'], st['modtime'], None))
@@ -122,7 +122,7 @@ class XRootDLister:
                          % (path, self.server, self.retries + 1, last))
 
     def checksum(self, path):
-        status, resp = self.fs().query(QueryCode.CHECKSUM, path, timeout=self.timeout)
+        status, resp = self.fs().query(_xrd.QueryCode.CHECKSUM, path, timeout=self.timeout)
         if not status.ok or not resp:
             return None
         text = resp.decode('ascii', 'replace').strip('\x00 \n').split()

@@ -1,5 +1,5 @@
 # -*- coding: utf-8 -*-
-# Copyright: vapor.ops contributors
+# Copyright (c) vapor.ops contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The clients on the shared pieces: the XRootD client environment, the XRootD URL on the one URL helper, the
@@ -80,6 +80,8 @@ class _FlakyFS(object):
 
 
 def _lister(fs, retries, backoff):
+    pytest.importorskip('XRootD')
+    scan_xrootd.require_binding()       # the flags the listing reads (XRootDLister() loads it the same way)
     lister = scan_xrootd.XRootDLister.__new__(scan_xrootd.XRootDLister)
     lister.server, lister.timeout, lister.retries, lister.backoff = 'root://se', 5, retries, backoff
     lister.fs = lambda: fs
@@ -137,3 +139,23 @@ def test_gfal_join_url_keeps_its_sentence():
     assert gfal.join_url('root://se:1094//data/vo/', '/a/b') == 'root://se:1094//data/vo/a/b'
     with pytest.raises(VaporError, match="No storage URL prefix is set, so the dump path '/a' cannot be turned"):
         gfal.join_url('', '/a')
+
+
+def test_no_job_loads_the_xrootd_binding_on_import():
+    """Loading the binding starts the XRootD client, which reads the XRD_* variables once: a job that imported it
+    before xrootd_environment() ran would leave gfal2's root:// plugin unbounded (a dead endpoint held a stat for
+    minutes). So nothing loads it until an XRootD listing starts."""
+    import subprocess
+    import sys
+    here = __file__
+    root = here[:here.index('/ansible_collections/')]
+    code = ("import sys; sys.path.insert(0, %r)\n"
+            "import ansible_collections.vapor.ops.plugins.module_utils._cleanup.dark\n"
+            "import ansible_collections.vapor.ops.plugins.module_utils._catalog.cleanup\n"
+            "import ansible_collections.vapor.ops.plugins.module_utils._storage.se_dump\n"
+            "import ansible_collections.vapor.ops.plugins.module_utils._storage.scanners\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'XRootD'))\n" % root)
+    out = subprocess.run([sys.executable, '-c', code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == '[]'

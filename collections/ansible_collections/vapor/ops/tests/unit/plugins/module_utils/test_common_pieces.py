@@ -1,5 +1,5 @@
 # -*- coding: utf-8 -*-
-# Copyright: vapor.ops contributors
+# Copyright (c) vapor.ops contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The small common pieces every domain shares: the URL helper, the retry policy, text, the xattr checksum."""

@@ -1,4 +1,8 @@
 # -*- coding: utf-8 -*-
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
 """Property-based tests (hypothesis) of every dump reader (issue 8 section 4).
 
 - The Python reader (_dumpfmt.DumpReader, what the cleanups read lists with) and the consistency check's
