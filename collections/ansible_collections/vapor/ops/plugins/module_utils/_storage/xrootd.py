@@ -211,7 +211,7 @@ def _walk_in_child(settings, dirs, emit):
     code = ('import json, sys; job = json.loads(sys.stdin.readline()); sys.path[:0] = job["sys_path"]; '
             'from ansible_collections.vapor.ops.plugins.module_utils._storage.xrootd import child_main; child_main(job)')
     with tempfile.TemporaryFile() as errlog:
-        proc = subprocess.Popen([sys.executable, '-c', code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        proc = subprocess.Popen([sys.executable, '-c', code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,  # pylint: disable=ansible-bad-function
                                 stderr=errlog)
         try:
             proc.stdin.write((json.dumps(job) + '\n').encode('utf-8'))
