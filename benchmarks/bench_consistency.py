@@ -312,17 +312,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.child:
         return child_main(args.child, args.collections)
-    candidates = {}
-    for spec in args.candidate:
-        name, _sep, path = spec.partition("=")
-        if not path:
-            name, path = "candidate", name
-        path = os.path.abspath(path)
-        if not os.path.isdir(os.path.join(path, "ansible_collections", "vapor", "ops")):
-            raise SystemExit("--candidate %s: no ansible_collections/vapor/ops under %s" % (spec, path))
-        if name in ("core", "baseline") or name in candidates:
-            raise SystemExit("--candidate %s: the name %s is taken; give another" % (spec, name))
-        candidates[name] = path
+    from corepath import parse_candidates
+    candidates = dict(parse_candidates(args.candidate, taken=("core", "baseline")))
     paths = args.paths or (100_000 if args.quick else 2_000_000)
     reps = args.reps or (3 if args.quick else 5)
 

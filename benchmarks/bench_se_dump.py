@@ -555,15 +555,8 @@ def run_benchmarks(only=None, files=None, reps=None, quick=False, profile=False,
 
 
 def set_candidates(specs):
-    del CANDIDATES[:]
-    for spec in specs or []:
-        name, _sep, path = spec.partition("=")
-        if not path:
-            name, path = "candidate", name
-        path = os.path.abspath(path)
-        if not os.path.isdir(os.path.join(path, "ansible_collections", "vapor", "ops")):
-            raise SystemExit("--candidate %s: no ansible_collections/vapor/ops under %s" % (spec, path))
-        CANDIDATES.append((name, path))
+    from corepath import parse_candidates
+    CANDIDATES[:] = parse_candidates(specs, taken=("core", "core-w1", "find", "xrdfs", "mysql"))
 
 
 def parse_args(argv=None):

@@ -46,3 +46,20 @@ def import_run(job, collections=None):
             raise ImportError("run() of %s came from %s, not from the candidate %s" % (job, where, collections))
         return module.run
     raise ImportError("no run() of %s found: %s" % (job, "; ".join(errors)))
+
+
+def parse_candidates(specs, taken=()):
+    """[(name, collections dir)] of the --candidate NAME=DIR options (a bare DIR is named 'candidate'); a DIR
+    without ansible_collections/vapor/ops, or a name already used (or in ``taken``), stops with one sentence."""
+    out = []
+    for spec in specs or []:
+        name, _sep, path = spec.partition("=")
+        if not path:
+            name, path = "candidate", name
+        path = os.path.abspath(path)
+        if not os.path.isdir(os.path.join(path, "ansible_collections", "vapor", "ops")):
+            raise SystemExit("--candidate %s: no ansible_collections/vapor/ops under %s" % (spec, path))
+        if name in taken or name in dict(out):
+            raise SystemExit("--candidate %s: the name %s is taken; give another" % (spec, name))
+        out.append((name, path))
+    return out
