@@ -327,13 +327,16 @@ def published(dest, pattern, suffixes):
     return found
 
 
-def prune(dest, pattern, suffixes, keep, current, check_mode, companions=(), what='dump', count_current=False):
+def prune(dest, pattern, suffixes, keep, current, check_mode, companions=(), what='dump', count_current=False,
+          listing=None):
     """Remove the oldest dumps of this pattern (and their companion files) beyond ``keep`` (0 keeps all); return
     the removed names. ``current`` is always kept; with ``count_current`` it counts as the newest dump even when it
-    is not written yet (check mode)."""
+    is not written yet (check mode). ``listing``: the published() list to prune from (default: listed now)."""
     if not keep or keep <= 0:
         return []
-    newest = [name for _when, name in published(dest, pattern, suffixes)]
+    if listing is None:
+        listing = published(dest, pattern, suffixes)
+    newest = [name for _when, name in listing]
     if count_current and current not in newest:
         newest.insert(0, current)
     kept = set(newest[:keep])
@@ -441,8 +444,12 @@ class Publisher:
         dump = base if same else self.target
         name = os.path.basename(dump)
         link_changed = update_link(self.dest, self.latest_link, name, self.check_mode)
+        # a job whose runs each publish a new name (catalog_dump) prunes from the dumps published before the run,
+        # this run's dump counted as the newest: the same set in check mode and in a real run, whatever the dates
+        # in the names (a dump dated after the run, by a host whose clock was ahead, is not kept over it)
         pruned = prune(self.dest, self.pattern, self.suffixes, self.keep, name, self.check_mode,
-                       companions=self.companions, what=self.what, count_current=not self.same_name)
+                       companions=self.companions, what=self.what, count_current=not self.same_name,
+                       listing=None if self.same_name else self.before)
         stale = []
         if self.sweep is not None:
             stale = remove_stale_temps(self.dest, name_regex(self.pattern, self.suffixes), self.check_mode,

@@ -326,6 +326,24 @@ def test_catalog_dump_empty_companion_keep_and_link(catalog, db, tmp_path):
         '/data/f2', '/extra/f0', '/extra/f1', '/extra/f2', '/mc/f6']
 
 
+def test_catalog_dump_prunes_what_check_mode_said_this_run_counting_as_newest(catalog, db, tmp_path):
+    # the pre-refactor rule (_catalog._prune): the dumps published before the run, with this run's dump counted as
+    # the newest; a dump dated after the run (a host whose clock was ahead) is pruned beyond keep, and the real
+    # run prunes exactly what its check mode said it would
+    seed(catalog)
+    dest = tmp_path / 'dumps'
+    dest.mkdir()
+    p = dump_params(db, dest, keep=1)
+    ahead = cat_dump.run_catalog_dump(p, now=NOW + 86400)
+    catalog.register_file('/grid/vo/data/f7', 70, OLD, None, [(SE, SRM + '/dpm/example.org/home/vo/data/f7', '-')])
+    check = cat_dump.run_catalog_dump(p, check_mode=True, now=NOW)
+    assert check['published'] and check['pruned'] == [ahead['name']]
+    r = cat_dump.run_catalog_dump(p, now=NOW)
+    assert r['published'] and r['pruned'] == check['pruned'] == [ahead['name']]
+    assert r['diff']['after'] == check['diff']['after'] == {'dumps': [r['name']]}
+    assert sorted(os.listdir(str(dest))) == [r['name'], r['name'] + '.inactive']
+
+
 def test_catalog_dump_refuses_an_empty_selection(catalog, db, tmp_path):
     seed(catalog)
     dest = tmp_path / 'dumps'
