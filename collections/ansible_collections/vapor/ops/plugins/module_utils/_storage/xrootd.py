@@ -35,6 +35,8 @@ _XROOTD_SCHEMES = ('root', 'roots', 'xroot', 'xroots')
 
 def parse_url(url):
     """Split 'root://host:port//path' into ('root://host:port', '/path' or None)."""
+    if url and url.endswith('\n') and (split_url(url[:-1]) or ('', '', ''))[2].startswith('/'):
+        url = url[:-1]          # one line end after the path (a YAML folded scalar) was always taken
     parts = split_url(url)
     if parts is None or parts[0] not in _XROOTD_SCHEMES or not parts[1] or '\n' in url \
             or (parts[2] and not parts[2].startswith('/')):

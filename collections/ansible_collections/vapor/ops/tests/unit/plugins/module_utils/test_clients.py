@@ -47,6 +47,15 @@ def test_parse_url(url, parsed):
     assert scan_xrootd.parse_url(url) == parsed
 
 
+def test_parse_url_takes_a_url_with_one_line_end_as_before_the_refactor():
+    # a YAML folded scalar (storage_dump_url: >) ends the URL with a line end; the pre-refactor parser
+    # (_scan_xrootd._URL_RE, whose '$' matches before a final newline) read it as the URL without it, so a
+    # scheduled dump configured so must not start failing
+    assert scan_xrootd.parse_url('root://se.example.org:1094//store/mc\n') == ('root://se.example.org:1094',
+                                                                               '/store/mc')
+    assert scan_xrootd.parse_url('root://se.example.org:1094/\n') == ('root://se.example.org:1094', None)
+
+
 @pytest.mark.parametrize('url', [None, '', 'se:1094//store', 'http://se//store', 'ROOT://se//a', 'root:///store',
                                  'root://', 'root://se//a\nb'])
 def test_parse_url_refuses_with_the_same_sentence(url):
