@@ -35,6 +35,7 @@ author:
 extends_documentation_fragment:
   - vapor.ops._attributes
   - vapor.ops._attributes.ACTIONGROUP_VAPOR
+  - vapor.ops._progress
   - vapor.ops._catalog
   - vapor.ops._catalog.STORAGE_ELEMENT
 attributes:
@@ -255,6 +256,29 @@ duration:
   returned: success
   type: float
   sample: 35.4
+rate:
+  description:
+    - How fast the read went; the same figures end the progress lines the action plugin shows.
+  returned: success
+  type: dict
+  contains:
+    unit:
+      description: What was counted (V(replicas)).
+      type: str
+      returned: success
+    done:
+      description: How many were counted: the replicas of the storage element read from the catalog.
+      type: int
+      returned: success
+    seconds:
+      description: Seconds the read took.
+      type: float
+      returned: success
+    per_second:
+      description: RV(rate.done) divided by RV(rate.seconds); null when no time was measured.
+      type: float
+      returned: success
+  sample: {"unit": "replicas", "done": 830000, "seconds": 33.9, "per_second": 24484}
 """
 
 

@@ -93,6 +93,7 @@ author:
 extends_documentation_fragment:
   - vapor.ops._attributes
   - vapor.ops._attributes.ACTIONGROUP_VAPOR
+  - vapor.ops._progress
 attributes:
   check_mode:
     support: full
@@ -383,6 +384,29 @@ duration:
   returned: success
   type: float
   sample: 3.2
+rate:
+  description:
+    - How fast the comparison went; the same figures end the progress lines the action plugin shows.
+  returned: success
+  type: dict
+  contains:
+    unit:
+      description: What was counted (V(paths)).
+      type: str
+      returned: success
+    done:
+      description: How many were counted: the entries of the three dumps (and their companion lists) read.
+      type: int
+      returned: success
+    seconds:
+      description: Seconds the comparison took.
+      type: float
+      returned: success
+    per_second:
+      description: RV(rate.done) divided by RV(rate.seconds); null when no time was measured.
+      type: float
+      returned: success
+  sample: {"unit": "paths", "done": 60000000, "seconds": 41.8, "per_second": 1435406}
 """
 
 

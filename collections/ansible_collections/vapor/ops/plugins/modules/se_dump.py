@@ -45,6 +45,7 @@ author:
 extends_documentation_fragment:
   - vapor.ops._attributes
   - vapor.ops._attributes.ACTIONGROUP_VAPOR
+  - vapor.ops._progress
   - vapor.ops._db
 attributes:
   check_mode:
@@ -219,7 +220,8 @@ notes:
     that is not 8 lowercase hex digits, NULL fields, a checksum only in the DOME xattr, names or directory names
     a format cannot carry, bytes that are not UTF-8) is read again by C(fileid) and normalised one by one, so the
     dump is the same either way.
-  - Use C(async) for long scans run from AWX so the job is not cut by a connection timeout.
+  - The scan runs in the background on the host while the job output shows its progress (see the C(action)
+    attribute), so a long scan from AWX is not cut by a connection timeout.
   - "Mounts (posix, Linux): a bind mount inside a root that shows again a directory the scan walks is left out (see
     RV(left_out)); overlapping roots are refused; a file system listed in C(/etc/fstab) below a root but not
     mounted is refused. Limits: a nested mount point that is not in C(/etc/fstab) (autofs, systemd mount units,
@@ -397,6 +399,29 @@ duration:
   returned: success
   type: float
   sample: 12.5
+rate:
+  description:
+    - How fast the scan went; the same figures end the progress lines the action plugin shows.
+  returned: success
+  type: dict
+  contains:
+    unit:
+      description: What was counted (V(files)).
+      type: str
+      returned: success
+    done:
+      description: How many were counted: the entries of the storage looked at (files listed plus those left out by a filter).
+      type: int
+      returned: success
+    seconds:
+      description: Seconds the scan took.
+      type: float
+      returned: success
+    per_second:
+      description: RV(rate.done) divided by RV(rate.seconds); null when no time was measured.
+      type: float
+      returned: success
+  sample: {"unit": "files", "done": 1250000, "seconds": 61.2, "per_second": 20425}
 """
 
 

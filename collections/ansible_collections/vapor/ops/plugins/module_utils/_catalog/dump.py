@@ -17,13 +17,14 @@ import os
 import time
 
 from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.progress import from_params as progress_from
 from ansible_collections.vapor.ops.plugins.module_utils._common.values import parse_mode
 from ansible_collections.vapor.ops.plugins.module_utils._catalog.access import open_catalog
 from ansible_collections.vapor.ops.plugins.module_utils._catalog.options import CATALOG_DUMP
 from ansible_collections.vapor.ops.plugins.module_utils._catalog.schema import AVAILABLE
 from ansible_collections.vapor.ops.plugins.module_utils._catalog.sfn import SfnMapping
 from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import (
-    COMPRESSIONS, SUFFIXES, companion_path, open_compressed_writer)
+    COMPRESSIONS, SUFFIXES, companion_path, count_lines, open_compressed_writer)
 from ansible_collections.vapor.ops.plugins.module_utils._dump.publish import (
     Publisher, check_output_options, ensure_dest)
 from ansible_collections.vapor.ops.plugins.module_utils._dump.registry import FORMATS
@@ -63,8 +64,20 @@ def run_catalog_dump(params, check_mode=False, now=None):
               'companion_only': 0}
     nbytes = 0
     samples = []
+    progress = progress_from(p, 'catalog_dump', 'replicas')
+    if progress.path is not None:
+        newest = before[0][1] if before else None      # newest first; its companion lists the other replicas
+        expected = None
+        if newest:
+            expected = count_lines(os.path.join(dest, newest))
+            side_lines = count_lines(companion_path(os.path.join(dest, newest)))
+            if expected is not None and side_lines is not None:
+                expected += side_lines
+        if expected:
+            progress.set_total(expected, 'the dump %s' % newest)
     catalog = open_catalog(p['catalog'])
     try:
+        progress.update(0, stage='reading the replicas of %s' % mapping.describe(), force=True)
         raw, raw2 = pub.open()
         main_stream = open_compressed_writer(raw, p['compression']) if raw is not None else None
         side_stream = open_compressed_writer(raw2, p['compression']) if raw2 is not None else None
@@ -72,6 +85,8 @@ def run_catalog_dump(params, check_mode=False, now=None):
         side = DumpWriter(side_stream, COMPANION_FORMAT)
         for _host, sfn, status, size, mtime, csum in catalog.se_replicas(mapping):
             counts['replicas'] += 1
+            if not counts['replicas'] & 4095 and progress.due():
+                progress.update(counts['replicas'])
             path, why = mapping.dump_path(sfn)
             if path is None:
                 counts[why] += 1
@@ -96,6 +111,7 @@ def run_catalog_dump(params, check_mode=False, now=None):
                 counts['unrepresentable'] += 1
                 if len(samples) < 10:
                     samples.append({'sfn': _printable(sfn), 'reason': reason})
+        rate = progress.finish(counts['replicas'])
         writer.close()
         side.close()
         for s, r in ((main_stream, raw), (side_stream, raw2)):
@@ -150,5 +166,6 @@ def run_catalog_dump(params, check_mode=False, now=None):
         'ended': round(ended, 3),
         'recorded': when.strftime('%Y-%m-%dT%H:%M:%SZ'),
         'duration': round(ended - started, 3),
-        'warnings': warnings,
+        'rate': rate,
+        'warnings': warnings + ([progress.warning] if progress.warning else []),
     }

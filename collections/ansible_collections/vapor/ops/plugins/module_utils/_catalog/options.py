@@ -29,6 +29,7 @@ __metaclass__ = type
 from ansible_collections.vapor.ops.plugins.module_utils._catalog.schema import BACKENDS
 from ansible_collections.vapor.ops.plugins.module_utils._clients.db import connection_option
 from ansible_collections.vapor.ops.plugins.module_utils._common.options import OptionSpec
+from ansible_collections.vapor.ops.plugins.module_utils._common.progress import PROGRESS_OPTIONS
 from ansible_collections.vapor.ops.plugins.module_utils._dump.options import output_options
 
 
@@ -63,7 +64,8 @@ STORAGE_ACCESS = OptionSpec(dict(
 
 CATALOG_DUMP = (CATALOG + STORAGE_ELEMENT
                 + output_options(name='catalog_%Y%m%d_%H%M%S', mode='0640', latest_link='')
-                + OptionSpec(dict(force=dict(type='bool', default=False))))
+                + OptionSpec(dict(force=dict(type='bool', default=False)))
+                + PROGRESS_OPTIONS)
 
 CATALOG_CLEANUP = CATALOG + STORAGE_ELEMENT + STORAGE_ACCESS + OptionSpec(dict(
     lost=dict(type='path', required=True),

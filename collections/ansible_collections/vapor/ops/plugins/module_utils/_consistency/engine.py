@@ -113,7 +113,7 @@ def _reason(exc):
 class Engine:
     """A DuckDB connection with the collection's settings, and DuckDB errors turned into one sentence."""
 
-    def __init__(self, workdir, memory_limit, threads=None):
+    def __init__(self, workdir, memory_limit, threads=None, watched=False):
         if not HAS_DUCKDB:
             raise VaporError("The Python library duckdb is needed by the consistency check and is not installed.")
         self.memory_limit = memory_limit
@@ -125,8 +125,13 @@ class Engine:
             config['threads'] = int(threads)
         try:
             self.con = duckdb.connect(':memory:', config=config)
-            # a progress bar would be printed on stdout, where the module's JSON result goes
-            self.con.execute('SET enable_progress_bar = false')
+            # a progress bar would be printed on stdout, where the module's JSON result goes: when the run is
+            # watched, the progress is kept (for query_progress()) but never printed
+            if watched:
+                self.con.execute('SET enable_progress_bar_print = false')
+                self.con.execute('SET enable_progress_bar = true')
+            else:
+                self.con.execute('SET enable_progress_bar = false')
         except duckdb.Error as exc:
             raise VaporError("The comparison engine cannot start: %s." % _reason(exc))
         self.threads = int(self.scalar("SELECT current_setting('threads')"))
@@ -148,6 +153,14 @@ class Engine:
         finally:
             os.unlink(probe)
         return '\x01'
+
+    def fraction(self):
+        """The part done (0..1) of the statement running now, from another thread; None when not known."""
+        try:
+            value = self.con.query_progress()
+        except (duckdb.Error, AttributeError):
+            return None
+        return min(1.0, value / 100.0) if value is not None and value >= 0 else None
 
     def close(self):
         if self.con is not None:
@@ -254,10 +267,62 @@ def _load(eng, workdir, inp, build):
         eng.execute(build(), inp)
 
 
+class ReadWatch:
+    """The comparison's progress (a _common.progress.Progress counting paths): the entries of the inputs read so
+    far, all paths estimated from the input sizes once one input is read, the stage and, from a Ticker thread
+    (poll()), the part of the statement that runs now."""
+
+    def __init__(self, progress, eng, inputs):
+        self.progress = progress
+        self.eng = eng
+        self.sizes = {}
+        for inp in inputs:
+            if inp is not None:
+                try:
+                    self.sizes[inp.label] = os.path.getsize(inp.source[0])
+                except OSError:
+                    self.sizes[inp.label] = 0
+        self.read = 0
+        self.read_bytes = 0
+        self.current = None
+
+    def per_byte(self):
+        return self.read / float(self.read_bytes) if self.read_bytes else None
+
+    def start(self, inp):
+        self.current = inp
+        self.progress.update(self.read, stage='reading the %s' % inp.label, force=True)
+
+    def end(self, inp):
+        self.current = None
+        self.read += inp.counts['entries']
+        self.read_bytes += self.sizes.get(inp.label, 0)
+        per_byte = self.per_byte()
+        if per_byte is not None:
+            self.progress.set_total(max(self.read, int(per_byte * sum(self.sizes.values()))), 'the input sizes')
+        self.progress.update(self.read, force=True)
+
+    def stage(self, words):
+        self.progress.update(self.read, stage=words, force=True)
+
+    def poll(self):
+        fraction = self.eng.fraction()
+        done = self.read
+        current, per_byte = self.current, self.per_byte()
+        if current is not None and fraction is not None and per_byte is not None:
+            done += int(fraction * per_byte * self.sizes.get(current.label, 0))
+        self.progress.update(done, fraction=fraction)
+
+
 def _read(eng, workdir, ctx, inp, table, build):
     """Load one input into ``table`` (the statement ``build()`` returns) and count it."""
+    watch = getattr(ctx, 'watch', None)
+    if watch is not None:
+        watch.start(inp)
     _load(eng, workdir, inp, build)
     _count(eng, table, inp, ctx)
+    if watch is not None:
+        watch.end(inp)
 
 
 def _with_companion(eng, workdir, ctx, keyed, hashes, comp, table):
@@ -313,6 +378,8 @@ def compare(eng, p, inputs, timings, workdir=None, ctx=None):
     timings['read_catalog_before'] = round(time.time() - t, 3)
 
     t = time.time()
+    if getattr(ctx, 'watch', None) is not None:
+        ctx.watch.stage('classifying')
     eng.execute("CREATE TEMP TABLE dc AS SELECT h, p%s FROM s WHERE p IS NOT NULL" % (', m' if want_m else ''))
     eng.execute("CREATE TEMP TABLE dhit AS SELECT DISTINCT h FROM (%s) WHERE h IN (SELECT h FROM dc)"
                 % catalog_before_all)

@@ -19,6 +19,7 @@ from ansible_collections.vapor.ops.plugins.module_utils._common.errors import Va
 from ansible_collections.vapor.ops.plugins.module_utils._common.paths import normalise_path
 from ansible_collections.vapor.ops.plugins.module_utils._common.values import parse_duration
 from ansible_collections.vapor.ops.plugins.module_utils._common.options import OptionSpec
+from ansible_collections.vapor.ops.plugins.module_utils._common.progress import PROGRESS_OPTIONS
 from ansible_collections.vapor.ops.plugins.module_utils._consistency.times import parse_time
 
 ROLES = ('catalog_before', 'storage_dump', 'catalog_after')
@@ -51,7 +52,7 @@ TABLE = OptionSpec(dict(
     memory_limit=dict(type='str', default='256MB'),
     threads=dict(type='int'),
     temp_dir=dict(type='path'),
-))
+)) + PROGRESS_OPTIONS
 
 # The sentences of the option_values gate (gates.py), in the order validate() checks; parse_time() and
 # parse_duration() add their own for a time or a duration that is not one.

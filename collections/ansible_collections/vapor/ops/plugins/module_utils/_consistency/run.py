@@ -32,10 +32,12 @@ import tempfile
 import time
 
 from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.progress import Ticker
+from ansible_collections.vapor.ops.plugins.module_utils._common.progress import from_params as progress_from
 from ansible_collections.vapor.ops.plugins.module_utils._consistency import gates
 from ansible_collections.vapor.ops.plugins.module_utils._consistency.confirm import Run, confirm, mapping_key
 from ansible_collections.vapor.ops.plugins.module_utils._consistency.engine import (
-    Engine, compare, duckdb, keepers, write_list)
+    Engine, ReadWatch, compare, duckdb, keepers, write_list)
 from ansible_collections.vapor.ops.plugins.module_utils._consistency.files import (
     DIR_MODE, FILE_MODE, Writing, cannot_write, new_dir, umask_mode, write_json)
 from ansible_collections.vapor.ops.plugins.module_utils._consistency.inputs import (
@@ -152,6 +154,7 @@ def run(params, check_mode=False, now=None):
     ctx = gates.Context(params, now=now, check_mode=check_mode)
     gates.check('options', ctx)
     p = ctx.p
+    progress = progress_from(p, 'consistency_check', 'paths')
     ctx.fixed_id = bool(p.get('run_id'))
     run_id = p.get('run_id') or datetime.datetime.fromtimestamp(now, tz=datetime.timezone.utc).strftime(RUN_ID_FORMAT)
     ctx.run_id = run_id
@@ -165,6 +168,7 @@ def run(params, check_mode=False, now=None):
         if not check_mode:              # an output_dir that cannot be written fails now, not after the comparison
             tmp_run = new_dir(output_dir, '.%s.' % run_id, '.tmp', 'output_dir')
         t = time.time()
+        progress.update(0, stage='looking at the inputs', force=True)
         gates.check('inputs', ctx)
         inputs = ctx.inputs
         before, _bc, storage, after, _ac = inputs
@@ -172,6 +176,7 @@ def run(params, check_mode=False, now=None):
         gates.check('probed', ctx)
 
         t = time.time()
+        progress.update(0, stage='preparing the inputs', force=True)
         workdir = new_dir(p.get('temp_dir') or tempfile.gettempdir(), 'vapor-consistency-', '', 'temp_dir')
         for i, inp in enumerate(inputs):
             if inp is not None:
@@ -180,26 +185,30 @@ def run(params, check_mode=False, now=None):
         digest_job = Background(storage_digest, storage)
         digest_job.start()
 
-        eng = Engine(workdir, p['memory_limit'], p.get('threads'))
+        eng = Engine(workdir, p['memory_limit'], p.get('threads'), watched=progress.path is not None)
         stats['engine'].update(version=eng.version, threads=eng.threads, temp_dir=workdir)
-        dark_sql, lost_sql = compare(eng, p, inputs, timings, workdir, ctx)
-        gates.check('compared', ctx)
-        for inp in inputs:
-            if inp is not None:
-                target_stats = stats['inputs'][inp.role]
-                if inp.companion_of is not None:
-                    target_stats = target_stats['companion']
-                target_stats.update(inp.counts)
+        ctx.watch = watch = ReadWatch(progress, eng, inputs)
+        with Ticker(progress, watch.poll):
+            dark_sql, lost_sql = compare(eng, p, inputs, timings, workdir, ctx)
+            gates.check('compared', ctx)
+            for inp in inputs:
+                if inp is not None:
+                    target_stats = stats['inputs'][inp.role]
+                    if inp.companion_of is not None:
+                        target_stats = target_stats['companion']
+                    target_stats.update(inp.counts)
 
-        # the lists go into the temporary run directory (in check mode: into the work directory, then away)
-        t = time.time()
-        target = workdir if check_mode else tmp_run
-        keep_dark, keep_lost = keepers(p, storage)
-        excluded = {}
-        dark_path = os.path.join(target, 'dark.list')
-        with Writing(target, 'temp_dir' if check_mode else 'output_dir', p):
-            n_dark = write_list(eng, dark_sql, dark_path, keep_dark, excluded)
-            n_lost = write_list(eng, lost_sql, os.path.join(target, 'lost.list'), keep_lost, excluded)
+            # the lists go into the temporary run directory (in check mode: into the work directory, then away)
+            t = time.time()
+            target = workdir if check_mode else tmp_run
+            keep_dark, keep_lost = keepers(p, storage)
+            excluded = {}
+            dark_path = os.path.join(target, 'dark.list')
+            watch.stage('writing the lists')
+            with Writing(target, 'temp_dir' if check_mode else 'output_dir', p):
+                n_dark = write_list(eng, dark_sql, dark_path, keep_dark, excluded)
+                n_lost = write_list(eng, lost_sql, os.path.join(target, 'lost.list'), keep_lost, excluded)
+        rate = progress.finish(watch.read)
         eng.close()
         eng = None
         timings['write_lists'] = round(time.time() - t, 3)
@@ -287,4 +296,6 @@ def run(params, check_mode=False, now=None):
         'files': dict((k, os.path.join(run_dir, v)) for k, v in stats['files'].items()),
         'stats': stats,
         'duration': round(time.time() - started, 3),
+        'rate': rate,
+        'warnings': [progress.warning] if progress.warning else [],
     }

@@ -346,6 +346,25 @@ class _TruncationGuard(io.RawIOBase):
             super(_TruncationGuard, self).close()
 
 
+def count_lines(path, limit=1 << 32):
+    """The number of lines of a (possibly compressed) dump, or None when it cannot be read or holds more than
+    ``limit`` bytes: the size of the previous dump, for the estimate of a scan's progress."""
+    n = seen = 0
+    try:
+        stream = open_dump(path)[0]
+        with stream:
+            while True:
+                chunk = stream.read(1 << 20)
+                if not chunk:
+                    return n
+                n += chunk.count(b'\n')
+                seen += len(chunk)
+                if seen > limit:
+                    return None
+    except (VaporError, IOError, OSError, EOFError, ValueError):
+        return None
+
+
 def open_dump(path):
     """Open a dump for reading, decompressing gzip or bzip2 (detected from the content)."""
     try:

@@ -123,11 +123,35 @@ def _worker_task(task):
         part_path, stream = None, None
     try:
         sink = EntrySink(w['fmt'], w['mapper'], w['efilter'], stream, w['nroots'], digest=w['digest'])
+        if w['counter'] is not None:
+            sink.progress = _CountToParent(w['counter'], w['interval'])
         _walk(sink, root_idx, top, w['checksum'], w['xattrs'], skip=w['skip'])
+        if sink.progress is not None:
+            sink.progress.update(sink.seen)
     finally:
         if stream is not None:
             stream.close()
     return idx, part_path, sink.export()
+
+
+class _CountToParent:
+    """A worker's stand-in for the progress record (what EntrySink.tick() calls): adds the worker's count to a
+    counter shared with the parent, which writes the record."""
+
+    def __init__(self, counter, interval):
+        self.counter = counter
+        self.interval = interval
+        self.sent = 0
+        self.next_at = 0.0
+
+    def due(self):
+        return time.time() >= self.next_at
+
+    def update(self, done):
+        with self.counter.get_lock():
+            self.counter.value += done - self.sent
+        self.sent = done
+        self.next_at = time.time() + self.interval
 
 
 def check_posix_root(root):
@@ -197,11 +221,27 @@ def _fan_out(sink, root_idx, dirs, workers, checksum, xattrs, partdir, fmt, skip
                    checksum=checksum, xattrs=xattrs, partdir=own_partdir,
                    digest=sink.want_digest, skip=skip)
     ctx = multiprocessing.get_context('fork')
+    progress = sink.progress
+    counter = ctx.Value('q', 0) if progress is not None else None
+    _WORKER.update(counter=counter, interval=progress.interval if progress is not None else None)
+    base = sink.elsewhere
     tasks = [(i, root_idx, d) for i, d in enumerate(dirs)]
     try:
         pool = ctx.Pool(processes=min(workers, len(tasks)))
         try:
-            results = sorted(pool.imap_unordered(_worker_task, tasks, chunksize=1), key=lambda r: r[0])
+            results = []
+            running = pool.imap_unordered(_worker_task, tasks, chunksize=1)
+            while True:
+                try:
+                    results.append(running.next(timeout=progress.interval if progress is not None else None))
+                except multiprocessing.TimeoutError:
+                    pass
+                except StopIteration:
+                    break
+                if counter is not None:     # the workers' count, between results and while waiting for one
+                    sink.elsewhere = base + counter.value
+                    sink.tick()
+            results.sort(key=lambda r: r[0])
         finally:
             pool.close()
             pool.join()

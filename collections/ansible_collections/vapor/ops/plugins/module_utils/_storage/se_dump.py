@@ -23,9 +23,10 @@ import time
 
 from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 from ansible_collections.vapor.ops.plugins.module_utils._common.paths import EntryFilter, PathMapper, normalise_path
+from ansible_collections.vapor.ops.plugins.module_utils._common.progress import from_params as progress_from
 from ansible_collections.vapor.ops.plugins.module_utils._common.values import parse_duration
 from ansible_collections.vapor.ops.plugins.module_utils._dump.formats import (
-    COMPRESSIONS, SUFFIXES, open_compressed_writer)
+    COMPRESSIONS, SUFFIXES, count_lines, open_compressed_writer)
 from ansible_collections.vapor.ops.plugins.module_utils._dump.publish import (
     Publisher, check_output_options, ensure_dest, name_regex, temp_marker)
 from ansible_collections.vapor.ops.plugins.module_utils._dump.registry import FORMATS
@@ -194,6 +195,23 @@ def scanned_roots(p):
     return SCANNERS[p['source']].roots(p)
 
 
+def _expected_files(dest, dumps, latest_link):
+    """(lines of the newest published dump, its name): the estimate of a scan's size; (None, None) without one."""
+    newest = None
+    if latest_link and os.path.islink(os.path.join(dest, latest_link)):
+        target = os.readlink(os.path.join(dest, latest_link))
+        if '/' not in target and target in dumps:
+            newest = target
+    if newest is None and dumps:
+        try:
+            newest = max(dumps, key=lambda n: os.stat(os.path.join(dest, n)).st_mtime)
+        except OSError:          # removed meanwhile (another run's pruning): no estimate
+            return None, None
+    if newest is None:
+        return None, None
+    return count_lines(os.path.join(dest, newest)), newest
+
+
 def run(params, check_mode=False, now=None):
     """Produce (or, in check mode, predict) one dump; return the result dictionary.
 
@@ -201,6 +219,7 @@ def run(params, check_mode=False, now=None):
     """
     started = time.time()
     p = validate(params)
+    progress = progress_from(p, 'se_dump', 'files')
     now = started if now is None else now
     when = datetime.datetime.fromtimestamp(now, tz=datetime.timezone.utc)
     dest = p['dest']
@@ -242,6 +261,12 @@ def run(params, check_mode=False, now=None):
             watch = OwnFileWatch(stream, temp_marker(pub.temps[0]))
         # the content digest is needed only to compare with a dump already published under this name
         sink = EntrySink(p['format'], mapper, efilter, watch, len(roots), digest=pub.baseline() is not None)
+        sink.progress = progress
+        if progress.path is not None:      # an estimate is worth reading the last dump only when someone watches
+            expected, source = _expected_files(dest, before['dumps'], p['latest_link'])
+            if expected:
+                progress.set_total(expected, 'the dump %s' % source)
+        progress.update(0, stage='scanning %s' % ', '.join(roots), force=True)
         durations = []
         empty = _empty_roots(p['roots']) if p['source'] == 'posix' and int(p['min_files']) > 0 else []
         SCANNERS[p['source']].scan(p, sink, durations, dest,
@@ -251,6 +276,7 @@ def run(params, check_mode=False, now=None):
                              "own temporary file '%s'), so the dump would list its own files; nothing was "
                              "published. Publish outside the roots, or leave the directory out with ignore."
                              % (dest, os.path.basename(pub.temps[0])))
+        rate = progress.finish(sink.seen + sink.elsewhere)
         if writer is not None:
             writer.close()
             if stream is not raw:
@@ -307,6 +333,8 @@ def run(params, check_mode=False, now=None):
                         % (sink.c['outside'], p['strip_prefix']))
     for e in sink.errors:
         warnings.append(e)
+    if progress.warning:
+        warnings.append(progress.warning)
     after_dumps = sorted((set(before['dumps']) | set([name])) - set(pruned))
     after = {'dumps': after_dumps, 'latest': name if p['latest_link'] else None,
              'today': {'name': name, 'files': sink.files, 'mode': '%04o' % p['mode']}}
@@ -332,5 +360,6 @@ def run(params, check_mode=False, now=None):
         'left_out': [walked for _root, walked in left_out] + [walked for walked, _mp, _shown in views],
         'stale_removed': stale,
         'duration': round(time.time() - started, 3),
+        'rate': rate,
         'warnings': warnings,
     }

@@ -18,6 +18,7 @@ __metaclass__ = type
 from ansible_collections.vapor.ops.plugins.module_utils._clients import xrootd as _xrootd
 from ansible_collections.vapor.ops.plugins.module_utils._clients import db as _db
 from ansible_collections.vapor.ops.plugins.module_utils._common.options import OptionSpec
+from ansible_collections.vapor.ops.plugins.module_utils._common.progress import PROGRESS_OPTIONS
 from ansible_collections.vapor.ops.plugins.module_utils._dump.options import output_options
 from ansible_collections.vapor.ops.plugins.module_utils._storage.scanners import SCANNERS, SOURCES
 
@@ -46,7 +47,8 @@ SCANNER = OptionSpec(dict(
 
 SE_DUMP = (SCANNER
            + _db.connection_option('db', host_default='localhost')
-           + output_options(name='dump_%Y%m%d', mode='0644', latest_link='latest'))
+           + output_options(name='dump_%Y%m%d', mode='0644', latest_link='latest')
+           + PROGRESS_OPTIONS)
 
 
 def source_requirement(source):

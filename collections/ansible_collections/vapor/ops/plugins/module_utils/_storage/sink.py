@@ -52,8 +52,23 @@ class EntrySink:
         self.root_bytes = [0] * nroots
         self.samples = []          # (reason, path) for unrepresentable names
         self.errors = []           # one sentence each
+        # progress: the entries handed in by this process's scanner (absorbed worker results are not counted
+        # again), what worker processes report on the side (``elsewhere``), and the _common.progress.Progress
+        # the count goes to (None: not watched)
+        self.seen = 0
+        self.elsewhere = 0
+        self.progress = None
+
+    def tick(self):
+        """Hand the count to the progress record when a write is due (cheap otherwise)."""
+        progress = self.progress
+        if progress is not None and progress.due():
+            progress.update(self.seen + self.elsewhere)
 
     def add(self, root_idx, path, size, mtime, checksum=None):
+        self.seen += 1
+        if not self.seen & 4095:
+            self.tick()
         if self.strip:
             if not path.startswith(self.strip):
                 self.c['outside'] += 1
@@ -110,6 +125,8 @@ class EntrySink:
             self.write(data)
         self.root_files[root_idx] += nfiles
         self.root_bytes[root_idx] += nbytes
+        self.seen += nfiles
+        self.tick()
 
     def add_many(self, root_idx, entries):
         """add() for a list of (path, size, mtime, checksum) of one root, with one write for the lot."""
@@ -117,7 +134,9 @@ class EntrySink:
             add = self.add
             for path, size, mtime, checksum in entries:
                 add(root_idx, path, size, mtime, checksum)
+            self.tick()
             return
+        self.seen += len(entries)
         strip, prefix = self.strip, self.prefix
         ignore = self.ignore_re.search if self.ignore_re is not None else None
         newest = self.newest if self.min_age else None
@@ -153,6 +172,7 @@ class EntrySink:
             self.write(data)
         self.root_files[root_idx] += n
         self.root_bytes[root_idx] += nbytes
+        self.tick()
 
     def unusable_name(self, directory, name, why=None):
         """A namespace entry no path can name (NULL, empty, '.', '..', holding '/'), or one in such a directory:

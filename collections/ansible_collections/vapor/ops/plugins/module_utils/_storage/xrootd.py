@@ -138,6 +138,7 @@ class XRootDLister:
 # entries; the rest of the tree is listed by fresh child processes, each with the same budget, which
 # stream their results back and exit. Memory stays bounded whatever the size of the storage element.
 LISTING_BUDGET = 500000
+TICK = 2.0          # seconds a listing may take before the progress record is told (it stays current)
 
 
 def _walk(lister, dirs, workers, want_sum, budget, emit):
@@ -187,7 +188,12 @@ def _walk(lister, dirs, workers, want_sum, budget, emit):
     try:
         dispatch()
         while state['inflight']:
-            _path, (err, files, subdirs) = done.get()
+            while True:
+                try:
+                    _path, (err, files, subdirs) = done.get(timeout=TICK)
+                    break
+                except queue.Empty:     # a listing that takes long: the progress record says so meanwhile
+                    emit('t', None)
             state['inflight'] -= 1
             if err:
                 emit('e', err)
@@ -274,6 +280,8 @@ def scan_xrootd(sink, url, roots, workers=8, timeout=300, retries=3, checksum='n
                 sink.add_many(root_idx, payload)
             elif kind == 'e':
                 sink.error(payload)
+            elif kind == 't':
+                sink.tick()
             else:
                 sink.c['vanished'] += 1
 

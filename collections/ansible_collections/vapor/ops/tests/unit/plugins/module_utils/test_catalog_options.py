@@ -55,6 +55,9 @@ FROZEN = {
         'mode': {'default': '0640', 'type': 'raw'},
         'name': {'default': 'catalog_%Y%m%d_%H%M%S', 'type': 'str'},
         'vo': {'type': 'str'},
+        # added with the progress record (issue 10)
+        'progress_file': {'type': 'path'},
+        'progress_interval': {'default': 2.0, 'type': 'float'},
     }, {'required_one_of': [('se', 'sfn_prefix')]}),
     'catalog_entries_info': (dict(FROZEN_CATALOG, **FROZEN_SE), {
         'entry_type': {'choices': ['file', 'directory', 'any'], 'default': 'file', 'type': 'str'},

@@ -49,6 +49,9 @@ FROZEN_ARGUMENT_SPEC = dict(
     memory_limit={'type': 'str', 'default': '256MB'},
     threads={'type': 'int'},
     temp_dir={'type': 'path'},
+    # added with the progress record (issue 10)
+    progress_file={'type': 'path'},
+    progress_interval={'type': 'float', 'default': 2.0},
 )
 
 ORDER = ['option_values', 'output_dir', 'run_id_free', 'inputs_found', 'inputs_readable', 'dump_not_future',

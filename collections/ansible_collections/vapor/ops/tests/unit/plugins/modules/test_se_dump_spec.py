@@ -50,6 +50,9 @@ FROZEN_ARGUMENT_SPEC = dict(
     checksum=dict(type='str', default='none', choices=['none', 'xattr', 'adler32', 'server']),
     mode=dict(type='raw', default='0644'),
     vo=dict(type='str'),
+    # added with the progress record (issue 10)
+    progress_file=dict(type='path'),
+    progress_interval=dict(type='float', default=2.0),
 )
 FROZEN_REQUIRED_IF = [('source', 'xrootd', ['url']), ('source', 'dpm', ['db']), ('source', 'dcache', ['db'])]
 
@@ -59,7 +62,7 @@ FROZEN_CORE_DEFAULTS = {
     'strip_prefix': None, 'add_prefix': None, 'format': 'text', 'compression': 'none', 'dest': None,
     'name': 'dump_%Y%m%d', 'compression_suffix': True, 'keep': 0, 'min_files': 1, 'latest_link': 'latest',
     'workers': None, 'timeout': 300, 'retries': 3, 'checksum': 'none', 'max_errors': 0, 'mode': '0644',
-    'vo': None, 'listing_budget': 500000,
+    'vo': None, 'listing_budget': 500000, 'progress_file': None, 'progress_interval': 2.0,
 }
 
 
