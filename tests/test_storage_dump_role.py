@@ -215,6 +215,8 @@ def role_vars(paths, scheduler, instance="default", **extra):
         "storage_dump_randomized_delay": 0,
         "storage_dump_cron_minute": "15",
         "storage_dump_cron_hour": "3",
+        # each scheduled run keeps its progress record there, for a site admin watching a long run
+        "storage_dump_progress_file": str(paths["storage"] / "progress.json"),
     }
     v.update(extra)
     return v
@@ -230,6 +232,7 @@ def expected_params(v):
         "keep": v["storage_dump_keep"], "min_files": 1, "latest_link": "latest",
         "workers": v["storage_dump_workers"], "timeout": 300, "retries": 3, "max_errors": 0,
         "checksum": v["storage_dump_checksum"], "mode": "0644", "vo": None, "listing_budget": 500000,
+        "progress_file": v.get("storage_dump_progress_file"), "progress_interval": 2.0,
     }
 
 
@@ -411,6 +414,10 @@ def test_storage_dump_role_lifecycle(scheduler, tmp_path, inventory):
     assert len(dumps) == 2 and "latest" in dumps, dumps
     (dump_name,) = [d for d in dumps if d != "latest"]
     assert re.match(r"^dump_\d{8}\.gz$", dump_name)
+    # the scheduled run left its progress record, finished, with every entry it looked at (one was ignored)
+    record = json.loads((paths["storage"] / "progress.json").read_text())
+    assert record["finished"] is True and record["job"] == "se_dump" and record["unit"] == "files"
+    assert record["done"] == nfiles + 1 and record["stage"].startswith("scanning ")
     scheduled_bytes = (paths["dest"] / dump_name).read_bytes()
 
     proc = runner(base_cmd, "--config", str(config))
