@@ -48,7 +48,7 @@ def _content():
     """{(type word, name)} of what the tree holds, names as the README writes them."""
     items = set()
     for type_dir in sorted((COLLECTION / "plugins").iterdir()):
-        if not type_dir.is_dir() or type_dir.name == "module_utils":
+        if not type_dir.is_dir() or type_dir.name in ("module_utils", "plugin_utils"):   # shared code, no content
             continue
         plugins = [p for p in type_dir.glob("*.py") if p.name != "__init__.py"]
         if not plugins:

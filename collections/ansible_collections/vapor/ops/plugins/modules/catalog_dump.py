@@ -267,7 +267,7 @@ rate:
       type: str
       returned: success
     done:
-      description: How many were counted: the replicas of the storage element read from the catalog.
+      description: "How many were counted: the replicas of the storage element read from the catalog."
       type: int
       returned: success
     seconds:

@@ -395,7 +395,7 @@ rate:
       type: str
       returned: success
     done:
-      description: How many were counted: the entries of the three dumps (and their companion lists) read.
+      description: "How many were counted: the entries of the three dumps (and their companion lists) read."
       type: int
       returned: success
     seconds:

@@ -410,7 +410,7 @@ rate:
       type: str
       returned: success
     done:
-      description: How many were counted: the entries of the storage looked at (files listed plus those left out by a filter).
+      description: "How many were counted: the entries of the storage looked at (files listed plus those left out by a filter)."
       type: int
       returned: success
     seconds:

@@ -244,3 +244,44 @@ def test_se_dump_with_an_unwritable_record_still_publishes(tmp_path):
                        'progress_file': str(tmp_path / 'no' / 'p.json')})
     assert res['published'] is True and res['files'] == 3
     assert any('progress record' in w for w in res['warnings'])
+
+
+# ------------------------------------------------------------------------------------------------
+# consistency_check: paths read, stage by stage, the total estimated from the input sizes
+
+def test_consistency_check_counts_paths_stage_by_stage(tmp_path, monkeypatch):
+    pytest.importorskip('duckdb')
+    from ansible_collections.vapor.ops.plugins.module_utils._consistency import run as cc_run
+    from ansible_collections.vapor.ops.plugins.module_utils._dump.writer import DumpWriter
+
+    def dump(name, paths):
+        path = str(tmp_path / name)
+        with open(path, 'wb') as raw:
+            w = DumpWriter(raw, 'text', recorded='2026-11-20T12:00:00Z')
+            for i, p in enumerate(paths):
+                w.add(p, 100 + i, 1700000000, None)
+            w.close()
+        return path
+
+    common = ['/store/f%04d.root' % i for i in range(300)]
+    b = dump('catalog_20261120_000000', common + ['/store/lost.root'])
+    s = dump('dump_20261120_120000', common + ['/store/dark%d.root' % i for i in range(3)])
+    a = dump('catalog_20261121_000000', common + ['/store/lost.root', '/store/new.root'])
+    written = []
+    monkeypatch.setattr(pr.Progress, '_write', lambda self, record: written.append(record))
+    res = cc_run.run({'catalog_before': b, 'storage_dump': s, 'catalog_after': a, 'output_dir': str(tmp_path / 'out'),
+                      'temp_dir': str(tmp_path), 'min_age': '0', 'max_dark_fraction': 1.0, 'max_lost_fraction': 1.0,
+                      'progress_file': str(tmp_path / 'p.json')}, now=1795222800)
+    stages = [r['stage'] for r in written]
+    for stage in ('looking at the inputs', 'preparing the inputs', 'reading the catalog_after',
+                  'reading the storage_dump', 'reading the catalog_before', 'classifying', 'writing the lists'):
+        assert stage in stages, stage
+    # the storage dump is read once the catalog_after (302 paths) is: its stage starts at that count, with a
+    # total estimated from the sizes of the three inputs (all the same per path here)
+    at_storage = [r for r in written if r['stage'] == 'reading the storage_dump']
+    assert at_storage[0]['done'] == 302 and not at_storage[0]['finished']
+    assert at_storage[0]['total_from'] == 'the input sizes' and 880 <= at_storage[0]['total'] <= 930
+    end = written[-1]
+    assert end['finished'] is True and end['done'] == 302 + 303 + 301 == res['rate']['done']
+    assert res['rate']['unit'] == 'paths' and end['unit'] == 'paths'
+    assert [r['done'] for r in written] == sorted(r['done'] for r in written)     # never counts backwards
