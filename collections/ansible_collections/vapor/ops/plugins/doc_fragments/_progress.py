@@ -32,6 +32,7 @@ options:
     default: 2.0
 attributes:
   action:
+    description: Indicates this has a corresponding action plugin so some parts of the work are done on the controller.
     support: full
     details:
       - "The action plugin runs the module in the background on the host (Ansible's async wrapper) and shows one
@@ -40,5 +41,6 @@ attributes:
       - "A task with its own C(async) is left to Ansible's polling (no progress lines). The task's C(timeout) is
         the background job's time limit (7 days when none is set)."
   async:
+    description: Supports being used with the C(async) keyword.
     support: full
 """

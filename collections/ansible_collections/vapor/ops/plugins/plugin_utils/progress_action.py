@@ -15,6 +15,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import math
 import shlex
 import time
 
@@ -47,7 +48,7 @@ def poll_interval(task_vars):
     except (TypeError, ValueError):
         raise AnsibleError("The variable %s is %r; give a number of seconds (0 to show no progress)."
                            % (INTERVAL_VAR, value))
-    if value != value:          # NaN
+    if math.isnan(value):
         raise AnsibleError("The variable %s is not a number; give a number of seconds (0 to show no progress)."
                            % INTERVAL_VAR)
     return value
@@ -127,6 +128,7 @@ class ProgressAction(ActionBase):
         """Where the module writes its record: the task's temporary directory on the host, or, when the module
         runs as an unprivileged user that cannot write there, a new name in the host's /tmp."""
         tmpdir = self._connection._shell.tmpdir or self._make_tmp_path()
+        self._watch_tmp = tmpdir
         if self._is_become_unprivileged():
             token = self._connection._shell.get_remote_filename(tmpdir.rstrip('/'))
             return '/tmp/%s-%s' % (token, RECORD_NAME), True
@@ -144,7 +146,17 @@ class ProgressAction(ActionBase):
             started = self._execute_module(module_args=args, task_vars=task_vars, wrap_async=True)
         finally:
             self._task.async_val = saved
-        if started.get('failed') or not started.get('ansible_job_id'):
+        if not started.get('ansible_job_id'):
+            # the async wrapper failed before the module started (no job id: an async_dir that cannot be made, a
+            # fork refused): the module never ran, so it runs now as a plain task, as it would without progress
+            display.vv('%s on %s: no background job (%s); running it as a plain task.'
+                       % (self._task.action, task_vars.get('inventory_hostname', '?') if task_vars else '?',
+                          to_text(started.get('msg') or 'no job id').strip()))
+            self._remove_tmp_path(self._watch_tmp)
+            plain = self._execute_module(task_vars=task_vars)
+            self._remove_tmp_path(self._connection._shell.tmpdir)
+            return plain
+        if started.get('failed'):
             return started
         jid, results_file = started['ansible_job_id'], started.get('results_file')
         host = task_vars.get('inventory_hostname', '?') if task_vars else '?'

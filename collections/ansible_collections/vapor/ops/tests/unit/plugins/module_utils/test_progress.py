@@ -62,10 +62,10 @@ def test_rate_over_the_run_and_over_the_last_minute_and_the_estimate(tmp_path):
     path = tmp_path / 'p.json'
     p = pr.Progress(str(path), 'se_dump', 'files', interval=1.0, clock=clock)
     p.set_total(2000, 'the dump dump_20261128')
-    for _ in range(60):                 # 10 files/s for a minute
+    for _second in range(60):           # 10 files/s for a minute
         clock.t += 1.0
         p.update(p.done + 10)
-    for _ in range(60):                 # then 1 file/s
+    for _second in range(60):           # then 1 file/s
         clock.t += 1.0
         p.update(p.done + 1)
     rec = load(path)
