@@ -133,7 +133,7 @@ def test_catalog_dump_cycle(tmp_path, run_playbook, backend):
     assert real.changed == 1, real.explain()
     res = real.result("Run")
     assert res["published"] and res["name"].startswith("catalog_") and res["name"].endswith(".gz")
-    assert res["started"] <= res["ended"] and res["bytes"] == 900
+    assert res["start_time"] <= res["end_time"] and res["bytes"] == 900
     entries = {e.path: e for e in read_dump(res["dump"])}
     assert sorted(entries) == DUMPED
     assert (entries["/data/a.root"].size, entries["/data/a.root"].mtime, entries["/data/a.root"].checksum) == (

@@ -680,3 +680,16 @@ def test_a_watched_run_needs_no_writable_home(tmp_path, run_playbook):
     r = res.result("Dump")
     assert not r.get("failed"), r.get("msg")
     assert r["published"] and r["files"] == 5
+
+
+@pytest.mark.parametrize("module", sorted(p.stem for p in MODULES_DIR.glob("*.py")))
+def test_no_result_key_is_one_of_the_async_protocol(module):
+    """Ansible's async_status takes a result with 'started' and no 'finished' for a job still running, so a module
+    returning such a key never ends under `async` (nor under the progress action); ASYNC_KEYS are the protocol's."""
+    import yaml
+
+    from ansible_collections.vapor.ops.plugins.plugin_utils.progress_action import ASYNC_KEYS
+
+    text = (MODULES_DIR / ("%s.py" % module)).read_text(encoding="utf-8")
+    doc = yaml.safe_load(re.search(r'^RETURN = r?"""(.*?)^"""', text, re.S | re.M).group(1))
+    assert not set(doc) & set(ASYNC_KEYS), "%s returns %s" % (module, sorted(set(doc) & set(ASYNC_KEYS)))

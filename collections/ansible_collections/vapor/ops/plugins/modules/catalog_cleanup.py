@@ -227,12 +227,12 @@ journal:
   returned: success
   type: str
   sample: /var/lib/vapor-ops/consistency/se/2026_11_21_10_15/lost.list.catalog_cleanup.journal
-started:
+start_time:
   description: When the run started, seconds since the epoch.
   returned: success
   type: float
   sample: 1795262266.1
-ended:
+end_time:
   description: When the run ended, seconds since the epoch.
   returned: success
   type: float

@@ -236,12 +236,12 @@ pruned:
   type: list
   elements: str
   sample: [catalog_20261101_101500.gz]
-started:
+start_time:
   description: When the run started, seconds since the epoch (UTC); the catalog was read after this.
   returned: success
   type: float
   sample: 1795262266.125
-ended:
+end_time:
   description: When the run ended, seconds since the epoch; the catalog was read before this.
   returned: success
   type: float

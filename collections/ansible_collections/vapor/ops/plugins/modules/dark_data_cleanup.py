@@ -332,12 +332,12 @@ catalog_selection:
   returned: success
   type: str
   sample: host 'se.example.org'
-started:
+start_time:
   description: When the run started, seconds since the epoch.
   returned: success
   type: float
   sample: 1795262266.1
-ended:
+end_time:
   description: When the run ended, seconds since the epoch.
   returned: success
   type: float

@@ -166,14 +166,14 @@ class ProgressAction(ActionBase):
         try:
             for delay in check_delays(interval):
                 time.sleep(delay)
-                running, seen = self._look(results_file, path)
+                running, seen, status = self._look(results_file, path)
                 record = seen or record
                 if not running:
                     break
                 text = lines.line(record)
                 if text:
                     display.display('%s on %s: %s' % (name, host, text))
-            final = self._final(jid, task_vars)
+            final = self._final(jid, task_vars, status)
         finally:
             if own_file:
                 self._low_level_execute_command('rm -f %s' % shlex.quote(path), sudoable=True)
@@ -194,19 +194,27 @@ class ProgressAction(ActionBase):
                                % to_text(res.get('stderr') or res.get('stdout') or 'no output').strip())
         out = to_text(res.get('stdout') or '')
         status, _sep, progress = out.partition(SEPARATOR)
-        return job_running(status), read_record(progress.strip()) if progress.strip() else None
+        return job_running(status), read_record(progress.strip()) if progress.strip() else None, status
 
-    def _final(self, jid, task_vars):
-        """The module's result, read by async_status, without the marks of the background run; its results file
-        removed."""
+    def _final(self, jid, task_vars, status):
+        """The module's result, read by async_status, without the marks of the background run (``status``: the
+        results file as last read, whose own keys are kept); its results file removed."""
         async_dir = self._remote_expand_user(self.get_shell_option('async_dir', default='~/.ansible_async'))
         final = self._execute_module(module_name='ansible.legacy.async_status', task_vars=task_vars,
                                      module_args={'jid': jid, '_async_dir': async_dir})
         self._execute_module(module_name='ansible.legacy.async_status', task_vars=task_vars,
                              module_args={'jid': jid, 'mode': 'cleanup', '_async_dir': async_dir})
         self._remove_tmp_path(self._connection._shell.tmpdir)
+        try:
+            own = json.loads(status)
+        except ValueError:
+            own = {}
+        own = own if isinstance(own, dict) else {}
         for key in ASYNC_KEYS:
-            final.pop(key, None)
+            if key in own:
+                final[key] = own[key]
+            else:
+                final.pop(key, None)
         for key in ('stdout', 'stderr', 'stdout_lines', 'stderr_lines'):
             if not final.get(key):
                 final.pop(key, None)

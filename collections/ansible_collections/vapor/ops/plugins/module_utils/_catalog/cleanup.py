@@ -263,7 +263,7 @@ def run_catalog_cleanup(params, check_mode=False, storage=None, catalog=None):
         'removed_replicas': counts['removed_replicas'],
         'removed_entries': counts['removed_entries'],
         'journal': jpath if (not check_mode or os.path.exists(jpath)) else None,
-        'started': round(started, 3),
-        'ended': round(ended, 3),
+        'start_time': round(started, 3),
+        'end_time': round(ended, 3),
         'duration': round(ended - started, 3),
     }

@@ -622,8 +622,8 @@ def _result(run, paths, already_done, jpath, started, mapping):
         'journal': jpath if os.path.exists(jpath) else None,
         'quarantine': run.qprefix,
         'catalog_selection': mapping.describe(),
-        'started': round(started, 3),
-        'ended': round(ended, 3),
+        'start_time': round(started, 3),
+        'end_time': round(ended, 3),
         'duration': round(ended - started, 3),
     }
     for name, items in lists.items():
