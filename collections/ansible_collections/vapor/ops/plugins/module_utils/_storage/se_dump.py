@@ -276,7 +276,8 @@ def run(params, check_mode=False, now=None):
                              "own temporary file '%s'), so the dump would list its own files; nothing was "
                              "published. Publish outside the roots, or leave the directory out with ignore."
                              % (dest, os.path.basename(pub.temps[0])))
-        rate = progress.finish(sink.seen + sink.elsewhere)
+        # every entry looked at: listed, or left out for a counted reason (the running count is the scanners')
+        rate = progress.finish(sink.files + sum(sink.c[k] for k in COUNTERS))
         if writer is not None:
             writer.close()
             if stream is not raw:
