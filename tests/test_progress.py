@@ -215,6 +215,7 @@ def inventory(tmp_path):
 # 1. lines in a terminal while the job runs
 
 
+@pytest.mark.compat
 def test_progress_lines_appear_while_a_blocked_scan_runs(tmp_path, blocked_dcache):
     db, lock = blocked_dcache
     dest, result = tmp_path / "dumps", tmp_path / "result.json"
@@ -483,6 +484,7 @@ def posix_tree(tmp_path, n=5):
     return root, dest
 
 
+@pytest.mark.compat
 def test_a_task_with_its_own_async_is_polled_by_ansible(tmp_path, run_playbook):
     root, dest = posix_tree(tmp_path)
     pb = tmp_path / "pb.yml"
@@ -571,6 +573,7 @@ STORAGE_PLAYBOOK = "playbooks/storage_dump.yml"
 STORAGE_TASK = "Scan the storage element and publish the dump"
 
 
+@pytest.mark.compat
 def test_watched_storage_dump_is_check_mode_honest_and_idempotent(tmp_path, run_playbook):
     root, dest = posix_tree(tmp_path)
     inv = inventory(tmp_path)
@@ -619,6 +622,7 @@ FAILING_PLAYBOOK = """
 """
 
 
+@pytest.mark.compat
 def test_a_watched_run_returns_the_failure_and_warnings_of_a_plain_run(tmp_path, run_playbook):
     root, _dest = posix_tree(tmp_path)
     (root / "d" / "pi|pe").write_bytes(b"x")          # the cms format cannot carry '|': a warning
@@ -663,6 +667,7 @@ def test_the_rate_is_documented(module):
 
 # Ansible's async wrapper needs a writable async_dir (~/.ansible_async) on the host; where it cannot be made the
 # module never started, so the action runs it as a plain task (found by a hostile try: a home that cannot be written)
+@pytest.mark.compat
 def test_a_watched_run_needs_no_writable_home(tmp_path, run_playbook):
     root, dest = posix_tree(tmp_path)
     pb = tmp_path / "pb.yml"
