@@ -112,7 +112,7 @@ notes:
   - The consistency check compares this dump with a storage dump taken between two catalog dumps (before and after),
     so files that appear or vanish meanwhile are never flagged. An unchanged catalog keeps the older dump, whose name
     carries the older time; for the dump taken after the storage dump set O(force=true), or give the check this
-    run's RV(started) as the dump's time.
+    run's RV(start_time) as the dump's time.
   - Replicas whose SFN is in no known form are left out, counted in RV(unparsable) and reported as a warning.
   - "The selection is the one the cleanups' re-checks use: the host without case or trailing dot, and the SFN prefix
     by endpoint (scheme, host without case, default or explicit port, the C(?SFN=) or plain srm form) and normalised
