@@ -306,8 +306,8 @@ def test_progress_lines_are_job_events_through_ansible_runner(tmp_path, blocked_
                 continue
             try:
                 out.append(json.loads(Path(f).read_text()))
-            except ValueError:        # being written
-                pass
+            except ValueError:        # being written: read at the next look
+                continue
         return out
 
     def progress_events(evs):
