@@ -152,3 +152,11 @@ def test_top_level_galaxy_yml_matches_collection():
     coll = yaml.safe_load((COLLECTION / "galaxy.yml").read_text())
     assert top == coll, "galaxy.yml at the repository root and in the collection have drifted apart"
     assert (top["namespace"], top["name"]) == ("vapor", "ops")
+
+
+def test_version_module_equals_galaxy_yml():
+    """module_utils/_common/version.py carries the version to the hosts (the User-Agent): the same as galaxy.yml."""
+    coll = yaml.safe_load((COLLECTION / "galaxy.yml").read_text())
+    text = (COLLECTION / "plugins/module_utils/_common/version.py").read_text()
+    assert f"COLLECTION_VERSION = '{coll['version']}'" in text
+    assert f"COLLECTION = '{coll['namespace']}.{coll['name']}'" in text

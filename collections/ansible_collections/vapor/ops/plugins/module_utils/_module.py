@@ -14,7 +14,7 @@ __metaclass__ = type
 
 import traceback
 
-from ansible.module_utils.basic import missing_required_lib
+from ansible.module_utils.basic import env_fallback, missing_required_lib
 
 from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 
@@ -87,7 +87,7 @@ def run_module(module_class, table, what, fn, needs=None, kept=None):
     ``kept``: (where, [(reason, why), ...]) for warn_kept_reasons. A result with 'aborted' set fails with that
     sentence and everything else of the result; a result without 'changed' did not change anything.
     """
-    module = module_class(**table.module_kwargs(supports_check_mode=True))
+    module = module_class(**table.module_kwargs(env_fallback=env_fallback, supports_check_mode=True))
     if needs is not None:
         require_libraries(module, *needs(module.params))
     result = run_core(module, what, fn, module.params, check_mode=module.check_mode)

@@ -20,6 +20,11 @@ __metaclass__ = type
 
 import copy
 
+# An option whose value, when not given, comes from the first of some environment variables that is set, is written
+# 'fallback': (ENV, ['VAR', ...]); module_kwargs() turns the marker into Ansible's env_fallback (which the caller,
+# a module, imports) and merge() reads the environment itself for the runners that call the core without Ansible.
+ENV = 'env'
+
 _CONSTRAINTS = ('mutually_exclusive', 'required_together', 'required_one_of', 'required_if', 'required_by')
 
 
@@ -56,9 +61,15 @@ class OptionSpec(object):
         """The options as an AnsibleModule argument_spec (a copy the caller may change)."""
         return copy.deepcopy(self.options)
 
-    def module_kwargs(self, **extra):
-        """Keyword arguments for AnsibleModule: the argument spec and every constraint."""
-        kwargs = dict(argument_spec=self.argument_spec())
+    def module_kwargs(self, env_fallback=None, **extra):
+        """Keyword arguments for AnsibleModule: the argument spec and every constraint.
+
+        ``env_fallback``: Ansible's env_fallback, which replaces every (ENV, names) fallback marker.
+        """
+        spec = self.argument_spec()
+        if env_fallback is not None:
+            _resolve_env(spec, env_fallback)
+        kwargs = dict(argument_spec=spec)
         kwargs.update(copy.deepcopy(self.constraints))
         kwargs.update(extra)
         return kwargs
@@ -67,12 +78,40 @@ class OptionSpec(object):
         """{option: default}, None where the option has no default (suboptions are not filled in)."""
         return dict((name, copy.deepcopy(spec.get('default'))) for name, spec in self.options.items())
 
-    def merge(self, params):
+    def merge(self, params, environ=None):
         """The defaults overlaid with every option of ``params`` that is set (not None).
 
         What a core function does first with the parameters it is given, so that a runner that passes a
         partial dictionary gets the module's defaults. Keys that are not options are kept as given.
+        With ``environ`` (os.environ), an option left unset takes the value of its environment fallback.
         """
         merged = self.defaults()
         merged.update(dict((k, v) for k, v in (params or {}).items() if v is not None))
+        if environ is not None:
+            for name, spec in self.options.items():
+                if merged.get(name) is None:
+                    value = env_value(spec, environ)
+                    if value is not None:
+                        merged[name] = value
         return merged
+
+
+def env_value(spec, environ):
+    """The value an option's (ENV, names) fallback gives from ``environ``, or None."""
+    fallback = spec.get('fallback')
+    if not fallback or fallback[0] != ENV:
+        return None
+    for var in fallback[1]:
+        if var in environ:
+            return environ[var]
+    return None
+
+
+def _resolve_env(options, env_fallback):
+    """Replace the (ENV, names) fallback markers of an argument spec (and of its suboptions) in place."""
+    for spec in options.values():
+        fallback = spec.get('fallback')
+        if fallback and fallback[0] == ENV:
+            spec['fallback'] = (env_fallback, list(fallback[1]))
+        if spec.get('options'):
+            _resolve_env(spec['options'], env_fallback)

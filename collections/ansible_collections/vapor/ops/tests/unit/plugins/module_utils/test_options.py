@@ -51,3 +51,23 @@ def test_copies_handed_out_do_not_change_the_table():
     spec.module_kwargs()['required_if'].append(('x', 1, ['y']))
     assert spec.options['db']['options']['host']['default'] == 'localhost'
     assert spec.constraints['required_if'] == [('keep', 1, ['dest'])]
+
+
+def test_env_fallback_marker_becomes_ansible_fallback_and_merge_reads_environment():
+    from ansible_collections.vapor.ops.plugins.module_utils._common.options import ENV
+
+    def fake_env_fallback(*names):
+        return names
+
+    spec = OptionSpec(dict(a=dict(type='path', fallback=(ENV, ['VAPOR_A', 'VAPOR_B'])),
+                           d=dict(type='list', elements='dict',
+                                  options=dict(x=dict(type='str', fallback=(ENV, ['VAPOR_X'])))),
+                           n=dict(type='int', default=3)))
+    kwargs = spec.module_kwargs(env_fallback=fake_env_fallback)
+    assert kwargs['argument_spec']['a']['fallback'] == (fake_env_fallback, ['VAPOR_A', 'VAPOR_B'])
+    assert kwargs['argument_spec']['d']['options']['x']['fallback'] == (fake_env_fallback, ['VAPOR_X'])
+    assert spec.options['a']['fallback'][0] == ENV  # the table itself is untouched
+    assert spec.merge({}, environ={'VAPOR_B': '/b'})['a'] == '/b'
+    assert spec.merge({}, environ={'VAPOR_A': '/a', 'VAPOR_B': '/b'})['a'] == '/a'
+    assert spec.merge({'a': '/given'}, environ={'VAPOR_A': '/a'})['a'] == '/given'
+    assert spec.merge({}, environ={})['a'] is None and spec.merge({})['n'] == 3

@@ -1,0 +1,319 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) vapor.ops contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+#
+# PRIVATE to the vapor.ops collection: no compatibility promise for other users.
+#
+# The one HTTP client for grid services (Pakiti collectors, GOCDB, VOMS-Admin, IAM, Mailman), on requests:
+#   - TLS verified by default, against a CA file or a directory of hashed CA certificates (the grid's
+#     /etc/grid-security/certificates when the host has it, else the system's store);
+#   - client authentication by X.509 certificate and key, or a proxy file (X509_USER_PROXY), or a bearer token
+#     (given, from a file, or from BEARER_TOKEN / BEARER_TOKEN_FILE as the WLCG token discovery has it);
+#   - the HTTP(S) proxy of the environment (or one given), connect and read timeouts;
+#   - retries with backoff on connection errors and 5xx answers only (never on 4xx; a read timeout only for
+#     requests that are safe to repeat);
+#   - a User-Agent naming the collection and its version;
+#   - errors in one sentence that name the URL (without credentials) and the cause; no secret in any message.
+# Its options are HTTP_OPTIONS, documented once in the doc fragment vapor.ops._http.
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import re
+import time
+import traceback
+import warnings
+
+from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.options import ENV, OptionSpec
+from ansible_collections.vapor.ops.plugins.module_utils._common.retry import backoff_delay
+from ansible_collections.vapor.ops.plugins.module_utils._common.version import COLLECTION, COLLECTION_VERSION
+
+try:
+    import requests
+    from requests import exceptions as rexc
+    HAS_REQUESTS = True
+    REQUESTS_IMPORT_ERROR = None
+except ImportError:  # the module says which library is missing (requirement())
+    HAS_REQUESTS = False
+    REQUESTS_IMPORT_ERROR = traceback.format_exc()
+
+REQUIREMENT = 'requests'
+
+# the CA directory grid hosts have (hashed CA certificates, kept current by fetch-crl and the IGTF packages)
+GRID_CA_DIR = '/etc/grid-security/certificates'
+
+HTTP_OPTIONS = OptionSpec(dict(
+    validate_certs=dict(type='bool', default=True),
+    ca_path=dict(type='path', fallback=(ENV, ['X509_CERT_DIR'])),
+    client_cert=dict(type='path', fallback=(ENV, ['X509_USER_CERT'])),
+    client_key=dict(type='path', no_log=False, fallback=(ENV, ['X509_USER_KEY'])),
+    proxy_file=dict(type='path', fallback=(ENV, ['X509_USER_PROXY'])),
+    token=dict(type='str', no_log=True, fallback=(ENV, ['BEARER_TOKEN'])),
+    token_file=dict(type='path', fallback=(ENV, ['BEARER_TOKEN_FILE'])),
+    use_proxy=dict(type='bool', default=True),
+    proxy_url=dict(type='str', no_log=True),
+    connect_timeout=dict(type='float', default=10.0),
+    timeout=dict(type='float', default=60.0),
+    retries=dict(type='int', default=3),
+    retry_backoff=dict(type='float', default=2.0),
+))
+
+HTTP_OPTION_NAMES = tuple(sorted(HTTP_OPTIONS.options))
+
+_USERINFO_RE = re.compile(r'(?<=://)[^/@\s]*@')
+_SECRET_QUERY_RE = re.compile(r'((?:access_token|token|password|passwd|secret)=)[^&#\s]*', re.I)
+
+
+def safe_url(url):
+    """A URL fit for a message or a result: no user:password@, no token or password in the query."""
+    text = _USERINFO_RE.sub('', str(url))
+    return _SECRET_QUERY_RE.sub(r'\1***', text)
+
+
+def user_agent():
+    """The User-Agent every request sends (never containing 'GLPI', which Pakiti servers treat as another protocol)."""
+    return '%s/%s' % (COLLECTION, COLLECTION_VERSION)
+
+
+def requirement():
+    """(requirement, importable, import error) for the modules' library check."""
+    return REQUIREMENT, HAS_REQUESTS, REQUESTS_IMPORT_ERROR
+
+
+def default_ca_path():
+    """The grid CA directory when the host has one, else None (requests then uses its own store)."""
+    return GRID_CA_DIR if os.path.isdir(GRID_CA_DIR) else None
+
+
+def http_settings(params):
+    """The HTTP options of ``params`` (defaults filled in, environment variables applied), as one dictionary."""
+    return HTTP_OPTIONS.merge(dict((name, params.get(name)) for name in HTTP_OPTION_NAMES), environ=os.environ)
+
+
+def override(settings, overrides, what):
+    """``settings`` with the HTTP options of ``overrides`` (a destination's own) laid over them.
+
+    Names that are not HTTP options are refused in one sentence naming ``what``.
+    """
+    overrides = overrides or {}
+    unknown = sorted(set(overrides) - set(HTTP_OPTION_NAMES))
+    if unknown:
+        raise VaporError("%s has unknown HTTP option(s) %s; the HTTP options are %s."
+                         % (what, ', '.join(unknown), ', '.join(HTTP_OPTION_NAMES)))
+    merged = dict(settings)
+    merged.update(dict((k, v) for k, v in overrides.items() if v is not None))
+    return merged
+
+
+class HttpError(VaporError):
+    """A request that did not give the expected answer: msg is the one sentence; status the HTTP status or None."""
+
+    def __init__(self, msg, url=None, status=None, **context):
+        super(HttpError, self).__init__(msg, **context)
+        self.url = url
+        self.status = status
+
+
+def _clean(text):
+    """An exception's text without credentials in URLs and on one line."""
+    text = _USERINFO_RE.sub('', str(text))
+    text = _SECRET_QUERY_RE.sub(r'\1***', text)
+    return ' '.join(text.split()).rstrip('.')
+
+
+def _root_cause(exc):
+    """The innermost reason of a requests/urllib3 exception (the socket or TLS error), as text."""
+    seen = exc
+    for _depth in range(6):
+        nxt = None
+        args = getattr(seen, 'args', ()) or ()
+        if args and isinstance(args[0], BaseException):
+            nxt = args[0]
+        reason = getattr(seen, 'reason', None)
+        if isinstance(reason, BaseException):
+            nxt = reason
+        if nxt is None or nxt is seen:
+            break
+        seen = nxt
+    text = str(seen)
+    # urllib3 wraps socket errors as '<urllib3.connection.HTTPConnection object at 0x..>: Failed to ...'
+    text = re.sub(r'^<[^>]*>:\s*', '', text)
+    return _clean(text)
+
+
+class HttpClient(object):
+    """One configured session. ``settings``: HTTP option values (http_settings()); ``sleep`` for tests."""
+
+    def __init__(self, settings, sleep=time.sleep):
+        if not HAS_REQUESTS:
+            raise VaporError('The Python library requests is needed to speak HTTP and cannot be imported.')
+        self.settings = dict(settings)
+        self.sleep = sleep
+        self.session = requests.Session()
+        self.session.headers['User-Agent'] = user_agent()
+        self.session.trust_env = bool(self.settings.get('use_proxy', True))
+        self._ca = None
+        self._configure()
+
+    # ----- configuration --------------------------------------------------------------------------------
+    def _configure(self):
+        s = self.settings
+        if s.get('validate_certs', True):
+            ca = s.get('ca_path') or default_ca_path()
+            if ca:
+                if not os.path.exists(ca):
+                    raise VaporError("The CA path '%s' does not exist." % ca)
+                self._ca = ca
+                self.session.verify = ca
+            else:
+                self.session.verify = True
+        else:
+            self.session.verify = False
+        if s.get('proxy_file'):
+            self._readable(s['proxy_file'], 'proxy file')
+            self.session.cert = s['proxy_file']
+        elif s.get('client_cert'):
+            self._readable(s['client_cert'], 'client certificate')
+            if s.get('client_key'):
+                self._readable(s['client_key'], 'client key')
+                self.session.cert = (s['client_cert'], s['client_key'])
+            else:
+                self.session.cert = s['client_cert']
+        token = s.get('token')
+        if not token and s.get('token_file'):
+            token = self._read_token(s['token_file'])
+        if token:
+            self.session.headers['Authorization'] = 'Bearer ' + token
+        if s.get('proxy_url'):
+            self.session.proxies = {'http': s['proxy_url'], 'https': s['proxy_url']}
+
+    @staticmethod
+    def _readable(path, what):
+        if not os.path.isfile(path):
+            raise VaporError("The %s '%s' is not a file." % (what, path))
+        if not os.access(path, os.R_OK):
+            raise VaporError("The %s '%s' cannot be read." % (what, path))
+
+    def _read_token(self, path):
+        self._readable(path, 'token file')
+        with open(path, 'r') as handle:
+            token = handle.read().strip()
+        if not token or any(ch.isspace() for ch in token):
+            raise VaporError("The token file '%s' does not hold one bearer token." % path)
+        return token
+
+    def describe_ca(self):
+        """Which CAs verify the servers, for a TLS error message."""
+        if not self.session.verify:
+            return 'certificate checks disabled'
+        if self._ca:
+            return '%s %s' % ('CA directory' if os.path.isdir(self._ca) else 'CA file', self._ca)
+        return "requests' own CA bundle"
+
+    # ----- requests -------------------------------------------------------------------------------------
+    def request(self, method, url, expect=(200,), safe=None, **kwargs):
+        """Send a request and return the response whose status is in ``expect`` (a tuple, or None for any 2xx).
+
+        Retries connection failures and 5xx answers (``retries`` times, backoff doubling from ``retry_backoff``);
+        a read timeout is retried only when ``safe`` (default: GET/HEAD/OPTIONS). Anything else raises HttpError.
+        """
+        method = method.upper()
+        if safe is None:
+            safe = method in ('GET', 'HEAD', 'OPTIONS')
+        kwargs.setdefault('timeout', (self.settings.get('connect_timeout') or 10.0, self.settings.get('timeout') or 60.0))
+        shown = safe_url(url)
+        tries = int(self.settings.get('retries') or 0) + 1
+        last = None
+        for attempt in range(tries):
+            delay = backoff_delay(attempt, self.settings.get('retry_backoff') or 0)
+            if delay:
+                self.sleep(delay)
+            try:
+                with warnings.catch_warnings():
+                    # validate_certs=false is the user's choice, documented; urllib3 would warn on every request
+                    warnings.simplefilter('ignore')
+                    response = self.session.request(method, url, **kwargs)
+            except rexc.SSLError as exc:
+                raise HttpError("The TLS connection to %s failed (%s): %s." % (shown, self.describe_ca(), _root_cause(exc)),
+                                url=shown)
+            except rexc.ConnectTimeout:
+                last = HttpError("%s could not be reached within %g s." % (shown, kwargs['timeout'][0]), url=shown)
+                continue
+            except rexc.ReadTimeout:
+                last = HttpError("%s did not answer within %g s." % (shown, kwargs['timeout'][1]), url=shown)
+                if safe:
+                    continue
+                raise last
+            except rexc.ProxyError as exc:
+                last = HttpError("The HTTP proxy refused or failed the request to %s: %s." % (shown, _root_cause(exc)), url=shown)
+                continue
+            except rexc.ConnectionError as exc:
+                cause = _root_cause(exc)
+                if 'refused' in cause.lower():
+                    last = HttpError("The connection to %s was refused." % shown, url=shown)
+                else:
+                    last = HttpError("%s could not be reached: %s." % (shown, cause), url=shown)
+                continue
+            except (rexc.InvalidURL, rexc.MissingSchema, rexc.InvalidSchema, rexc.URLRequired) as exc:
+                raise HttpError("The URL %s is not valid: %s." % (shown, _clean(exc)), url=shown)
+            except rexc.RequestException as exc:
+                raise HttpError("The request to %s failed: %s." % (shown, _root_cause(exc)), url=shown)
+            status = response.status_code
+            if (expect is None and 200 <= status < 300) or (expect is not None and status in expect):
+                return response
+            if status >= 500:
+                last = self.status_error(response, shown)
+                continue
+            raise self.status_error(response, shown)
+        if last is not None and last.status is not None and last.status >= 500:
+            raise HttpError("%s answered HTTP %d %s after %d tries." % (shown, last.status, last.reason, tries),
+                            url=shown, status=last.status)
+        if tries > 1:
+            raise HttpError("%s (%d tries)." % (last.msg.rstrip('.'), tries), url=shown, status=last.status)
+        raise last
+
+    @staticmethod
+    def status_error(response, shown):
+        """The HttpError of an unexpected status."""
+        status, reason = response.status_code, _clean(response.reason or '') or 'no reason given'
+        if status == 401:
+            msg = "%s refused the credentials (HTTP 401 %s)." % (shown, reason)
+        elif status == 403:
+            msg = "%s denied access (HTTP 403 %s)." % (shown, reason)
+        elif status == 404:
+            msg = "%s was not found (HTTP 404 %s)." % (shown, reason)
+        else:
+            msg = "%s answered HTTP %d %s." % (shown, status, reason)
+        error = HttpError(msg, url=shown, status=status)
+        error.reason = reason
+        return error
+
+    def get(self, url, **kwargs):
+        return self.request('GET', url, **kwargs)
+
+    def post(self, url, **kwargs):
+        return self.request('POST', url, **kwargs)
+
+    def close(self):
+        self.session.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+
+def unexpected_body(url, what, response=None):
+    """The HttpError for an answer whose body is not what was expected (``what``: what it should have been)."""
+    kind = ''
+    if response is not None:
+        ctype = (response.headers.get('Content-Type') or '').split(';')[0].strip()
+        if ctype:
+            kind = ' (it is %s)' % ctype
+    return HttpError("The answer of %s is not %s%s." % (safe_url(url), what, kind), url=safe_url(url),
+                     status=getattr(response, 'status_code', None))
