@@ -11,11 +11,12 @@ Success: 200 with `OK\\n` followed, for a reporting mode over HTTPS, by one find
 
 Behaviours the tests switch on: 'pakiti' (the above), 'error' (always ERROR/500), 'html' (a 200 HTML page, as a
 portal or a captive proxy answers), 'mwr' (the WLCG MW Readiness collector: 200 with body `th4nk y0u`), 'status'
-(a given status and body), 'hang' (waits `hang_seconds` before answering).
+(a given status and body), 'versions' (accepts only a version-only report, a JSON array of triples), 'hang' (waits `hang_seconds` before answering).
 """
 from __future__ import annotations
 
 import http.server
+import json
 import ssl
 import subprocess
 import tempfile
@@ -122,6 +123,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self._reply(200, b"<!DOCTYPE html><html><body><h1>Welcome</h1></body></html>\n", "text/html")
         if st.behaviour == "status":
             return self._reply(st.status, st.body)
+        if st.behaviour == "versions":
+            # a collector of version-only reports: a JSON array of {hostname, service_type, version}
+            try:
+                rec.report, rec.encrypted = coll.decrypt(body)
+                triples = json.loads(rec.report)
+                if not isinstance(triples, list) or not all(
+                        isinstance(t, dict) and set(t) == {"hostname", "service_type", "version"} for t in triples):
+                    raise ValueError("not a list of triples")
+            except (ValueError, RuntimeError) as exc:
+                rec.error = str(exc)
+                return self._reply(500, b"ERROR")
+            return self._reply(200, b"OK\n")
         if st.behaviour == "mwr":
             rec.report, rec.encrypted = coll.decrypt(body)
             return self._reply(200, b"th4nk y0u", reason="th4nk y0u")

@@ -50,9 +50,16 @@ def test_ca_file_and_hashed_ca_directory_both_verify(ca, collector):
     assert [rec.body for rec in collector.received] == [REPORT, REPORT]
 
 
-def test_wrong_ca_fails_in_one_sentence_naming_url_and_ca(ca, collector):
+def test_given_ca_wins_over_requests_ca_bundle_of_the_environment(ca, collector, monkeypatch):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(ca.other_ca_file))
+    monkeypatch.setenv("CURL_CA_BUNDLE", str(ca.other_ca_file))
+    assert client(ca_path=str(ca.ca_dir), use_proxy=True).post(collector.url, data=REPORT).ok
+
+
+def test_wrong_ca_fails_in_one_sentence_naming_url_and_ca(ca, collector, monkeypatch):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(ca.ca_file))  # the environment's bundle would verify: not used
     with pytest.raises(vhttp.HttpError) as exc:
-        client(ca_path=str(ca.other_ca_dir)).post(collector.url, data=REPORT)
+        client(ca_path=str(ca.other_ca_dir), use_proxy=True).post(collector.url, data=REPORT)
     msg = exc.value.msg
     assert msg.startswith("The TLS connection to %s failed (CA directory %s)" % (collector.url, ca.other_ca_dir))
     assert "certificate verify failed" in msg and msg.endswith(".") and "\n" not in msg

@@ -224,6 +224,9 @@ class HttpClient(object):
         method = method.upper()
         if safe is None:
             safe = method in ('GET', 'HEAD', 'OPTIONS')
+        # given with each request: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE of the environment win over a
+        # session's CA path otherwise (trust_env), and the CA the user named must be the one that verifies
+        kwargs.setdefault('verify', self.session.verify)
         kwargs.setdefault('timeout', (self.settings.get('connect_timeout') or 10.0, self.settings.get('timeout') or 60.0))
         shown = safe_url(url)
         tries = int(self.settings.get('retries') or 0) + 1

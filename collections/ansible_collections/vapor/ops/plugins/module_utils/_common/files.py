@@ -5,7 +5,8 @@
 #
 # PRIVATE to the vapor.ops collection: no compatibility promise for other users.
 #
-# File content: the SHA-256 of a file, read in blocks.
+# File content: the SHA-256 of a file, read in blocks; a private file (mode 0600) replaced whole, never through a
+# symbolic link, and only when its content changes.
 #
 # Pure Python (no Ansible import), so the same code runs inside a module and in the
 # scheduled runner that the storage_dump role installs on storage nodes.
@@ -14,7 +15,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
 import hashlib
+import os
+import stat
 
 from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 
@@ -29,3 +33,80 @@ def file_sha256(path, label):
     except (IOError, OSError) as exc:
         raise VaporError("%s '%s' cannot be read: %s." % (label, path, exc.strerror or exc))
     return h.hexdigest()
+
+
+def same_content(path, data):
+    """Whether ``path`` is a regular file (not a symbolic link) holding exactly ``data``."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0))
+    except OSError:
+        return False
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        chunks = []
+        while True:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b''.join(chunks) == data
+    finally:
+        os.close(fd)
+
+
+def write_private(path, data, label, check_mode=False, mode=0o600):
+    """Write ``data`` to ``path`` with ``mode`` (0600: package lists reveal a host's patch level); return whether
+    the file changed.
+
+    The file is replaced whole: a new temporary file next to it (created, never opened if there; not through a
+    link), then renamed over the path, so a reader sees the old or the new content and a symbolic link at the path
+    is replaced, not followed. A file that already holds ``data`` is left alone (its mode is still set).
+    ``label`` names the file in the error sentence ('The report file').
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise VaporError("%s '%s' cannot be written: its directory does not exist." % (label, path))
+    try:
+        st = os.lstat(path)
+    except OSError:
+        st = None
+    if st is not None and stat.S_ISDIR(st.st_mode):
+        raise VaporError("%s '%s' is a directory." % (label, path))
+    if same_content(path, data) and stat.S_IMODE(st.st_mode) == mode:
+        return False
+    if check_mode:
+        return True
+    if same_content(path, data):
+        os.chmod(path, mode)
+        return True
+    tmp = None
+    for attempt in range(100):
+        candidate = os.path.join(directory, '.%s.%d.%d.tmp' % (os.path.basename(path), os.getpid(), attempt))
+        try:
+            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_NOFOLLOW', 0), mode)
+        except OSError as exc:
+            if exc.errno == errno.EEXIST:
+                continue
+            raise VaporError("%s '%s' cannot be written: %s." % (label, path, exc.strerror or exc))
+        tmp = candidate
+        break
+    if tmp is None:
+        raise VaporError("%s '%s' cannot be written: no unused temporary name next to it." % (label, path))
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fchmod(fd, mode)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise VaporError("%s '%s' cannot be written: %s." % (label, path, exc.strerror or exc))
+    return True
