@@ -9,7 +9,8 @@
    mix of files: consistent, dark (on storage only), lost (in the catalog only), too young, ignored;
 2. runs playbooks/storage_dump.yml: the site publishes a storage dump;
 3. runs playbooks/consistency_check.yml: catalog dump -> scan -> catalog dump -> compare;
-4. prints where the dump and the lists are, with their counts.
+4. runs playbooks/package_report.yml: a package report of this machine, filtered, saved to a file (nothing sent);
+5. prints where the dump, the lists and the report are, with their counts.
 
 Safe to run again: the tree and the catalog are rebuilt the same way; the storage dump is unchanged, and every
 consistency run is recorded as a new run (that is what the multi-run confirmation of dark data counts).
@@ -61,6 +62,7 @@ def build(demo=DEMO):
         for rel, size in files.items():
             write(os.path.join(demo, 'storage', 'vo'), rel, size, mtime)
     os.makedirs(os.path.join(demo, 'dumps'), exist_ok=True)
+    os.makedirs(os.path.join(demo, 'packages'), exist_ok=True)
     if os.path.join(REPO, 'collections') not in sys.path:
         sys.path.insert(0, os.path.join(REPO, 'collections'))
     from ansible_collections.vapor.ops.plugins.module_utils._catalog.access import open_catalog
@@ -104,7 +106,7 @@ def lines(path):
 def main():
     build()
     print('Demo storage tree: %s\nDemo catalog (SQLite, LFC schema): %s\n' % (VO, CATALOG))
-    for playbook in ('storage_dump.yml', 'consistency_check.yml'):
+    for playbook in ('storage_dump.yml', 'consistency_check.yml', 'package_report.yml'):
         rc = ansible_playbook(playbook)
         if rc:
             print('The demo playbook %s failed (exit %d).' % (playbook, rc), file=sys.stderr)
@@ -123,6 +125,14 @@ def main():
         got = lines(os.path.join(run, name))
         print('  %-20s %d  %s' % (name, len(got), ', '.join(got)))
     print('  stats.json: %s' % json.dumps(stats.get('counts', {}), sort_keys=True))
+    report = os.path.join(DEMO, 'packages', 'localhost.report')
+    with open(report, 'rb') as f:
+        body = f.read().decode('utf-8', 'replace').split('\n')
+    packages = [ln for ln in body[body.index('#', 1) + 1:] if ln and ln != '#'] if body.count('#') > 1 else []
+    print('Package report of this machine (Pakiti protocol 5, mode %o, not sent): %s'
+          % (os.stat(report).st_mode & 0o777, report))
+    print('  packages reported: %d (filter: inventories/demo/group_vars/packages.yml); headers: %s'
+          % (len(packages), ', '.join(ln.split(':')[0] for ln in body[1:body.index('#', 1)])))
     print('\nNext (after dark files are confirmed over %s runs spanning %s days):'
           % (stats.get('confirmation', {}).get('confirm_runs', 3), stats.get('confirmation', {}).get('confirm_days', 25)))
     print('  .venv/bin/ansible-playbook -i inventories/demo playbooks/dark_data_cleanup.yml -e consistency_run=%s --check'
