@@ -16,8 +16,8 @@ description:
   - Collects the host's installed packages the way pakiti-client 3.0.4 does (rpm, else dpkg; the same query formats,
     the same headers C(arch), C(cpu), C(host), C(kernel), C(packager), C(site), C(system), C(tag), C(version)), and
     sends the report to one or more collectors, writes it to a file, or both. Nothing needs to be installed on the
-    host: the report is made in Python from the package manager's own output.
-  - The report is byte for byte what pakiti-client would send for the same packages and headers (Pakiti protocol 5:
+    host; the report is made in Python from the package manager's own output.
+  - The report is byte for byte what pakiti-client would send for the same packages and headers (Pakiti protocol 5 -
     sorted headers, C(#) separator lines, sorted TAB-separated package lines), unless filters leave some out.
   - Filters apply on the host before anything leaves it (O(include), O(exclude), O(kernel), O(drop_headers)); each
     destination may filter further. The result counts the packages found, sent and filtered out, never their names.
@@ -61,7 +61,7 @@ options:
     description:
       - What the collector does with the report; not sent when not set (the collector's default is V(store-only)).
       - V(store-and-report) and V(report-only) make a Pakiti collector answer with the host's findings (tagged CVEs),
-        which come back in RV(destinations[].findings).
+        which come back in the C(findings) of RV(destinations).
     type: str
     choices: [store-only, store-and-report, report-only]
   destinations:
@@ -144,7 +144,8 @@ options:
   products:
     description:
       - For O(format=versions), the products to report, as service type to package name or pattern (the syntax of
-        O(include)), for example C({"webdav": "dcache", "org.opensciencegrid.htcondorce": "re:^htcondor-ce$"}).
+        O(include)), or to a list of them; for example V(webdav) to V(dcache) and V(org.opensciencegrid.htcondorce)
+        to V(re:^htcondor-ce$).
       - The service types are the GOCDB ones when the inventory comes from the P(vapor.ops.gocdb#inventory) plugin.
     type: dict
   site:
@@ -237,12 +238,11 @@ options:
 notes:
   - Package lists reveal a host's patch level. Send them over HTTPS or encrypted; O(output) files are mode 0600.
   - Nothing the host sends depends on the controller; the report goes from the host to the collectors.
+  - The role C(vapor.ops.pakiti_client) runs the same report on a schedule, installed on the host.
 seealso:
   - name: pakiti-client
     description: The Pakiti reporting client this module is compatible with.
     link: https://github.com/CESNET/pakiti-client
-  - role: vapor.ops.pakiti_client
-    description: The same report on a schedule, installed on the host.
 """
 
 EXAMPLES = r"""

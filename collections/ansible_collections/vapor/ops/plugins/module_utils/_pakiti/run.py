@@ -83,10 +83,12 @@ def check_products(products, what):
     if not products:
         raise VaporError("%s asks for the versions format but gives no products (service type: package name or pattern)."
                          % what)
-    for service_type, pattern in products.items():
-        if not isinstance(pattern, str) or not pattern:
-            raise VaporError("%s has no package name or pattern for the product '%s'." % (what, service_type))
-        pfilters.Filters(include=[pattern])  # the pattern compiles, or one sentence says why not
+    for service_type, patterns in products.items():
+        patterns = [patterns] if isinstance(patterns, str) else patterns
+        if not isinstance(patterns, list) or not patterns or not all(isinstance(p, str) and p for p in patterns):
+            raise VaporError("%s has no package name or pattern (or list of them) for the product '%s'."
+                             % (what, service_type))
+        pfilters.Filters(include=patterns)  # the patterns compile, or one sentence says why not
 
 
 def destinations_of(p, base_http):
