@@ -19,6 +19,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
 import hashlib
 import json
 import os
@@ -135,18 +136,28 @@ def _digest(data):
 
 
 def load_state(path):
+    """(per-destination digests of the last delivered reports, warning or None) from the state file.
+
+    A state file that cannot be read or is not what this module writes only costs the 'changed' comparison: the run
+    goes on as if it were the first, with a warning, and writes a good one.
+    """
     if not path:
-        return {}
+        return {}, None
     try:
         with open(path, 'r') as handle:
             state = json.load(handle)
-    except (IOError, OSError):
-        return {}
+    except (IOError, OSError) as exc:
+        if getattr(exc, 'errno', None) == errno.ENOENT:
+            return {}, None
+        return {}, "The state file '%s' cannot be read (%s); every delivery counts as a change this time." % (
+            path, exc.strerror or exc)
     except ValueError:
-        raise VaporError("The state file '%s' is not the JSON package_report writes; remove it to start afresh." % path)
-    if not isinstance(state, dict) or state.get('version') != STATE_VERSION:
-        raise VaporError("The state file '%s' is not the JSON package_report writes; remove it to start afresh." % path)
-    return state.get('destinations') or {}
+        state = None
+    if not isinstance(state, dict) or state.get('version') != STATE_VERSION or not isinstance(
+            state.get('destinations'), dict):
+        return {}, ("The state file '%s' is not the JSON package_report writes; it is replaced, and every delivery "
+                    "counts as a change this time." % path)
+    return state['destinations'], None
 
 
 def run(params, check_mode=False, sleep=time.sleep, rand=random.random, environ=None, collect=None):
@@ -166,9 +177,9 @@ def run(params, check_mode=False, sleep=time.sleep, rand=random.random, environ=
     top_recipient = pencrypt.load_recipient(p['encrypt']) if p.get('encrypt') and p.get('output') else None
     base_http = vhttp.http_settings(p)
     dests = destinations_of(p, base_http)
-    state = load_state(p.get('state_file'))
+    state, state_warning = load_state(p.get('state_file'))
 
-    result = {'changed': False, 'warnings': []}
+    result = {'changed': False, 'warnings': [state_warning] if state_warning else []}
     slept = 0.0
     if p['splay'] and not check_mode:
         slept = round(rand() * p['splay'], 3)
@@ -261,7 +272,7 @@ def run(params, check_mode=False, sleep=time.sleep, rand=random.random, environ=
     result['destinations'] = outcomes
     result['failed_destinations'] = failed
     result['findings'] = sum(len(o['findings']) for o in outcomes)
-    if p.get('state_file') and not check_mode and new_state != state:
+    if p.get('state_file') and not check_mode and (new_state != state or state_warning):
         blob = json.dumps({'version': STATE_VERSION, 'destinations': new_state}, sort_keys=True, indent=1).encode()
         write_private(p['state_file'], blob + b'\n', 'The state file')
     if failed:

@@ -10,6 +10,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
+import json
 import os
 import shutil
 import subprocess
@@ -164,3 +165,36 @@ def test_check_mode_output_counts_without_writing(tmp_path):
     assert oct(os.stat(str(out)).st_mode & 0o777) == '0o600'
     again = prun.run({'output': str(out), 'kernel': False}, collect=lambda **kw: Inv(), environ={})
     assert again['changed'] is False and again['output']['changed'] is False
+
+
+class _Inv(object):
+    headers = {'arch': 'x86_64', 'host': 'h.example.org', 'packager': 'rpm', 'version': '1'}
+    packages = [('bash', '0:5.1-1.el9', 'x86_64')]
+    packager = 'rpm'
+    warnings = []
+
+
+def test_output_replaces_a_symbolic_link_and_never_writes_through_it(tmp_path):
+    victim = tmp_path / 'victim'
+    victim.write_bytes(b'precious\n')
+    out = tmp_path / 'report'
+    out.symlink_to(victim)
+    result = prun.run({'output': str(out)}, collect=lambda **kw: _Inv(), environ={})
+    assert result['output']['changed'] and victim.read_bytes() == b'precious\n'
+    assert not out.is_symlink() and out.read_bytes().startswith(b'#\narch: x86_64\n')
+
+
+def test_output_in_a_missing_directory_or_on_a_directory_is_refused(tmp_path):
+    with pytest.raises(VaporError, match=r"^The report file '.*/nowhere/r' cannot be written: its directory does not exist\.$"):
+        prun.run({'output': str(tmp_path / 'nowhere' / 'r')}, collect=lambda **kw: _Inv(), environ={})
+    with pytest.raises(VaporError, match=r"^The report file '.*' is a directory\.$"):
+        prun.run({'output': str(tmp_path)}, collect=lambda **kw: _Inv(), environ={})
+
+
+def test_a_corrupt_state_file_is_a_warning_and_is_replaced(tmp_path):
+    state = tmp_path / 'state.json'
+    state.write_text('{not json')
+    result = prun.run({'output': str(tmp_path / 'r'), 'state_file': str(state)}, collect=lambda **kw: _Inv(),
+                      environ={})
+    assert any("is not the JSON package_report writes" in w for w in result['warnings'])
+    assert json.loads(state.read_text()) == {'version': 1, 'destinations': {}}
