@@ -203,3 +203,16 @@ def test_destination_override_refuses_unknown_names():
     assert vhttp.override(base, {"timeout": 5.0}, "x")["timeout"] == 5.0
     with pytest.raises(VaporError, match=r"^The destination 'site' has unknown HTTP option\(s\) verify; "):
         vhttp.override(base, {"verify": False}, "The destination 'site'")
+
+
+def test_default_verifies_with_the_grid_ca_directory_and_the_default_bundle(ca, collector, monkeypatch):
+    monkeypatch.delenv("X509_CERT_DIR", raising=False)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(ca.other_ca_file))  # the default bundle alone would not verify
+    monkeypatch.setattr(vhttp, "GRID_CA_DIR", str(ca.ca_dir))
+    assert client(use_proxy=True).post(collector.url, data=REPORT).ok
+    monkeypatch.setattr(vhttp, "GRID_CA_DIR", str(ca.root / "no-grid-dir"))
+    with pytest.raises(vhttp.HttpError) as exc:
+        client(use_proxy=True).post(collector.url, data=REPORT)
+    assert "failed (the default CA bundle): " in exc.value.msg
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(ca.ca_file))  # and the default bundle is used
+    assert client(use_proxy=True).post(collector.url, data=REPORT).ok

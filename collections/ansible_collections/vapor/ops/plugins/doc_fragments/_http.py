@@ -24,8 +24,10 @@ options:
     description:
       - A file of CA certificates, or a directory of hashed CA certificates (as C(openssl rehash) makes them), that
         verifies the servers.
-      - If not set, the environment variable C(X509_CERT_DIR) is used; then C(/etc/grid-security/certificates) when
-        the host has that directory (the IGTF CAs of grid hosts); then the CA bundle that comes with requests.
+      - If not set, the environment variable C(X509_CERT_DIR) is used. Without either, servers are verified against
+        the default CA bundle (C(REQUESTS_CA_BUNDLE), else the one requests comes with) together with
+        C(/etc/grid-security/certificates) when the host has that directory (the IGTF CAs of grid hosts).
+      - A path given here is the only one used.
     type: path
   client_cert:
     description:

@@ -35,11 +35,13 @@ from ansible_collections.vapor.ops.plugins.module_utils._common.version import C
 try:
     import requests
     from requests import exceptions as rexc
+    from requests.adapters import HTTPAdapter
     HAS_REQUESTS = True
     REQUESTS_IMPORT_ERROR = None
 except ImportError:  # the module says which library is missing (requirement())
     HAS_REQUESTS = False
     REQUESTS_IMPORT_ERROR = traceback.format_exc()
+    HTTPAdapter = object
 
 REQUIREMENT = 'requests'
 
@@ -84,9 +86,22 @@ def requirement():
     return REQUIREMENT, HAS_REQUESTS, REQUESTS_IMPORT_ERROR
 
 
-def default_ca_path():
-    """The grid CA directory when the host has one, else None (requests then uses its own store)."""
+def grid_ca_dir():
+    """The grid CA directory when the host has one, else None."""
     return GRID_CA_DIR if os.path.isdir(GRID_CA_DIR) else None
+
+
+class _AlsoGridCAs(HTTPAdapter):
+    """With no CA path given: the CA bundle requests would use (REQUESTS_CA_BUNDLE, else its own) and, as well, the
+    host's grid CA directory, so that a grid host verifies both IGTF-certified services and commercially certified
+    ones."""
+
+    extra_ca_dir = None
+
+    def cert_verify(self, conn, url, verify, cert):
+        super(_AlsoGridCAs, self).cert_verify(conn, url, verify, cert)
+        if self.extra_ca_dir and getattr(conn, 'cert_reqs', None) == 'CERT_REQUIRED' and not getattr(conn, 'ca_cert_dir', None):
+            conn.ca_cert_dir = self.extra_ca_dir
 
 
 def http_settings(params):
@@ -157,13 +172,14 @@ class HttpClient(object):
         self.session.headers['User-Agent'] = user_agent()
         self.session.trust_env = bool(self.settings.get('use_proxy', True))
         self._ca = None
+        self._grid = None
         self._configure()
 
     # ----- configuration --------------------------------------------------------------------------------
     def _configure(self):
         s = self.settings
         if s.get('validate_certs', True):
-            ca = s.get('ca_path') or default_ca_path()
+            ca = s.get('ca_path')
             if ca:
                 if not os.path.exists(ca):
                     raise VaporError("The CA path '%s' does not exist." % ca)
@@ -171,6 +187,11 @@ class HttpClient(object):
                 self.session.verify = ca
             else:
                 self.session.verify = True
+                self._grid = grid_ca_dir()
+                if self._grid:
+                    adapter = _AlsoGridCAs()
+                    adapter.extra_ca_dir = self._grid
+                    self.session.mount('https://', adapter)
         else:
             self.session.verify = False
         if s.get('proxy_file'):
@@ -212,7 +233,9 @@ class HttpClient(object):
             return 'certificate checks disabled'
         if self._ca:
             return '%s %s' % ('CA directory' if os.path.isdir(self._ca) else 'CA file', self._ca)
-        return "requests' own CA bundle"
+        if self._grid:
+            return "the default CA bundle and the CA directory %s" % self._grid
+        return 'the default CA bundle'
 
     # ----- requests -------------------------------------------------------------------------------------
     def request(self, method, url, expect=(200,), safe=None, **kwargs):
