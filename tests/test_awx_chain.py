@@ -116,7 +116,7 @@ def test_every_playbook_publishes_its_artifact_keyed_by_host():
         names.append(ev["vapor_artifact"])
         assert not set(ev.get("vapor_artifact_paths", [])) - published(path)[1], \
             f"{path.name}: a path left out in check mode that the module does not return"
-    assert len(names) == 6
+    assert len(set(names)) == len(names) >= 8, names  # every playbook, each its own artifact
     assert not list((REPO / "inventories").glob("*/host_vars")), "settings go to group_vars or extra vars"
 
 
