@@ -46,6 +46,8 @@ PROVIDERS = {
     "psycopg2": {"psycopg2", "psycopg2-binary", "psycopg"},
     "gfal2": {"python3-gfal2"},
     "XRootD": {"python3-xrootd"},
+    "requests": {"requests"},
+    "cryptography": {"cryptography"},
 }
 # System packages a provider needs beside it at run time, imported by nobody: gfal2's protocol plugins (file://,
 # root://, https:// and davs://) and the libpq that pure-Python psycopg loads (rpm name, dpkg name).
@@ -53,7 +55,8 @@ COMPANIONS = {
     "python3-gfal2": {"gfal2-plugin-file", "gfal2-plugin-xrootd", "gfal2-plugin-http"},
     "psycopg": {"libpq", "libpq5"},
 }
-NOT_THIRD_PARTY = set(sys.stdlib_module_names) | {"ansible", "ansible_collections"}
+# PyYAML comes with ansible-core in every EE (ansible-builder leaves it out of the collection's list on purpose)
+NOT_THIRD_PARTY = set(sys.stdlib_module_names) | {"ansible", "ansible_collections", "yaml"}
 # The EE is EL-based: ansible-builder installs the bindep entries of the rpm platform. On EL9, python3-* packages
 # (python3-gfal2 and python3-xrootd from EPEL among them) are built for the platform Python.
 EE_PLATFORM = "rpm"
