@@ -20,6 +20,7 @@ PREFIX = "ansible_collections.vapor.ops.plugins.module_utils."
 PLACES = {
     "se_dump": ("_storage.se_dump", "_se_dump"),
     "consistency": ("_consistency.run", "_consistency.core", "_consistency"),
+    "package_report": ("_pakiti.run",),
 }
 
 

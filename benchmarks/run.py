@@ -41,7 +41,8 @@ import bench_se_dump as bench  # noqa: E402
 RESULTS = os.path.join(HERE, "RESULTS.md")
 SE_DUMP = ("posix", "xrootd", "dpm")
 # benchmarks of other cores that live in their own script (run as a child with --json)
-EXTERNAL = {"consistency": ("bench_consistency.py", "consistency_check vs sort + comm")}
+EXTERNAL = {"consistency": ("bench_consistency.py", "consistency_check vs sort + comm"),
+            "package_report": ("bench_package_report.py", "package_report vs pakiti-client's commands")}
 ORDER = SE_DUMP + tuple(EXTERNAL)
 TITLES = {"posix": "POSIX walk vs find", "xrootd": "XRootD listing vs xrdfs ls -l -R",
           "dpm": "DPM database vs the mysql client"}
@@ -139,6 +140,10 @@ def external_section(r, command, when):
     if fig is None:
         out += ["`benchmarks/%s` failed (exit %s); its output:" % (r["script"], r["rc"]), "", "```",
                 r["stdout"].strip()[-3000:], "```"]
+    elif isinstance(fig.get("markdown"), list):
+        # a benchmark that words its own figures (its --json holds the section body as Markdown lines)
+        out += ["Figures from `benchmarks/%s` (see that script for what is measured)." % r["script"], ""]
+        out += [str(line) for line in fig["markdown"]]
     else:
         try:
             out += ["Figures from `benchmarks/%s` (see that script for what is measured); %s paths per dump, "
