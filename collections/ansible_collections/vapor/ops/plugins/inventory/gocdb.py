@@ -18,7 +18,9 @@ description:
     its site and a group C(service_<TYPE>) for each of its service types, all children of O(parent_group). Group
     names keep only letters, digits and underscores (every other character becomes C(_), whatever
     C(TRANSFORM_INVALID_GROUP_CHARS) says), so C(ARC-CE) gives C(service_ARC_CE).
-  - Host names are written in lower case.
+  - Host names are written in lower case, without the trailing dot of a fully qualified name. A GOCDB host name
+    that is not a DNS name (letters, digits, C(-) and C(_) in dot-separated labels, none starting with C(-)) is
+    left out with a warning, so that no such name reaches ssh or a path on the controller.
   - "Every host gets variables prefixed C(gocdb_): C(gocdb_site) (the site of its first service by type),
     C(gocdb_sites), C(gocdb_ngi), C(gocdb_country), C(gocdb_country_code), C(gocdb_service_types) (a list: a host
     can run several services), C(gocdb_in_production) and C(gocdb_monitored) (true when any of its services is),
@@ -207,7 +209,11 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def _populate(self, endpoints):
         strict = self.get_option('strict')
         parent = self.inventory.add_group(safe_group(self.get_option('parent_group')))
-        hosts = hosts_from_endpoints(endpoints)
+        skipped = []
+        hosts = hosts_from_endpoints(endpoints, skipped)
+        for name in skipped:
+            self.display.warning("GOCDB's host name %r is not a DNS name; its services are left out of the inventory."
+                                 % (name,))
         for name in sorted(hosts):
             host = hosts[name]
             self.inventory.add_host(name)

@@ -195,7 +195,8 @@ options:
   expect:
     description:
       - For older collectors (the WLCG Middleware Readiness collector, pakiti2), a regular expression searched in the
-        answer's status line (V(200 th4nk y0u)) and body, in place of the Pakiti C(OK) check.
+        answer's status line (V(200 th4nk y0u)) and body, in place of the Pakiti C(OK) check. Of a body longer than
+        16 KiB only its last 16 KiB are searched (pakiti2 ends its answer with C(OK)).
     type: str
   protocol_version:
     description: V(false) does not add C(protocol=5) to the URL (pakiti-client's C(--no-protocol-version)).
@@ -205,12 +206,14 @@ options:
     description:
       - Also write the report (O(format), the module's filters, encrypted when O(encrypt) is set) to this file, mode
         0600; alone, without O(url) or O(destinations), nothing is sent. The file is replaced whole, and a symbolic
-        link at the path is replaced, not followed.
+        link at the path is replaced, not followed. A FIFO, a device or a socket at the path fails the task before
+        anything is collected, and is left as it is.
     type: path
   input:
     description:
       - Send this prepared report file instead of collecting (the edit-then-send workflow, pakiti-client's
-        C(--input)). A file that is not a Pakiti report fails the task. Sent byte for byte when no filter applies.
+        C(--input)). A file that is not a Pakiti report, or not a regular file (a FIFO, a device), fails the task.
+        Sent byte for byte when no filter applies.
     type: path
   splay:
     description:
@@ -233,10 +236,14 @@ options:
   state_file:
     description:
       - A file (mode 0600) where the module keeps, per destination, the digest of the last report delivered, so that
-        C(changed) says whether a destination received something new.
+        C(changed) says whether a destination received something new. Like O(output), it must be a regular file (or
+        not exist yet).
     type: path
 notes:
-  - Package lists reveal a host's patch level. Send them over HTTPS or encrypted; O(output) files are mode 0600.
+  - Package lists reveal a host's patch level. Send them over HTTPS or encrypted; O(output) files are mode 0600. A
+    collector that redirects a report from C(https://) to C(http://) is refused before anything is sent there.
+  - A password or token written inside a URL (C(user:password@), C(?token=)) is hidden from the task's invocation,
+    its messages and its results.
   - Nothing the host sends depends on the controller; the report goes from the host to the collectors.
   - The role C(vapor.ops.pakiti_client) runs the same report on a schedule, installed on the host.
 seealso:
@@ -330,7 +337,8 @@ destinations:
       C(changed), C(status) (HTTP), C(reply), C(findings), C(error) (the sentence, when it failed), and for the versions
       format C(versions) and C(missing_products).
     - C(findings) are the collector's answer in reporting modes, one per tagged CVE - C(name), C(version), C(arch),
-      C(cve), C(tag).
+      C(cve), C(tag). A finding that names a package filtered out of that destination's report is left out (a
+      warning counts them), so the result never names a filtered package.
   returned: always
   type: list
   elements: dict
@@ -369,7 +377,7 @@ splay_seconds:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.vapor.ops.plugins.module_utils._module import run_module
-from ansible_collections.vapor.ops.plugins.module_utils._clients.http import requirement
+from ansible_collections.vapor.ops.plugins.module_utils._clients.http import requirement, url_secrets
 from ansible_collections.vapor.ops.plugins.module_utils._pakiti.options import TABLE
 from ansible_collections.vapor.ops.plugins.module_utils._pakiti.run import run
 
@@ -379,8 +387,39 @@ def _needs(params):
     return [requirement() if sends else (None, True)]
 
 
+def _url_secrets(params):
+    """Secrets written inside the URLs of the options (a password in user:password@, a token in the query), and
+    the secret HTTP settings a destination is refused for: none of them may show in the invocation or the logs."""
+    found = set(url_secrets(params.get('url'))) | set(url_secrets(params.get('proxy_url')))
+    for dest in params.get('destinations') or []:
+        if not isinstance(dest, dict):
+            continue
+        found |= url_secrets(dest.get('url'))
+        http = dest.get('http') if isinstance(dest.get('http'), dict) else {}
+        found |= url_secrets(http.get('proxy_url'))
+        for name in ('token', 'proxy_url'):
+            if http.get(name):
+                found.add(str(http[name]))
+    return found
+
+
+class _PackageReportModule(AnsibleModule):
+    """AnsibleModule that also hides the secrets of _url_secrets() wherever it shows or logs its options."""
+
+    def __init__(self, *args, **kwargs):
+        super(_PackageReportModule, self).__init__(*args, **kwargs)
+        self._hide_url_secrets()
+
+    def _hide_url_secrets(self):
+        self.no_log_values.update(_url_secrets(self.params or {}))
+
+    def _log_invocation(self):
+        self._hide_url_secrets()
+        super(_PackageReportModule, self)._log_invocation()
+
+
 def main():
-    run_module(AnsibleModule, TABLE, 'The package report', run, needs=_needs)
+    run_module(_PackageReportModule, TABLE, 'The package report', run, needs=_needs)
 
 
 if __name__ == '__main__':

@@ -14,6 +14,11 @@
 #   - retries with backoff on connection errors and 5xx answers only (never on 4xx; a read timeout only for
 #     requests that are safe to repeat);
 #   - a User-Agent naming the collection and its version;
+#   - answers read in bounded memory and time: a body larger than ``max_bytes`` (after decompression, so a gzip bomb
+#     is cut off too) or one that is still arriving ``timeout`` seconds after its headers (a server that drips its
+#     answer byte by byte) is an error, not a hang; the body of a redirect is never read;
+#   - a redirect from https:// to plain http:// is refused before anything is sent there (a report or a token
+#     never leaves TLS because a server said so);
 #   - errors in one sentence that name the URL (without credentials) and the cause; no secret in any message.
 # Its options are HTTP_OPTIONS, documented once in the doc fragment vapor.ops._http.
 
@@ -23,6 +28,8 @@ __metaclass__ = type
 
 import os
 import re
+import socket
+import threading
 import time
 import traceback
 import warnings
@@ -32,21 +39,35 @@ from ansible_collections.vapor.ops.plugins.module_utils._common.options import E
 from ansible_collections.vapor.ops.plugins.module_utils._common.retry import backoff_delay
 from ansible_collections.vapor.ops.plugins.module_utils._common.version import COLLECTION, COLLECTION_VERSION
 
+from urllib.parse import urljoin, urlsplit
+
 try:
     import requests
     from requests import exceptions as rexc
     from requests.adapters import HTTPAdapter
+    _Session = requests.Session
     HAS_REQUESTS = True
     REQUESTS_IMPORT_ERROR = None
 except ImportError:  # the module says which library is missing (requirement())
     HAS_REQUESTS = False
     REQUESTS_IMPORT_ERROR = traceback.format_exc()
     HTTPAdapter = object
+    _Session = object
+
+# requests 2.25 (EL9's) has it; an empty tuple catches nothing should an older one lack it
+_INVALID_PROXY_URL = getattr(rexc, 'InvalidProxyURL', ()) if HAS_REQUESTS else ()
 
 REQUIREMENT = 'requests'
 
 # the CA directory grid hosts have (hashed CA certificates, kept current by fetch-crl and the IGTF packages)
 GRID_CA_DIR = '/etc/grid-security/certificates'
+# the largest answer body read by default (GOCDB's biggest unpaged answers are tens of MiB); callers may ask less
+MAX_ANSWER = 128 << 20
+# answers are read in pieces of this size; a compressed piece inflates to about a thousand times as much at most
+READ_CHUNK = 8192
+# redirects followed for one request (pakiti-client's LWP follows 7; requests would follow 30, re-sending a report
+# each time a collector answers 307)
+MAX_REDIRECTS = 10
 
 HTTP_OPTIONS = OptionSpec(dict(
     validate_certs=dict(type='bool', default=True),
@@ -67,13 +88,30 @@ HTTP_OPTIONS = OptionSpec(dict(
 HTTP_OPTION_NAMES = tuple(sorted(HTTP_OPTIONS.options))
 
 _USERINFO_RE = re.compile(r'(?<=://)[^/@\s]*@')
-_SECRET_QUERY_RE = re.compile(r'((?:access_token|token|password|passwd|secret)=)[^&#\s]*', re.I)
+_SECRET_QUERY_RE = re.compile(r'((?:access_token|token|password|passwd|secret|api_?key|key|sig|signature)=)[^&#\s]*',
+                              re.I)
 
 
 def safe_url(url):
     """A URL fit for a message or a result: no user:password@, no token or password in the query."""
     text = _USERINFO_RE.sub('', str(url))
     return _SECRET_QUERY_RE.sub(r'\1***', text)
+
+
+def url_secrets(url):
+    """The secret parts written inside a URL, for a module to hide from its logs and its invocation: the password of
+    ``user:password@`` (the user name when there is no password: a token is often written there) and the values of
+    the query parameters safe_url() hides."""
+    text = str(url or '')
+    found = set()
+    userinfo = re.search(r'://([^/@\s]*)@', text)
+    if userinfo:
+        user, sep, password = userinfo.group(1).partition(':')
+        found.add(password if sep else user)
+    for match in _SECRET_QUERY_RE.finditer(text):
+        found.add(match.group(0)[len(match.group(1)):])
+    found.discard('')
+    return found
 
 
 def user_agent():
@@ -133,11 +171,51 @@ class HttpError(VaporError):
         self.status = status
 
 
+class _GuardedSession(_Session):
+    """A requests session that refuses a redirect from https:// to http:// before following it, and never reads the
+    body of a redirect (requests would read all of it, whatever its size)."""
+
+    def get_redirect_target(self, resp):
+        target = super(_GuardedSession, self).get_redirect_target(resp)
+        if target is None:
+            return None
+        # requests calls this more than once per response: everything here may run again
+        if not resp._content_consumed:
+            # its connection is closed instead (requests then puts it back into its pool closed, to be reconnected)
+            if resp.raw is not None:
+                resp.raw.close()
+            resp._content = b''
+            resp._content_consumed = True
+        where = target
+        if where.startswith('//'):
+            where = '%s:%s' % (urlsplit(resp.url).scheme, where)
+        where = urljoin(resp.url, where)
+        if urlsplit(resp.url).scheme.lower() == 'https' and urlsplit(where).scheme.lower() != 'https':
+            raise HttpError("%s redirected the request to %s, which is not HTTPS; nothing was sent there."
+                            % (safe_url(resp.url), safe_url(where)), url=safe_url(resp.url), status=resp.status_code)
+        return target
+
+
+def _socket_of(response):
+    """The socket an answer is read from (so that a watchdog can cut it off), or None."""
+    raw = getattr(response, 'raw', None)
+    conn = getattr(raw, '_connection', None) or getattr(raw, 'connection', None)
+    sock = getattr(conn, 'sock', None)
+    if sock is None:
+        fp = getattr(getattr(getattr(raw, '_fp', None), 'fp', None), 'raw', None)
+        sock = getattr(fp, '_sock', None)
+    return sock if hasattr(sock, 'shutdown') else None
+
+
+_CONTROL_RE = re.compile('[\x00-\x1f\x7f-\x9f]')
+
+
 def _clean(text):
-    """An exception's text without credentials in URLs and on one line."""
+    """An exception's (or a server's) text without credentials in URLs, on one line, without control characters
+    (a server's reason phrase could hold terminal escape sequences)."""
     text = _USERINFO_RE.sub('', str(text))
     text = _SECRET_QUERY_RE.sub(r'\1***', text)
-    return ' '.join(text.split()).rstrip('.')
+    return ' '.join(_CONTROL_RE.sub(' ', text).split()).rstrip('.')
 
 
 def _root_cause(exc):
@@ -160,6 +238,18 @@ def _root_cause(exc):
     return _clean(text)
 
 
+def _innermost(exc):
+    """The text of the innermost exception among the arguments of ``exc`` (urllib3 wraps a broken read as
+    ProtocolError('Connection broken: ...', IncompleteRead(...)))."""
+    seen = exc
+    for _depth in range(6):
+        inner = [arg for arg in getattr(seen, 'args', ()) or () if isinstance(arg, BaseException)]
+        if not inner:
+            break
+        seen = inner[-1]
+    return _clean(re.sub(r'^<[^>]*>:\s*', '', str(seen)))
+
+
 class HttpClient(object):
     """One configured session. ``settings``: HTTP option values (http_settings()); ``sleep`` for tests."""
 
@@ -168,7 +258,8 @@ class HttpClient(object):
             raise VaporError('The Python library requests is needed to speak HTTP and cannot be imported.')
         self.settings = dict(settings)
         self.sleep = sleep
-        self.session = requests.Session()
+        self.session = _GuardedSession()
+        self.session.max_redirects = MAX_REDIRECTS
         self.session.headers['User-Agent'] = user_agent()
         self.session.trust_env = bool(self.settings.get('use_proxy', True))
         self._ca = None
@@ -238,13 +329,16 @@ class HttpClient(object):
         return 'the default CA bundle'
 
     # ----- requests -------------------------------------------------------------------------------------
-    def request(self, method, url, expect=(200,), safe=None, **kwargs):
+    def request(self, method, url, expect=(200,), safe=None, max_bytes=MAX_ANSWER, **kwargs):
         """Send a request and return the response whose status is in ``expect`` (a tuple, or None for any 2xx).
 
         Retries connection failures and 5xx answers (``retries`` times, backoff doubling from ``retry_backoff``);
         a read timeout is retried only when ``safe`` (default: GET/HEAD/OPTIONS). Anything else raises HttpError.
+        The body of the returned response is read already (``.content``), at most ``max_bytes`` bytes of it after
+        decompression and within ``timeout`` seconds of its headers; a longer or slower one raises HttpError.
         """
         method = method.upper()
+        kwargs['stream'] = True
         if safe is None:
             safe = method in ('GET', 'HEAD', 'OPTIONS')
         # given with each request: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE of the environment win over a
@@ -284,13 +378,20 @@ class HttpClient(object):
                 else:
                     last = HttpError("%s could not be reached: %s." % (shown, cause), url=shown)
                 continue
+            except _INVALID_PROXY_URL:
+                # requests says so for a proxy URL without a scheme or a host; the proxy URL may hold a password
+                raise HttpError("The HTTP proxy URL for %s is not valid (it needs http:// or https:// and a host)."
+                                % shown, url=shown)
             except (rexc.InvalidURL, rexc.MissingSchema, rexc.InvalidSchema, rexc.URLRequired) as exc:
                 raise HttpError("The URL %s is not valid: %s." % (shown, _clean(exc)), url=shown)
             except rexc.RequestException as exc:
                 raise HttpError("The request to %s failed: %s." % (shown, _root_cause(exc)), url=shown)
             status = response.status_code
             if (expect is None and 200 <= status < 300) or (expect is not None and status in expect):
+                timeout = kwargs['timeout']
+                self._read_body(response, shown, max_bytes, timeout[1] if isinstance(timeout, (tuple, list)) else timeout)
                 return response
+            response.close()
             if status >= 500:
                 last = self.status_error(response, shown)
                 continue
@@ -301,6 +402,60 @@ class HttpClient(object):
         if tries > 1:
             raise HttpError("%s (%d tries)." % (last.msg.rstrip('.'), tries), url=shown, status=last.status)
         raise last
+
+    @staticmethod
+    def _read_body(response, shown, max_bytes, seconds):
+        """Read the body of a streamed ``response`` into ``response.content``: at most ``max_bytes`` bytes, and all
+        of it within ``seconds`` (a watchdog shuts the socket down then: a server that sends one byte now and then
+        would otherwise keep the reader for ever, each byte restarting the read timeout)."""
+        sock = _socket_of(response)
+        fired = []
+        timer = None
+        if sock is not None and seconds:
+            def cut_off():
+                fired.append(True)
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except (OSError, ValueError):
+                    pass
+            timer = threading.Timer(seconds, cut_off)
+            timer.daemon = True
+            timer.start()
+        late = HttpError("%s did not send its whole answer within %g s." % (shown, seconds), url=shown,
+                         status=response.status_code)
+        chunks, size = [], 0
+        try:
+            for chunk in response.iter_content(READ_CHUNK):
+                size += len(chunk)
+                if max_bytes is not None and size > max_bytes:
+                    raise HttpError("The answer of %s is larger than %s, more than any answer it should give; it "
+                                    "was not read." % (shown, _size(max_bytes)), url=shown, status=response.status_code)
+                chunks.append(chunk)
+                if fired:
+                    raise late
+        except (rexc.RequestException, OSError) as exc:
+            if fired:
+                raise late
+            cause = _innermost(exc)
+            if 'timed out' in cause.lower():
+                raise HttpError("%s did not answer within %g s." % (shown, seconds), url=shown,
+                                status=response.status_code)
+            raise HttpError("%s broke off its answer: %s." % (shown, cause), url=shown, status=response.status_code)
+        finally:
+            if timer is not None:
+                timer.cancel()
+            response.close()
+        if fired:   # a cut-off body without a length looks complete: it is not
+            raise late
+        # urllib3 1.x (EL9's) takes a body shorter than its Content-Length for a whole one
+        length = (response.headers.get('Content-Length') or '').strip()
+        received = _raw_bytes_read(response)
+        if length.isdigit() and received is not None and received < int(length) and getattr(
+                getattr(response, 'request', None), 'method', None) != 'HEAD':
+            raise HttpError("%s broke off its answer: %d of %s bytes received." % (shown, received, length), url=shown,
+                            status=response.status_code)
+        response._content = b''.join(chunks)
+        response._content_consumed = True
 
     @staticmethod
     def status_error(response, shown):
@@ -332,6 +487,22 @@ class HttpClient(object):
 
     def __exit__(self, *exc_info):
         self.close()
+
+
+def _raw_bytes_read(response):
+    """How many bytes of the body came over the wire (before decompression), or None when unknown."""
+    try:
+        return int(response.raw.tell())
+    except (AttributeError, TypeError, ValueError, OSError):
+        return None
+
+
+def _size(count):
+    """A byte count in words ('16 MiB', '512 KiB', '100 bytes')."""
+    for unit, shift in (('GiB', 30), ('MiB', 20), ('KiB', 10)):
+        if count >= 1 << shift and count % (1 << shift) == 0:
+            return '%d %s' % (count >> shift, unit)
+    return '%d bytes' % count
 
 
 def unexpected_body(url, what, response=None):

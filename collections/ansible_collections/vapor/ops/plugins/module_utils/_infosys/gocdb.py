@@ -23,7 +23,13 @@
 #     (GOCDB never sends one; it is refused, never parsed) and a root other than <results> ends in one VaporError
 #     naming the URL (without credentials) and the cause.
 #   - XML is parsed by lxml when it is importable (resolve_entities=False, no_network=True, huge_tree=False), else
-#     by the standard library's parser; in both cases only after the document type check above.
+#     by the standard library's parser; in both cases only after the document type check above, and always as
+#     UTF-8 (what GOCDB writes): an answer with NUL bytes (UTF-16, UTF-32) is refused unparsed, and an XML
+#     declaration naming another encoding (UTF-7...) does not change how it is read, so no declaration can hide
+#     from the check. An <error> element among the records of a <results> answer is GOCDB's error too.
+#   - Host names: a trailing dot is removed (ce.example.org. is ce.example.org); hosts_from_endpoints() keeps only
+#     names that are DNS names (letters, digits, '-', '_', dots; no label starting with '-'), because the inventory
+#     plugin makes hosts of them and a name such as '-oProxyCommand=...' or '../x' would reach ssh or a path.
 #   - Paging is cursor based and off unless a cursor is given. get_service_endpoint, get_site and
 #     get_downtime_nested_services are always asked with next_cursor=0, then with the next_cursor of each page's
 #     <link rel="next">, until a page has no next link, no records, or fewer records than its max_page_size. The
@@ -83,7 +89,7 @@ class GocdbRefused(VaporError):
 def _one_line(text, limit=ERROR_TEXT_LIMIT):
     """A server's text as part of one sentence: one line, its inner sentences joined by semicolons, no final full
     stop, at most ``limit`` characters."""
-    text = ' '.join(str(text).split()).rstrip('.').strip()
+    text = ' '.join(re.sub('[\x00-\x1f\x7f-\x9f]', ' ', str(text)).split()).rstrip('.').strip()
     text = re.sub(r'\.\s+(?=[A-Z])', '; ', text)
     if len(text) > limit:
         text = text[:limit].rstrip() + ' [...]'
@@ -100,14 +106,14 @@ def _local(tag):
 def _parse_xml(data):
     """The root element of ``data`` (bytes); ValueError with the parser's message when it is not well-formed."""
     if HAS_LXML:
-        parser = _lxml_etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, load_dtd=False,
-                                       remove_comments=True, remove_pis=True)
+        parser = _lxml_etree.XMLParser(encoding='utf-8', resolve_entities=False, no_network=True, huge_tree=False,
+                                       load_dtd=False, remove_comments=True, remove_pis=True)
         try:
             return _lxml_etree.fromstring(data, parser)
         except _lxml_etree.XMLSyntaxError as exc:
             raise ValueError(str(exc))
     try:
-        return _std_etree.fromstring(data)
+        return _std_etree.fromstring(data, parser=_std_etree.XMLParser(encoding='utf-8'))
     except _std_etree.ParseError as exc:
         raise ValueError(str(exc))
 
@@ -126,6 +132,9 @@ def parse_answer(body, url, content_type=None):
         raise VaporError("GOCDB at %s answered with an empty body." % shown)
     html = ("GOCDB at %s answered with an HTML page, not the XML of the programmatic interface; check that the URL "
             "is the interface's base, such as https://goc.egi.eu/gocdbpi/public/." % shown)
+    if b'\x00' in head:
+        raise VaporError("GOCDB at %s answered with NUL bytes (UTF-16 or UTF-32 text, or binary data), not the UTF-8 "
+                         "XML of the programmatic interface; the answer was not parsed." % shown)
     if not head.startswith(b'<'):
         detail = _one_line(head[:4 * ERROR_TEXT_LIMIT].decode('utf-8', 'replace'))
         raise GocdbRefused("GOCDB at %s answered with an error instead of XML: %s." % (shown, detail), detail, shown)
@@ -177,6 +186,10 @@ class Page(object):
 def read_page(root, url):
     """The Page of a <results> root: its records (every child element but <meta>) and its paging links."""
     records = [child for child in root if _local(child.tag) not in ('', 'meta')]
+    for child in records:
+        if _local(child.tag) == 'error':   # GOCDB's error in the middle of an answer: the records are not all there
+            detail = _one_line(''.join(child.itertext())) or 'no reason given'
+            raise GocdbRefused("GOCDB at %s refused the query: %s." % (safe_url(url), detail), detail, safe_url(url))
     meta = None
     for child in root:
         if _local(child.tag) == 'meta':
@@ -205,6 +218,22 @@ def _text(elem, path, empty=None):
         return empty
     text = found.text.strip()
     return text if text else empty
+
+
+def _host(text):
+    """A host name as GOCDB gives it, without the trailing dot of a fully qualified name; None stays None."""
+    if text is None:
+        return None
+    return text.rstrip('.') or None
+
+
+_HOSTNAME_RE = re.compile(r'\A(?=.{1,253}\Z)[a-z0-9_][a-z0-9_-]{0,62}(?:\.[a-z0-9_][a-z0-9_-]{0,62})*\Z')
+
+
+def valid_hostname(name):
+    """Whether ``name`` (lower case) is a DNS name an inventory may hold: labels of letters, digits, '-' and '_',
+    none starting with '-', joined by dots."""
+    return bool(name) and bool(_HOSTNAME_RE.match(name))
 
 
 def _int(text):
@@ -275,7 +304,7 @@ def parse_service_endpoint(elem):
         ))
     return dict(
         primary_key=_text(elem, 'PRIMARY_KEY') or (elem.get('PRIMARY_KEY') or '').strip() or None,
-        hostname=_text(elem, 'HOSTNAME'),
+        hostname=_host(_text(elem, 'HOSTNAME')),
         service_type=_text(elem, 'SERVICE_TYPE'),
         site=_text(elem, 'SITENAME'),
         ngi=_text(elem, 'ROC_NAME'),
@@ -375,7 +404,7 @@ def parse_downtime(elem, url, now):
             ))
         services.append(dict(
             primary_key=_text(svc, 'PRIMARY_KEY'),
-            hostname=_text(svc, 'HOSTNAME'),
+            hostname=_host(_text(svc, 'HOSTNAME')),
             service_type=_text(svc, 'SERVICE_TYPE'),
             site=_text(svc, 'HOSTED_BY'),
             affected_endpoints=affected,
@@ -682,8 +711,11 @@ class Gocdb(object):
 
 # ----- what the plugin and the module build on -------------------------------------------------------------------
 
-def hosts_from_endpoints(endpoints):
+def hosts_from_endpoints(endpoints, skipped=None):
     """{host name (lower case): host} from service endpoints: one host per host name, whatever its services.
+
+    A host name that is not a DNS name (valid_hostname()) is left out; when ``skipped`` is a list, each such name
+    is appended to it once (the inventory plugin warns about them).
 
     A host: site (of its first service by type), sites, ngi, country, country_code, service_types (sorted),
     in_production and monitored (true when any of its services is), scopes (all of its services'), urls (of its
@@ -693,8 +725,12 @@ def hosts_from_endpoints(endpoints):
     hosts = {}
     ordered = sorted(endpoints, key=lambda e: ((e.get('service_type') or '').lower(), e.get('primary_key') or ''))
     for ep in ordered:
-        name = (ep.get('hostname') or '').strip().lower()
+        name = (ep.get('hostname') or '').strip().lower().rstrip('.')
         if not name:
+            continue
+        if not valid_hostname(name):
+            if skipped is not None and ep.get('hostname') not in skipped:
+                skipped.append(ep.get('hostname'))
             continue
         host = hosts.get(name)
         if host is None:

@@ -116,10 +116,16 @@ def _read(root, path):
 
 
 def _first_line(data):
-    for line in data.decode('utf-8', 'replace').splitlines():
-        if line.strip():
-            return line.strip()[:200]
-    return ''
+    """The line of a tool's stderr that says why it failed: the first one with 'error' in it (dpkg-query prints its
+    warnings first), else the first one; on one line, without control characters, at most 200 characters."""
+    lines = [' '.join(line.split()) for line in data.decode('utf-8', 'replace').splitlines()]
+    lines = [re.sub('[\x00-\x1f\x7f]', '', line) for line in lines if line]
+    for number, line in enumerate(lines):
+        if 'error' in line.lower():
+            if line.endswith(':') and number + 1 < len(lines):   # the cause is on the next line
+                line = '%s %s' % (line, lines[number + 1])
+            return line[:200]
+    return lines[0][:200] if lines else ''
 
 
 # -- headers -------------------------------------------------------------------------------------------------------

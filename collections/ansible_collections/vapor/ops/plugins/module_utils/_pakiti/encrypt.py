@@ -23,6 +23,7 @@ import subprocess
 import tempfile
 
 from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._pakiti.report import read_regular
 
 try:
     from cryptography import x509
@@ -69,11 +70,7 @@ def load_recipient(value, now=None):
         data = value.encode('utf-8')
     else:
         what = "The encryption certificate '%s'" % value
-        try:
-            with open(value, 'rb') as handle:
-                data = handle.read(1 << 20)
-        except (IOError, OSError) as exc:
-            raise VaporError("%s cannot be read: %s." % (what, exc.strerror or exc))
+        data = read_regular(value, what, 1 << 20)
     found = _PEM_RE.findall(data)
     if not found:
         raise VaporError("%s is not a PEM certificate." % what)

@@ -21,6 +21,7 @@
 #   format_report(headers, pkgs)   the report bytes
 #   parse_report(data, what)       a prepared report (the ``input`` option) checked and split, or VaporError
 #   set_site(data, site)           pakiti-client's ``--input`` with ``--site``: the site header set in a report
+#   read_regular(path, what, limit) a file's bytes, refusing at once (never blocking) what is not a regular file
 #
 # Pure Python (no Ansible import).
 
@@ -28,7 +29,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
+import os
 import re
+import stat
 
 from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 
@@ -172,3 +176,46 @@ def set_site(data, site):
         index -= 1     # a report without packages: after the last header line
     lines.insert(index, line)
     return b'\n'.join(lines)
+
+
+_KINDS = ((stat.S_ISDIR, 'a directory'), (stat.S_ISFIFO, 'a FIFO'), (stat.S_ISSOCK, 'a socket'),
+          (stat.S_ISCHR, 'a character device'), (stat.S_ISBLK, 'a block device'))
+
+
+def file_kind(mode):
+    """What a file of this st_mode is, in words ('a FIFO', 'a character device'...), for a message."""
+    for test, words in _KINDS:
+        if test(mode):
+            return words
+    return 'not a regular file'
+
+
+def read_regular(path, what, limit):
+    """The bytes of the regular file ``path`` (a symbolic link to one is followed), at most ``limit`` + 1 of them.
+
+    ``what`` names the file in the one-sentence VaporError ("The input report '/x'"). A FIFO, a device, a socket or
+    a directory is refused at once: the file is opened without blocking, so a FIFO with no writer (or /dev/zero,
+    /dev/stdin) can never hold the run.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, 'O_NONBLOCK', 0) | getattr(os, 'O_CLOEXEC', 0))
+    except OSError as exc:
+        if exc.errno == errno.EISDIR:
+            raise VaporError("%s is a directory, not a file." % what)
+        raise VaporError("%s cannot be read: %s." % (what, exc.strerror or exc))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise VaporError("%s is %s, not a regular file." % (what, file_kind(mode)))
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        return b''.join(chunks)
+    except OSError as exc:
+        raise VaporError("%s cannot be read: %s." % (what, exc.strerror or exc))
+    finally:
+        os.close(fd)

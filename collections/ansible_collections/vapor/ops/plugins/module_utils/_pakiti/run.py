@@ -19,11 +19,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import errno
 import hashlib
 import json
 import os
 import random
+import stat
 import time
 
 from ansible_collections.vapor.ops.plugins.module_utils._clients import http as vhttp
@@ -38,6 +38,7 @@ from ansible_collections.vapor.ops.plugins.module_utils._pakiti import versions 
 from ansible_collections.vapor.ops.plugins.module_utils._pakiti.options import TABLE
 
 MAX_INPUT = 64 << 20
+MAX_STATE = 1 << 20
 # HTTP options that may hold a secret: allowed for the module (no_log), not in a destination's plain dictionary
 SECRET_HTTP_OPTIONS = ('token', 'proxy_url')
 STATE_VERSION = 1
@@ -108,11 +109,7 @@ def destinations_of(p, base_http):
 def read_input(path, site):
     """The prepared report of 'input': (headers, packages, the bytes as they will be sent when nothing is filtered)."""
     what = "The input report '%s'" % path
-    try:
-        with open(path, 'rb') as handle:
-            data = handle.read(MAX_INPUT + 1)
-    except (IOError, OSError) as exc:
-        raise VaporError("%s cannot be read: %s." % (what, exc.strerror or exc))
+    data = preport.read_regular(path, what, MAX_INPUT)
     if len(data) > MAX_INPUT:
         raise VaporError("%s is larger than %d MiB, which no package report is." % (what, MAX_INPUT >> 20))
     preport.parse_report(data, path)
@@ -143,14 +140,12 @@ def load_state(path):
     """
     if not path:
         return {}, None
+    if not os.path.lexists(path):
+        return {}, None
     try:
-        with open(path, 'r') as handle:
-            state = json.load(handle)
-    except (IOError, OSError) as exc:
-        if getattr(exc, 'errno', None) == errno.ENOENT:
-            return {}, None
-        return {}, "The state file '%s' cannot be read (%s); every delivery counts as a change this time." % (
-            path, exc.strerror or exc)
+        state = json.loads(preport.read_regular(path, "The state file '%s'" % path, MAX_STATE).decode('utf-8'))
+    except VaporError as exc:
+        return {}, "%s; every delivery counts as a change this time." % exc.msg.rstrip('.')
     except ValueError:
         state = None
     if not isinstance(state, dict) or state.get('version') != STATE_VERSION or not isinstance(
@@ -158,6 +153,22 @@ def load_state(path):
         return {}, ("The state file '%s' is not the JSON package_report writes; it is replaced, and every delivery "
                     "counts as a change this time." % path)
     return state['destinations'], None
+
+
+def check_target(path, label):
+    """Refuse a path to be written (output, state_file) where something other than a regular file or a symbolic
+    link is: write_private would replace it, and replacing /dev/null or a FIFO with a report is never wanted."""
+    if not path:
+        return
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return
+    if stat.S_ISDIR(mode):
+        raise VaporError("%s '%s' is a directory." % (label, path))
+    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+        raise VaporError("%s '%s' is %s, not a regular file; it is left as it is." % (label, path,
+                                                                                      preport.file_kind(mode)))
 
 
 def run(params, check_mode=False, sleep=time.sleep, rand=random.random, environ=None, collect=None):
@@ -177,6 +188,8 @@ def run(params, check_mode=False, sleep=time.sleep, rand=random.random, environ=
     top_recipient = pencrypt.load_recipient(p['encrypt']) if p.get('encrypt') and p.get('output') else None
     base_http = vhttp.http_settings(p)
     dests = destinations_of(p, base_http)
+    check_target(p.get('output'), 'The report file')
+    check_target(p.get('state_file'), 'The state file')
     state, state_warning = load_state(p.get('state_file'))
 
     result = {'changed': False, 'warnings': [state_warning] if state_warning else []}
@@ -196,6 +209,7 @@ def run(params, check_mode=False, sleep=time.sleep, rand=random.random, environ=
                                                   dpkg_admindir=p.get('dpkg_admindir'))
         headers, packages, packager = inventory.headers, inventory.packages, inventory.packager
         result['warnings'].extend(inventory.warnings or [])
+    found_names = set(pkg[0] for pkg in packages)
     headers, packages, counts = top_filters.apply(headers, packages)
     if raw is not None and not filtering(p['include'], p['exclude'], p['kernel'], p['drop_headers']):
         top_bytes = raw  # a prepared report is sent as it is when nothing is filtered out of it
@@ -258,11 +272,18 @@ def run(params, check_mode=False, sleep=time.sleep, rand=random.random, environ=
             failed.append(dest.name)
             outcomes.append(outcome)
             continue
-        outcome.update(sent=True, status=reply['status'], findings=reply['findings'], reply=reply['reply'],
+        # a collector may name packages this destination was not sent (it knows them from elsewhere): the result
+        # never names a package the site filtered out, whoever names it
+        withheld = found_names - set(pkg[0] for pkg in d_packages)
+        findings = [f for f in reply['findings'] if f['name'] not in withheld]
+        outcome.update(sent=True, status=reply['status'], findings=findings, reply=reply['reply'],
                        size=len(payload))
         if reply['odd_lines']:
             result['warnings'].append("%s answered %d line(s) that are not findings; they were left out."
                                       % (dest.what, reply['odd_lines']))
+        if len(findings) < len(reply['findings']):
+            result['warnings'].append("%s answered %d finding(s) for packages that were filtered out of its report; "
+                                      "they were left out." % (dest.what, len(reply['findings']) - len(findings)))
         new_state[dest.name] = {'url': vhttp.safe_url(dest.url), 'sha256': digest, 'sent': int(time.time())}
         result['changed'] = result['changed'] or differs
         outcomes.append(outcome)

@@ -10,7 +10,10 @@
 #   success = 2xx and a body whose first line is OK; the lines after it are findings
 #   (name TAB version-release TAB arch TAB CVE TAB tag); ERROR or any other answer is a failure.
 # Older collectors (the WLCG MW Readiness one, pakiti2) are matched by 'expect': a regular expression searched in
-# "STATUS REASON" and the body, the way pakiti-client 3.0.1/3.0.2 matched curl's output.
+# "STATUS REASON" and the body, the way pakiti-client 3.0.1/3.0.2 matched curl's output. Of a body longer than
+# EXPECT_SCAN characters only the last EXPECT_SCAN are searched (pakiti-client 3.0.2 matched the end of the answer;
+# pakiti2 ends its answer with OK): a pattern such as '.*th4nk.*y0u' takes a time that grows with the square of the
+# text, and a collector must not be able to hold the run for hours with a big answer.
 
 from __future__ import absolute_import, division, print_function
 
@@ -23,8 +26,10 @@ from ansible_collections.vapor.ops.plugins.module_utils._common.errors import Va
 
 MODES = ('store-only', 'store-and-report', 'report-only')
 PROTOCOL = '5'
-# the body of a reply is read up to this size (findings of a big host fit many times)
+# the largest reply read (findings of a big host fit many times); a larger one is an error, never cut silently
 MAX_REPLY = 16 << 20
+# characters of a reply's body an expect pattern is searched in (the end of a longer body)
+EXPECT_SCAN = 16 << 10
 
 
 def feed_url(url, mode=None, protocol_version=True):
@@ -69,11 +74,10 @@ def parse_findings(lines):
 
 def read_reply(response, url, expect_re):
     """(findings, odd line count, reply text summary) of a collector's 2xx answer; HttpError if it is not one."""
-    body = response.content[:MAX_REPLY]
-    text = body.decode('utf-8', 'replace')
+    text = response.content.decode('utf-8', 'replace')
     if expect_re is not None:
         status_line = '%d %s' % (response.status_code, response.reason or '')
-        if expect_re.search(status_line) or expect_re.search(text):
+        if expect_re.search(status_line) or expect_re.search(text, max(0, len(text) - EXPECT_SCAN)):
             return [], 0, _summary(text)
         raise vhttp.HttpError("The answer of %s does not match the expected pattern '%s' (HTTP %d, %s)."
                               % (vhttp.safe_url(url), expect_re.pattern, response.status_code, _summary(text)),
@@ -90,7 +94,7 @@ def read_reply(response, url, expect_re):
 
 
 def _summary(text):
-    words = ' '.join(text.split())
+    words = ' '.join(re.sub('[\x00-\x1f\x7f-\x9f]', ' ', text).split())
     if not words:
         return 'an empty body'
     return "body '%s'" % (words[:60] + ('...' if len(words) > 60 else ''))
@@ -107,6 +111,6 @@ def send(client, url, body, mode=None, protocol_version=True, expect_re=None, en
     headers = {'Content-Type': 'application/octet-stream' if encrypted else CONTENT_TYPES[fmt]}
     # a report is not sent twice after a read timeout (a collector may have stored it): safe=False
     response = client.request('POST', target, expect=None, safe=False, data=body, headers=headers,
-                              allow_redirects=True)
+                              allow_redirects=True, max_bytes=MAX_REPLY)
     findings, odd, reply = read_reply(response, target, expect_re)
     return {'status': response.status_code, 'findings': findings, 'odd_lines': odd, 'reply': reply}
