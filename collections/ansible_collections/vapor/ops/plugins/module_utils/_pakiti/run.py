@@ -30,7 +30,6 @@ from ansible_collections.vapor.ops.plugins.module_utils._clients import http as 
 from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 from ansible_collections.vapor.ops.plugins.module_utils._common.files import write_private
 from ansible_collections.vapor.ops.plugins.module_utils._pakiti import collect as pcollect
-from ansible_collections.vapor.ops.plugins.module_utils._pakiti import encrypt as pencrypt
 from ansible_collections.vapor.ops.plugins.module_utils._pakiti import filters as pfilters
 from ansible_collections.vapor.ops.plugins.module_utils._pakiti import report as preport
 from ansible_collections.vapor.ops.plugins.module_utils._pakiti import send as psend
@@ -42,6 +41,13 @@ MAX_STATE = 1 << 20
 # HTTP options that may hold a secret: allowed for the module (no_log), not in a destination's plain dictionary
 SECRET_HTTP_OPTIONS = ('token', 'proxy_url')
 STATE_VERSION = 1
+
+
+def _encryption():
+    """The encryption code, imported only by a run that encrypts: loading cryptography costs a scheduled run more
+    time than collecting the packages does (benchmarks/bench_package_report.py)."""
+    from ansible_collections.vapor.ops.plugins.module_utils._pakiti import encrypt
+    return encrypt
 
 
 class Destination(object):
@@ -64,7 +70,7 @@ class Destination(object):
                                         headers=spec.get('drop_headers'))
         self.filtering = filtering(spec.get('include'), spec.get('exclude'), spec.get('kernel'), spec.get('drop_headers'))
         encrypt = spec.get('encrypt') if spec.get('encrypt') is not None else top['encrypt']
-        self.recipient = pencrypt.load_recipient(encrypt) if encrypt else None
+        self.recipient = _encryption().load_recipient(encrypt) if encrypt else None
         expect = spec.get('expect') if spec.get('expect') is not None else top['expect']
         self.expect_re = psend.compile_expect(expect, self.what)
         self.protocol_version = top['protocol_version'] if spec.get('protocol_version') is None else spec['protocol_version']
@@ -185,7 +191,7 @@ def run(params, check_mode=False, sleep=time.sleep, rand=random.random, environ=
         check_products(p['products'], 'The package report')
     top_filters = pfilters.Filters(include=p['include'], exclude=p['exclude'], kernel=p['kernel'],
                                    headers=p['drop_headers'])
-    top_recipient = pencrypt.load_recipient(p['encrypt']) if p.get('encrypt') and p.get('output') else None
+    top_recipient = _encryption().load_recipient(p['encrypt']) if p.get('encrypt') and p.get('output') else None
     base_http = vhttp.http_settings(p)
     dests = destinations_of(p, base_http)
     check_target(p.get('output'), 'The report file')
@@ -227,7 +233,7 @@ def run(params, check_mode=False, sleep=time.sleep, rand=random.random, environ=
     if entries is not None:
         result['versions'], result['missing_products'] = entries, missing
     if p.get('output'):
-        data = pencrypt.encrypt(plain, top_recipient) if top_recipient else plain
+        data = _encryption().encrypt(plain, top_recipient) if top_recipient else plain
         changed = write_private(p['output'], data, 'The report file', check_mode=check_mode)
         result['output'] = {'path': p['output'], 'changed': changed, 'size': len(data),
                             'encrypted': top_recipient is not None, 'format': p['format']}
@@ -258,7 +264,7 @@ def run(params, check_mode=False, sleep=time.sleep, rand=random.random, environ=
             result['changed'] = result['changed'] or differs
             continue
         try:
-            payload = pencrypt.encrypt(body, dest.recipient) if dest.recipient else body
+            payload = _encryption().encrypt(body, dest.recipient) if dest.recipient else body
             key = json.dumps(dest.http, sort_keys=True, default=str)
             client = client_cache.get(key)
             if client is None:
