@@ -123,3 +123,28 @@ def run_playbook():
     """``run_playbook(playbook, extra_vars, check=False, diff=False, inventory=None,
     expect_failure=False, ...) -> PlaybookResult`` (see tests/ansible_runner.py)."""
     return ansible_runner.run_playbook
+
+
+# -- a test CA and local Pakiti collectors (tests/testca.py, tests/pakiti_collector.py) ------------------------
+
+
+@pytest.fixture(scope="session")
+def ca(tmp_path_factory):
+    """A test CA, a server certificate for 127.0.0.1, client and encryption certificates (tests/testca.py)."""
+    from testca import make_test_ca
+    return make_test_ca(tmp_path_factory.mktemp("ca"))
+
+
+@pytest.fixture
+def collectors(ca):
+    """collectors(**kwargs) starts a local HTTPS Pakiti collector (tests/pakiti_collector.py); all stop afterwards."""
+    from pakiti_collector import PakitiCollector
+    started = []
+
+    def make(**kwargs):
+        c = PakitiCollector(ca, **kwargs).start()
+        started.append(c)
+        return c
+    yield make
+    for c in started:
+        c.stop()

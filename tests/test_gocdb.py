@@ -29,7 +29,6 @@ import pytest
 
 import ansible_runner
 from gocdb_server import GocdbServer
-from testca import make_test_ca
 
 REPO = Path(__file__).resolve().parent.parent
 SRM_HOSTS = ["se.beta.example.org", "se.xbeta.example.org", "se01.alpha.example.org"]
@@ -37,10 +36,6 @@ SRM_HOSTS = ["se.beta.example.org", "se.xbeta.example.org", "se01.alpha.example.
 EGI_PRODUCTION_HOSTS = ["ce01.alpha.example.org", "se.beta.example.org", "se.xbeta.example.org",
                         "se01.alpha.example.org", "ui.beta.example.org"]
 
-
-@pytest.fixture(scope="module")
-def ca(tmp_path_factory):
-    return make_test_ca(tmp_path_factory.mktemp("ca"))
 
 
 @pytest.fixture

@@ -39,16 +39,11 @@ from ansible_collections.vapor.ops.plugins.module_utils._common.errors import Va
 from ansible_collections.vapor.ops.plugins.module_utils._pakiti import send as psend
 from gocdb_server import Dataset, GocdbServer, Service, Site
 from pakiti_collector import PakitiCollector
-from testca import make_test_ca
 
 PLAYBOOK = "playbooks/package_report.yml"
 TASK = "Collect, filter and send the package report"
 REPORT = b"#\nhost: wn1.example.org\nversion: 1\n#\nbash\t0:5.1-1\tx86_64\n#\n"
 
-
-@pytest.fixture(scope="module")
-def ca(tmp_path_factory):
-    return make_test_ca(tmp_path_factory.mktemp("ca"))
 
 
 @pytest.fixture

@@ -17,12 +17,7 @@ from ansible_collections.vapor.ops.plugins.module_utils._clients import http as 
 from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 from ansible_collections.vapor.ops.plugins.module_utils._common.version import COLLECTION_VERSION
 from pakiti_collector import PakitiCollector
-from testca import make_test_ca
 
-
-@pytest.fixture(scope="module")
-def ca(tmp_path_factory):
-    return make_test_ca(tmp_path_factory.mktemp("ca"))
 
 
 @pytest.fixture

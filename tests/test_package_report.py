@@ -16,28 +16,11 @@ import subprocess
 
 import pytest
 
-from pakiti_collector import PakitiCollector, parse_report
-from testca import make_test_ca
+from pakiti_collector import parse_report
 
 PLAYBOOK = "playbooks/package_report.yml"
 
 
-@pytest.fixture(scope="module")
-def ca(tmp_path_factory):
-    return make_test_ca(tmp_path_factory.mktemp("ca"))
-
-
-@pytest.fixture
-def collectors(ca):
-    started = []
-
-    def make(**kwargs):
-        c = PakitiCollector(ca, **kwargs).start()
-        started.append(c)
-        return c
-    yield make
-    for c in started:
-        c.stop()
 
 
 @pytest.fixture

@@ -40,7 +40,7 @@ import pytest
 import yaml
 
 import ansible_runner
-from pakiti_collector import PakitiCollector, parse_report
+from pakiti_collector import parse_report
 from testca import make_test_ca
 
 REPO = Path(__file__).resolve().parent.parent
@@ -74,18 +74,6 @@ def open_tmp():
 def ca(open_tmp):
     return make_test_ca(open_tmp / "ca")
 
-
-@pytest.fixture
-def collectors(ca):
-    started = []
-
-    def make(**kwargs):
-        c = PakitiCollector(ca, **kwargs).start()
-        started.append(c)
-        return c
-    yield make
-    for c in started:
-        c.stop()
 
 
 @pytest.fixture
