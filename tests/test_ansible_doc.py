@@ -36,7 +36,11 @@ def _doc(kind: str, names: list[str]) -> str:
     proc = subprocess.run([ansible_runner.ansible_tool("ansible-doc"), "-t", kind] + ["vapor.ops." + n for n in names],
                           capture_output=True, text=True, timeout=300, cwd=str(REPO), env=env)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert "WARNING" not in proc.stderr and "ERROR" not in proc.stderr, proc.stderr
+    # warnings about the collection's documents fail; ansible-core 2.21 warns about its own internal collection
+    # (ansible/_internal/.../_protomatter has no version) whenever it lists roles, which is not ours to fix
+    problems = [line for line in proc.stderr.splitlines()
+                if ("WARNING" in line or "ERROR" in line) and "/ansible/_internal/" not in line]
+    assert problems == [], proc.stderr
     return proc.stdout
 
 
