@@ -84,8 +84,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "FakePakiti/3"
 
-    def log_message(self, *args):  # quiet
-        pass
+    def log_message(self, *args):
+        """Quiet: the tests read what the server recorded, not its log."""
 
     def _reply(self, status, body, ctype="text/plain", reason=None):
         self.send_response(status, reason)
@@ -162,8 +162,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
 
-    def handle_error(self, request, client_address):  # a client that gave up (a timeout test) is not news
-        pass
+    def handle_error(self, request, client_address):
+        """A client that gave up (a timeout test) is not news."""
 
 
 class PakitiCollector:

@@ -290,18 +290,18 @@ def _formatted_epoch(text):
         return None
 
 
+def _endpoint(ep, extensions=False):
+    """An <ENDPOINT> of a service (with its extension properties) or of a downtime's affected endpoints."""
+    record = dict(id=_text(ep, 'ID'), name=_text(ep, 'NAME'), url=_text(ep, 'URL'),
+                  interface=_text(ep, 'INTERFACENAME'), monitored=_flag(_text(ep, 'ENDPOINT_MONITORED')))
+    if extensions:
+        record['extensions'] = _extensions(ep.find('EXTENSIONS'))
+    return record
+
+
 def parse_service_endpoint(elem):
     """A <SERVICE_ENDPOINT> (or <SERVICE>) record of get_service_endpoint as a dictionary."""
-    endpoints = []
-    for ep in elem.findall('ENDPOINTS/ENDPOINT'):
-        endpoints.append(dict(
-            id=_text(ep, 'ID'),
-            name=_text(ep, 'NAME'),
-            url=_text(ep, 'URL'),
-            interface=_text(ep, 'INTERFACENAME'),
-            monitored=_flag(_text(ep, 'ENDPOINT_MONITORED')),
-            extensions=_extensions(ep.find('EXTENSIONS')),
-        ))
+    endpoints = [_endpoint(ep, extensions=True) for ep in elem.findall('ENDPOINTS/ENDPOINT')]
     return dict(
         primary_key=_text(elem, 'PRIMARY_KEY') or (elem.get('PRIMARY_KEY') or '').strip() or None,
         hostname=_host(_text(elem, 'HOSTNAME')),
@@ -393,15 +393,7 @@ def parse_downtime(elem, url, now):
                          % (safe_url(url), ident or '(without an ID)'))
     services = []
     for svc in elem.findall('SERVICES/SERVICE'):
-        affected = []
-        for ep in svc.findall('AFFECTED_ENDPOINTS/ENDPOINT'):
-            affected.append(dict(
-                id=_text(ep, 'ID'),
-                name=_text(ep, 'NAME'),
-                url=_text(ep, 'URL'),
-                interface=_text(ep, 'INTERFACENAME'),
-                monitored=_flag(_text(ep, 'ENDPOINT_MONITORED')),
-            ))
+        affected = [_endpoint(ep) for ep in svc.findall('AFFECTED_ENDPOINTS/ENDPOINT')]
         services.append(dict(
             primary_key=_text(svc, 'PRIMARY_KEY'),
             hostname=_host(_text(svc, 'HOSTNAME')),
