@@ -14,6 +14,11 @@ NEWEST_PY ?= $(firstword $(wildcard $(PYENV_ROOT)/versions/3.13.*/bin/python3.13
 # The ansible-core release line a controller venv tests (its requirements file, read by scripts/matrix.py).
 expect = $(or $(shell $(SYSPY) scripts/matrix.py expect $(1)),$(error scripts/matrix.py found no ansible-core release line for $(1)))
 COLL := collections/ansible_collections/vapor/ops
+# The integration tests run in this many pytest-xdist workers (each starts its own servers on free ports); CI has 2
+# cores, and most of a test's time is ansible-playbook waiting on its module processes. `make test XDIST=0` runs them
+# in one process.
+XDIST ?= 2
+PYTEST_INTEGRATION := -n $(XDIST) --dist worksteal
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
@@ -74,13 +79,13 @@ lint: venv
 	scripts/run-lint.sh
 
 integration: venv
-	VAPOR_ANSIBLE_EXPECT=$(call expect,$(VENV)) $(PY) -m pytest -q tests
+	VAPOR_ANSIBLE_EXPECT=$(call expect,$(VENV)) $(PY) -m pytest -q $(PYTEST_INTEGRATION) tests
 
 compat: compat-venv
-	VAPOR_ANSIBLE_BIN=$(CURDIR)/$(COMPAT)/bin VAPOR_ANSIBLE_EXPECT=$(call expect,$(COMPAT)) $(PY) -m pytest -q -m compat tests
+	VAPOR_ANSIBLE_BIN=$(CURDIR)/$(COMPAT)/bin VAPOR_ANSIBLE_EXPECT=$(call expect,$(COMPAT)) $(PY) -m pytest -q $(PYTEST_INTEGRATION) -m compat tests
 
 newest: newest-venv
-	VAPOR_ANSIBLE_BIN=$(CURDIR)/$(NEWEST)/bin VAPOR_ANSIBLE_EXPECT=$(call expect,$(NEWEST)) $(PY) -m pytest -q -m compat tests
+	VAPOR_ANSIBLE_BIN=$(CURDIR)/$(NEWEST)/bin VAPOR_ANSIBLE_EXPECT=$(call expect,$(NEWEST)) $(PY) -m pytest -q $(PYTEST_INTEGRATION) -m compat tests
 
 # The release matrix (scripts/matrix.py; tests/test_matrix.py checks the docs state it): sanity on the controller
 # Python plus compile/import on every target Python; the integration tests with the project's ansible-core; the
@@ -90,9 +95,9 @@ test: compat-venv newest-venv
 	scripts/run-lint.sh
 	scripts/run-sanity.sh
 	$(MAKE) --no-print-directory ee
-	VAPOR_ANSIBLE_EXPECT=$(call expect,$(VENV)) $(PY) -m pytest -q tests
-	VAPOR_ANSIBLE_BIN=$(CURDIR)/$(COMPAT)/bin VAPOR_ANSIBLE_EXPECT=$(call expect,$(COMPAT)) $(PY) -m pytest -q -m compat tests
-	VAPOR_ANSIBLE_BIN=$(CURDIR)/$(NEWEST)/bin VAPOR_ANSIBLE_EXPECT=$(call expect,$(NEWEST)) $(PY) -m pytest -q -m compat tests
+	VAPOR_ANSIBLE_EXPECT=$(call expect,$(VENV)) $(PY) -m pytest -q $(PYTEST_INTEGRATION) tests
+	VAPOR_ANSIBLE_BIN=$(CURDIR)/$(COMPAT)/bin VAPOR_ANSIBLE_EXPECT=$(call expect,$(COMPAT)) $(PY) -m pytest -q $(PYTEST_INTEGRATION) -m compat tests
+	VAPOR_ANSIBLE_BIN=$(CURDIR)/$(NEWEST)/bin VAPOR_ANSIBLE_EXPECT=$(call expect,$(NEWEST)) $(PY) -m pytest -q $(PYTEST_INTEGRATION) -m compat tests
 
 build: venv
 	mkdir -p dist && cd $(COLL) && ansible-galaxy collection build --force --output-path $(CURDIR)/dist

@@ -28,34 +28,12 @@ __metaclass__ = type
 
 import os
 import re
-import socket
-import threading
 import time
-import traceback
-import warnings
 
 from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 from ansible_collections.vapor.ops.plugins.module_utils._common.options import ENV, OptionSpec
 from ansible_collections.vapor.ops.plugins.module_utils._common.retry import backoff_delay
 from ansible_collections.vapor.ops.plugins.module_utils._common.version import COLLECTION, COLLECTION_VERSION
-
-from urllib.parse import urljoin, urlsplit
-
-try:
-    import requests
-    from requests import exceptions as rexc
-    from requests.adapters import HTTPAdapter
-    _Session = requests.Session
-    HAS_REQUESTS = True
-    REQUESTS_IMPORT_ERROR = None
-except ImportError:  # the module says which library is missing (requirement())
-    HAS_REQUESTS = False
-    REQUESTS_IMPORT_ERROR = traceback.format_exc()
-    HTTPAdapter = object
-    _Session = object
-
-# requests 2.25 (EL9's) has it; an empty tuple catches nothing should an older one lack it
-_INVALID_PROXY_URL = getattr(rexc, 'InvalidProxyURL', ()) if HAS_REQUESTS else ()
 
 REQUIREMENT = 'requests'
 
@@ -121,25 +99,17 @@ def user_agent():
 
 def requirement():
     """(requirement, importable, import error) for the modules' library check."""
-    return REQUIREMENT, HAS_REQUESTS, REQUESTS_IMPORT_ERROR
+    try:
+        _requests()
+    except ImportError:
+        import traceback
+        return REQUIREMENT, False, traceback.format_exc()
+    return REQUIREMENT, True, None
 
 
 def grid_ca_dir():
     """The grid CA directory when the host has one, else None."""
     return GRID_CA_DIR if os.path.isdir(GRID_CA_DIR) else None
-
-
-class _AlsoGridCAs(HTTPAdapter):
-    """With no CA path given: the CA bundle requests would use (REQUESTS_CA_BUNDLE, else its own) and, as well, the
-    host's grid CA directory, so that a grid host verifies both IGTF-certified services and commercially certified
-    ones."""
-
-    extra_ca_dir = None
-
-    def cert_verify(self, conn, url, verify, cert):
-        super(_AlsoGridCAs, self).cert_verify(conn, url, verify, cert)
-        if self.extra_ca_dir and getattr(conn, 'cert_reqs', None) == 'CERT_REQUIRED' and not getattr(conn, 'ca_cert_dir', None):
-            conn.ca_cert_dir = self.extra_ca_dir
 
 
 def http_settings(params):
@@ -171,29 +141,61 @@ class HttpError(VaporError):
         self.status = status
 
 
-class _GuardedSession(_Session):
-    """A requests session that refuses a redirect from https:// to http:// before following it, and never reads the
-    body of a redirect (requests would read all of it, whatever its size)."""
+_LIB = {}
 
-    def get_redirect_target(self, resp):
-        target = super(_GuardedSession, self).get_redirect_target(resp)
-        if target is None:
-            return None
-        # requests calls this more than once per response: everything here may run again
-        if not resp._content_consumed:
-            # its connection is closed instead (requests then puts it back into its pool closed, to be reconnected)
-            if resp.raw is not None:
-                resp.raw.close()
-            resp._content = b''
-            resp._content_consumed = True
-        where = target
-        if where.startswith('//'):
-            where = '%s:%s' % (urlsplit(resp.url).scheme, where)
-        where = urljoin(resp.url, where)
-        if urlsplit(resp.url).scheme.lower() == 'https' and urlsplit(where).scheme.lower() != 'https':
-            raise HttpError("%s redirected the request to %s, which is not HTTPS; nothing was sent there."
-                            % (safe_url(resp.url), safe_url(where)), url=safe_url(resp.url), status=resp.status_code)
-        return target
+
+def _requests():
+    """requests, its exceptions and the two classes built on it, imported on first use (ImportError when requests is
+    missing): a run that never speaks HTTP, such as a scheduled package report written to a file, does not pay for
+    loading requests, urllib3 and ssl (benchmarks/bench_package_report.py)."""
+    if _LIB:
+        return _LIB
+    from urllib.parse import urljoin, urlsplit
+
+    import requests
+    from requests import exceptions as rexc
+    from requests.adapters import HTTPAdapter
+
+    class AlsoGridCAs(HTTPAdapter):
+        """With no CA path given: the CA bundle requests would use (REQUESTS_CA_BUNDLE, else its own) and, as well, the
+        host's grid CA directory, so that a grid host verifies both IGTF-certified services and commercially certified
+        ones."""
+
+        extra_ca_dir = None
+
+        def cert_verify(self, conn, url, verify, cert):
+            super(AlsoGridCAs, self).cert_verify(conn, url, verify, cert)
+            if self.extra_ca_dir and getattr(conn, 'cert_reqs', None) == 'CERT_REQUIRED' and not getattr(conn, 'ca_cert_dir', None):
+                conn.ca_cert_dir = self.extra_ca_dir
+
+    class GuardedSession(requests.Session):
+        """A requests session that refuses a redirect from https:// to http:// before following it, and never reads the
+        body of a redirect (requests would read all of it, whatever its size)."""
+
+        def get_redirect_target(self, resp):
+            target = super(GuardedSession, self).get_redirect_target(resp)
+            if target is None:
+                return None
+            # requests calls this more than once per response: everything here may run again
+            if not resp._content_consumed:
+                # its connection is closed instead (requests then puts it back into its pool closed, to be reconnected)
+                if resp.raw is not None:
+                    resp.raw.close()
+                resp._content = b''
+                resp._content_consumed = True
+            where = target
+            if where.startswith('//'):
+                where = '%s:%s' % (urlsplit(resp.url).scheme, where)
+            where = urljoin(resp.url, where)
+            if urlsplit(resp.url).scheme.lower() == 'https' and urlsplit(where).scheme.lower() != 'https':
+                raise HttpError("%s redirected the request to %s, which is not HTTPS; nothing was sent there."
+                                % (safe_url(resp.url), safe_url(where)), url=safe_url(resp.url), status=resp.status_code)
+            return target
+
+    # requests 2.25 (EL9's) has InvalidProxyURL; an empty tuple catches nothing should an older one lack it
+    _LIB.update(requests=requests, rexc=rexc, AlsoGridCAs=AlsoGridCAs, GuardedSession=GuardedSession,
+                invalid_proxy_url=getattr(rexc, 'InvalidProxyURL', ()))
+    return _LIB
 
 
 def _socket_of(response):
@@ -254,11 +256,13 @@ class HttpClient(object):
     """One configured session. ``settings``: HTTP option values (http_settings()); ``sleep`` for tests."""
 
     def __init__(self, settings, sleep=time.sleep):
-        if not HAS_REQUESTS:
+        try:
+            self._lib = _requests()
+        except ImportError:
             raise VaporError('The Python library requests is needed to speak HTTP and cannot be imported.')
         self.settings = dict(settings)
         self.sleep = sleep
-        self.session = _GuardedSession()
+        self.session = self._lib['GuardedSession']()
         self.session.max_redirects = MAX_REDIRECTS
         self.session.headers['User-Agent'] = user_agent()
         self.session.trust_env = bool(self.settings.get('use_proxy', True))
@@ -280,7 +284,7 @@ class HttpClient(object):
                 self.session.verify = True
                 self._grid = grid_ca_dir()
                 if self._grid:
-                    adapter = _AlsoGridCAs()
+                    adapter = self._lib['AlsoGridCAs']()
                     adapter.extra_ca_dir = self._grid
                     self.session.mount('https://', adapter)
         else:
@@ -345,7 +349,9 @@ class HttpClient(object):
         # session's CA path otherwise (trust_env), and the CA the user named must be the one that verifies
         kwargs.setdefault('verify', self.session.verify)
         kwargs.setdefault('timeout', (self.settings.get('connect_timeout') or 10.0, self.settings.get('timeout') or 60.0))
+        import warnings
         shown = safe_url(url)
+        rexc = self._lib['rexc']
         tries = int(self.settings.get('retries') or 0) + 1
         last = None
         for attempt in range(tries):
@@ -378,7 +384,7 @@ class HttpClient(object):
                 else:
                     last = HttpError("%s could not be reached: %s." % (shown, cause), url=shown)
                 continue
-            except _INVALID_PROXY_URL:
+            except self._lib['invalid_proxy_url']:
                 # requests says so for a proxy URL without a scheme or a host; the proxy URL may hold a password
                 raise HttpError("The HTTP proxy URL for %s is not valid (it needs http:// or https:// and a host)."
                                 % shown, url=shown)
@@ -403,15 +409,18 @@ class HttpClient(object):
             raise HttpError("%s (%d tries)." % (last.msg.rstrip('.'), tries), url=shown, status=last.status)
         raise last
 
-    @staticmethod
-    def _read_body(response, shown, max_bytes, seconds):
+    def _read_body(self, response, shown, max_bytes, seconds):
         """Read the body of a streamed ``response`` into ``response.content``: at most ``max_bytes`` bytes, and all
         of it within ``seconds`` (a watchdog shuts the socket down then: a server that sends one byte now and then
         would otherwise keep the reader for ever, each byte restarting the read timeout)."""
+        rexc = self._lib['rexc']
         sock = _socket_of(response)
         fired = []
         timer = None
         if sock is not None and seconds:
+            import socket
+            import threading
+
             def cut_off():
                 fired.append(True)
                 try:

@@ -16,7 +16,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import errno
-import hashlib
 import os
 import stat
 
@@ -25,6 +24,7 @@ from ansible_collections.vapor.ops.plugins.module_utils._common.errors import Va
 
 def file_sha256(path, label):
     """SHA-256 of a file's content; ``label`` names the file in the error sentence ('The lost list ...')."""
+    import hashlib
     h = hashlib.sha256()
     try:
         with open(path, 'rb') as f:
@@ -35,10 +35,37 @@ def file_sha256(path, label):
     return h.hexdigest()
 
 
-def same_content(path, data):
-    """Whether ``path`` is a regular file (not a symbolic link) holding exactly ``data``."""
+_KINDS = ((stat.S_ISDIR, 'a directory'), (stat.S_ISFIFO, 'a FIFO'), (stat.S_ISSOCK, 'a socket'),
+          (stat.S_ISCHR, 'a character device'), (stat.S_ISBLK, 'a block device'))
+
+
+def file_kind(mode):
+    """What a file of this st_mode is, in words ('a FIFO', 'a character device'...), for a message."""
+    for test, words in _KINDS:
+        if test(mode):
+            return words
+    return 'not a regular file'
+
+
+def check_replaceable(path, label):
+    """Refuse a path write_private() is to write where something other than a regular file or a symbolic link is
+    (nothing there is fine): replacing /dev/null, a FIFO or a socket with a file is never wanted, and a directory
+    cannot be. ``label`` names the file in the one-sentence error ('The report file')."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0))
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return
+    if stat.S_ISDIR(mode):
+        raise VaporError("%s '%s' is a directory." % (label, path))
+    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+        raise VaporError("%s '%s' is %s, not a regular file; it is left as it is." % (label, path, file_kind(mode)))
+
+
+def same_content(path, data):
+    """Whether ``path`` is a regular file (not a symbolic link) holding exactly ``data``. Opened without blocking,
+    so a FIFO there (with no writer) cannot hold the caller."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0) | getattr(os, 'O_NONBLOCK', 0))
     except OSError:
         return False
     try:
@@ -62,17 +89,17 @@ def write_private(path, data, label, check_mode=False, mode=0o600):
     The file is replaced whole: a new temporary file next to it (created, never opened if there; not through a
     link), then renamed over the path, so a reader sees the old or the new content and a symbolic link at the path
     is replaced, not followed. A file that already holds ``data`` is left alone (its mode is still set).
+    A directory, FIFO, socket or device at the path is refused and left alone (check_replaceable()).
     ``label`` names the file in the error sentence ('The report file').
     """
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise VaporError("%s '%s' cannot be written: its directory does not exist." % (label, path))
+    check_replaceable(path, label)
     try:
         st = os.lstat(path)
     except OSError:
         st = None
-    if st is not None and stat.S_ISDIR(st.st_mode):
-        raise VaporError("%s '%s' is a directory." % (label, path))
     if same_content(path, data) and stat.S_IMODE(st.st_mode) == mode:
         return False
     if check_mode:

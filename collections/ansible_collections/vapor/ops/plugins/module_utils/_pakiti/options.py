@@ -16,9 +16,9 @@ __metaclass__ = type
 
 from ansible_collections.vapor.ops.plugins.module_utils._clients.http import HTTP_OPTIONS
 from ansible_collections.vapor.ops.plugins.module_utils._common.options import OptionSpec
+from ansible_collections.vapor.ops.plugins.module_utils._pakiti.send import MODES
 
 FORMATS = ('pakiti', 'versions')
-MODES = ('store-only', 'store-and-report', 'report-only')
 PACKAGERS = ('auto', 'rpm', 'dpkg')
 
 # what one collector gets: each option that is not set takes the module's top-level value (filters add up)

@@ -35,6 +35,7 @@ import re
 import stat
 
 from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.files import file_kind
 
 # The header names pakiti-client 3.0.4 writes (site and tag only when given, cpu only when known).
 KNOWN_HEADERS = ('arch', 'cpu', 'host', 'kernel', 'packager', 'site', 'system', 'tag', 'version')
@@ -176,18 +177,6 @@ def set_site(data, site):
         index -= 1     # a report without packages: after the last header line
     lines.insert(index, line)
     return b'\n'.join(lines)
-
-
-_KINDS = ((stat.S_ISDIR, 'a directory'), (stat.S_ISFIFO, 'a FIFO'), (stat.S_ISSOCK, 'a socket'),
-          (stat.S_ISCHR, 'a character device'), (stat.S_ISBLK, 'a block device'))
-
-
-def file_kind(mode):
-    """What a file of this st_mode is, in words ('a FIFO', 'a character device'...), for a message."""
-    for test, words in _KINDS:
-        if test(mode):
-            return words
-    return 'not a regular file'
 
 
 def read_regular(path, what, limit):

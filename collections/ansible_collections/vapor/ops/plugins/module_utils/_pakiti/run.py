@@ -19,16 +19,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import hashlib
-import json
 import os
-import random
-import stat
 import time
 
 from ansible_collections.vapor.ops.plugins.module_utils._clients import http as vhttp
 from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
-from ansible_collections.vapor.ops.plugins.module_utils._common.files import write_private
+from ansible_collections.vapor.ops.plugins.module_utils._common.files import check_replaceable, write_private
 from ansible_collections.vapor.ops.plugins.module_utils._pakiti import collect as pcollect
 from ansible_collections.vapor.ops.plugins.module_utils._pakiti import filters as pfilters
 from ansible_collections.vapor.ops.plugins.module_utils._pakiti import report as preport
@@ -135,6 +131,7 @@ def render(fmt, headers, packages, products):
 
 
 def _digest(data):
+    import hashlib
     return hashlib.sha256(data).hexdigest()
 
 
@@ -148,6 +145,7 @@ def load_state(path):
         return {}, None
     if not os.path.lexists(path):
         return {}, None
+    import json
     try:
         state = json.loads(preport.read_regular(path, "The state file '%s'" % path, MAX_STATE).decode('utf-8'))
     except VaporError as exc:
@@ -161,24 +159,13 @@ def load_state(path):
     return state['destinations'], None
 
 
-def check_target(path, label):
-    """Refuse a path to be written (output, state_file) where something other than a regular file or a symbolic
-    link is: write_private would replace it, and replacing /dev/null or a FIFO with a report is never wanted."""
-    if not path:
-        return
-    try:
-        mode = os.lstat(path).st_mode
-    except OSError:
-        return
-    if stat.S_ISDIR(mode):
-        raise VaporError("%s '%s' is a directory." % (label, path))
-    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
-        raise VaporError("%s '%s' is %s, not a regular file; it is left as it is." % (label, path,
-                                                                                      preport.file_kind(mode)))
+def run(params, check_mode=False, sleep=time.sleep, rand=None, environ=None, collect=None):
+    """The whole job; returns the module's result. ``rand`` (default random.random) and ``sleep`` time the splay,
+    ``collect`` replaces collect.collect (tests).
 
-
-def run(params, check_mode=False, sleep=time.sleep, rand=random.random, environ=None, collect=None):
-    """The whole job; returns the module's result. ``collect`` replaces collect.collect (tests)."""
+    Modules a run may not need (json, hashlib, random, requests, cryptography) are imported where they are used: a
+    scheduled run that writes its report to a file costs little more than the package query itself
+    (benchmarks/bench_package_report.py)."""
     environ = os.environ if environ is None else environ
     p = TABLE.merge(params, environ=environ)
     if p.get('destinations') is not None:
@@ -194,13 +181,17 @@ def run(params, check_mode=False, sleep=time.sleep, rand=random.random, environ=
     top_recipient = _encryption().load_recipient(p['encrypt']) if p.get('encrypt') and p.get('output') else None
     base_http = vhttp.http_settings(p)
     dests = destinations_of(p, base_http)
-    check_target(p.get('output'), 'The report file')
-    check_target(p.get('state_file'), 'The state file')
+    for path, label in ((p.get('output'), 'The report file'), (p.get('state_file'), 'The state file')):
+        if path:
+            check_replaceable(path, label)   # before anything is collected or sent
     state, state_warning = load_state(p.get('state_file'))
 
     result = {'changed': False, 'warnings': [state_warning] if state_warning else []}
     slept = 0.0
     if p['splay'] and not check_mode:
+        if rand is None:
+            import random
+            rand = random.random
         slept = round(rand() * p['splay'], 3)
         sleep(slept)
     result['splay_seconds'] = slept
@@ -265,6 +256,7 @@ def run(params, check_mode=False, sleep=time.sleep, rand=random.random, environ=
             continue
         try:
             payload = _encryption().encrypt(body, dest.recipient) if dest.recipient else body
+            import json
             key = json.dumps(dest.http, sort_keys=True, default=str)
             client = client_cache.get(key)
             if client is None:
@@ -300,6 +292,7 @@ def run(params, check_mode=False, sleep=time.sleep, rand=random.random, environ=
     result['failed_destinations'] = failed
     result['findings'] = sum(len(o['findings']) for o in outcomes)
     if p.get('state_file') and not check_mode and (new_state != state or state_warning):
+        import json
         blob = json.dumps({'version': STATE_VERSION, 'destinations': new_state}, sort_keys=True, indent=1).encode()
         write_private(p['state_file'], blob + b'\n', 'The state file')
     if failed:

@@ -24,6 +24,7 @@ import re
 from ansible_collections.vapor.ops.plugins.module_utils._clients import http as vhttp
 from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 
+# the collector's modes (the 'mode' option's choices, _pakiti/options.py)
 MODES = ('store-only', 'store-and-report', 'report-only')
 PROTOCOL = '5'
 # the largest reply read (findings of a big host fit many times); a larger one is an error, never cut silently

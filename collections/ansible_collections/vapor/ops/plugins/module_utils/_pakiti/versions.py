@@ -17,8 +17,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json
-
 from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 from ansible_collections.vapor.ops.plugins.module_utils._pakiti.filters import NamePatterns
 
@@ -69,5 +67,6 @@ def format_versions(entries):
     """
     if not entries:
         return b'[]\n'
+    import json
     lines = [json.dumps(e, sort_keys=True, ensure_ascii=True, separators=(', ', ': ')) for e in entries]
     return ('[\n' + ',\n'.join(lines) + '\n]\n').encode('ascii')

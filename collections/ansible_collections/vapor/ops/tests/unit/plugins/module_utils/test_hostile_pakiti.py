@@ -383,3 +383,29 @@ def test_certificates_a_self_signed_one_and_one_with_text_around_it_are_taken_a_
     chain.write_bytes(cert.read_bytes() + other.read_bytes())
     with pytest.raises(VaporError, match=r"holds 2 certificates; give the collector's certificate alone\.$"):
         penc.load_recipient(str(chain))
+
+
+def test_write_private_itself_refuses_special_files_and_never_blocks_on_a_fifo(tmp_path):
+    """write_private() is shared (package_report's output and state file today, other jobs' files later): it refuses
+    a FIFO, a socket or a device at the path by itself, leaves it there, and never opens a FIFO in a way that waits
+    for a writer."""
+    import socket
+    from ansible_collections.vapor.ops.plugins.module_utils._common.files import same_content, write_private
+    fifo = tmp_path / 'fifo'
+    os.mkfifo(str(fifo))
+    assert same_content(str(fifo), b'x') is False       # returns at once: no writer needed
+    for check_mode in (True, False):
+        with pytest.raises(VaporError) as exc:
+            write_private(str(fifo), b'data\n', 'The report file', check_mode=check_mode)
+        assert exc.value.msg == "The report file '%s' is a FIFO, not a regular file; it is left as it is." % fifo
+        assert stat.S_ISFIFO(os.lstat(str(fifo)).st_mode)
+    sock_path = tmp_path / 's'
+    sock = socket.socket(socket.AF_UNIX)
+    try:
+        sock.bind(str(sock_path))
+        with pytest.raises(VaporError, match=r"is a socket, not a regular file; it is left as it is\.$"):
+            write_private(str(sock_path), b'data\n', 'The state file')
+    finally:
+        sock.close()
+    with pytest.raises(VaporError, match=r"^The report file '/dev/null' is a character device, not a regular file"):
+        write_private('/dev/null', b'data\n', 'The report file')

@@ -198,3 +198,53 @@ def test_a_corrupt_state_file_is_a_warning_and_is_replaced(tmp_path):
                       environ={})
     assert any("is not the JSON package_report writes" in w for w in result['warnings'])
     assert json.loads(state.read_text()) == {'version': 1, 'destinations': {}}
+
+
+def _child(code):
+    """Run ``code`` in a fresh interpreter that imports the collection from this tree; its stdout."""
+    import sys
+    here = __file__
+    root = here[:here.index('/ansible_collections/')]
+    out = subprocess.run([sys.executable, '-c', 'import sys; sys.path.insert(0, %r)\n%s' % (root, code)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_a_run_that_only_writes_a_file_loads_no_http_or_crypto_library(tmp_path):
+    """The scheduled run of a site that writes its report to a file pays only for what it uses: requests, urllib3,
+    ssl, cryptography, json and hashlib stay unloaded (benchmarks/bench_package_report.py measures the gain)."""
+    code = (
+        "before = set(sys.modules)\n"   # an interpreter's site may load some of them (a .pth file): not the run
+        "from ansible_collections.vapor.ops.plugins.module_utils._pakiti.run import run\n"
+        "class Inv(object):\n"
+        "    headers = {'arch': 'x86_64', 'host': 'h.example.org', 'packager': 'rpm', 'version': '1'}\n"
+        "    packages = [('bash', '0:5.1-1.el9', 'x86_64')]\n"
+        "    packager = 'rpm'\n"
+        "    warnings = []\n"
+        "result = run({'output': %r, 'kernel': False}, collect=lambda **kw: Inv(), environ={})\n"
+        "assert result['output']['changed'] and result['counts']['sent'] == 1, result\n"
+        "print(sorted(m for m in ('requests', 'urllib3', 'ssl', 'cryptography', 'json', 'hashlib', 'random', 'socket')"
+        " if m in sys.modules and m not in before))\n" % str(tmp_path / 'report'))
+    assert _child(code) == '[]'
+    assert (tmp_path / 'report').read_bytes().startswith(b'#\narch: x86_64\nhost: h.example.org\n')
+
+
+def test_requests_missing_is_reported_by_requirement_and_by_the_client():
+    code = (
+        "sys.modules['requests'] = None\n"
+        "from ansible_collections.vapor.ops.plugins.module_utils._clients import http\n"
+        "from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError\n"
+        "name, importable, error = http.requirement()\n"
+        "assert (name, importable) == ('requests', False) and 'import of requests' in error, (name, importable, error)\n"
+        "try:\n"
+        "    http.HttpClient(http.http_settings({}))\n"
+        "except VaporError as exc:\n"
+        "    print(exc.msg)\n")
+    assert _child(code) == 'The Python library requests is needed to speak HTTP and cannot be imported.'
+
+
+def test_requests_present_is_reported_by_requirement():
+    pytest.importorskip('requests')
+    from ansible_collections.vapor.ops.plugins.module_utils._clients import http
+    assert http.requirement() == ('requests', True, None)
