@@ -18,8 +18,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import copy
-
 # An option whose value, when not given, comes from the first of some environment variables that is set, is written
 # 'fallback': (ENV, ['VAR', ...]); module_kwargs() turns the marker into Ansible's env_fallback (which the caller,
 # a module, imports) and merge() reads the environment itself for the runners that call the core without Ansible.
@@ -59,6 +57,7 @@ class OptionSpec(object):
 
     def argument_spec(self):
         """The options as an AnsibleModule argument_spec (a copy the caller may change)."""
+        import copy
         return copy.deepcopy(self.options)
 
     def module_kwargs(self, env_fallback=None, **extra):
@@ -69,6 +68,7 @@ class OptionSpec(object):
         spec = self.argument_spec()
         if env_fallback is not None:
             _resolve_env(spec, env_fallback)
+        import copy
         kwargs = dict(argument_spec=spec)
         kwargs.update(copy.deepcopy(self.constraints))
         kwargs.update(extra)
@@ -76,7 +76,7 @@ class OptionSpec(object):
 
     def defaults(self):
         """{option: default}, None where the option has no default (suboptions are not filled in)."""
-        return dict((name, copy.deepcopy(spec.get('default'))) for name, spec in self.options.items())
+        return dict((name, _copied(spec.get('default'))) for name, spec in self.options.items())
 
     def merge(self, params, environ=None):
         """The defaults overlaid with every option of ``params`` that is set (not None).
@@ -94,6 +94,16 @@ class OptionSpec(object):
                     if value is not None:
                         merged[name] = value
         return merged
+
+
+def _copied(value):
+    """A copy of a default (None, a scalar, or lists and dictionaries of them) that the caller may change; without
+    the copy module, which a core run would load for nothing else."""
+    if isinstance(value, dict):
+        return dict((k, _copied(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return [_copied(v) for v in value]
+    return value
 
 
 def env_value(spec, environ):

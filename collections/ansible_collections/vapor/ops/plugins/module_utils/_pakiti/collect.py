@@ -16,6 +16,9 @@
 # name" in /proc/cpuinfo, an /etc/os-release without VERSION_ID under its fatal warnings); here those give a
 # warning or a report that is still well formed.
 #
+# The tools run through os.posix_spawn, not the subprocess module: loading subprocess (and what it loads) takes
+# about as long as dpkg-query takes to list a small host's packages (benchmarks/bench_package_report.py).
+#
 # Pure Python (no Ansible import).
 
 from __future__ import absolute_import, division, print_function
@@ -23,8 +26,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
-import re
-import subprocess
 
 from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 from ansible_collections.vapor.ops.plugins.module_utils._pakiti.report import REPORT_FORMAT_VERSION, strip
@@ -40,15 +41,13 @@ RPM_QUERY = ['-qa', '--nodigest', '--nosignature', '--queryformat']
 DPKG_SHOWFORMAT = '${Status}=${Package}\t${Version}\t${Architecture}\n'
 RELEASE_FILES = ('/etc/redhat-release', '/etc/fedora-release')
 
-# Bulk steps on the whole output (one pass in C each, not a Python loop per package).
-_RPM_PUBKEY = re.compile(b'^gpg-pubkey\t[^\n]*\n', re.M)
-_LINES = re.compile(b'[^\n]*\n')
-_DPKG_INSTALLED = re.compile(b'^install ok installed[^=\n]*=([^\n]*\n)', re.M)
-_FIELDS = re.compile('^([^\t\n]*)\t([^\t\n]*)\t([^\n]*)\n', re.M)
+RPM_PUBKEY_PREFIX = b'gpg-pubkey\t'
+DPKG_INSTALLED_PREFIX = b'install ok installed'
 
+# lsb_release -i / -r output, as pakiti-client matches it (compiled when a host without os-release needs them)
 _SPACE = '[ \t\n\x0b\f\r]'
-_LSB_ID = re.compile(r'\ADistributor%s+ID%s*:%s+([^ \t\n\x0b\f\r]+?)%s*\Z' % ((_SPACE,) * 4))
-_LSB_RELEASE = re.compile(r'\ARelease%s*:%s+([^ \t\n\x0b\f\r]+?)%s*\Z' % ((_SPACE,) * 3))
+LSB_ID = r'\ADistributor%s+ID%s*:%s+([^ \t\n\x0b\f\r]+?)%s*\Z' % ((_SPACE,) * 4)
+LSB_RELEASE = r'\ARelease%s*:%s+([^ \t\n\x0b\f\r]+?)%s*\Z' % ((_SPACE,) * 3)
 
 
 class Inventory(object):
@@ -91,11 +90,64 @@ def run_tool(name, args):
     env = dict(os.environ)
     env['LC_ALL'] = 'C'
     try:
-        proc = subprocess.run([path] + list(args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, env=env, check=False)
+        return spawn([path] + list(args), env)
     except OSError as exc:
         return 127, b'', str(exc).encode('utf-8', 'surrogateescape')
-    return proc.returncode, proc.stdout, proc.stderr
+
+
+def spawn(argv, env):
+    """``(rc, stdout, stderr)`` of ``argv`` (argv[0] a path; no shell, no PATH search) run with ``env``, its stdin
+    /dev/null; rc is negative for a signal, as subprocess gives it. OSError when it cannot be started.
+
+    What subprocess.run does, with os.posix_spawn and a poll loop over both pipes (neither can fill up and stall
+    the tool): the subprocess module and what it loads take about as long to import as dpkg-query takes to list
+    a small host's packages. Where os.posix_spawn is missing, subprocess.run.
+    """
+    if not hasattr(os, 'posix_spawn'):
+        import subprocess
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env=env, check=False)
+        return proc.returncode, proc.stdout, proc.stderr
+    import select
+    out_r, out_w = os.pipe()          # not inherited (close-on-exec) but for the copies made for the child
+    err_r, err_w = os.pipe()
+    try:
+        try:
+            # stdout and stderr first: a pipe end may have got fd 0 or 1 when the caller runs with them closed
+            pid = os.posix_spawn(argv[0], argv, env, file_actions=[
+                (os.POSIX_SPAWN_DUP2, out_w, 1),
+                (os.POSIX_SPAWN_DUP2, err_w, 2),
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)])
+        finally:
+            os.close(out_w)
+            os.close(err_w)
+        chunks = {out_r: [], err_r: []}
+        poller = select.poll()
+        for fd in chunks:
+            poller.register(fd, select.POLLIN)
+        reading = len(chunks)
+        try:
+            while reading:
+                for fd, dummy in poller.poll():
+                    data = os.read(fd, 1 << 16)
+                    if data:
+                        chunks[fd].append(data)
+                    else:
+                        poller.unregister(fd)
+                        reading -= 1
+        except BaseException:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            raise
+        status = os.waitpid(pid, 0)[1]
+    finally:
+        os.close(out_r)
+        os.close(err_r)
+    if os.WIFSIGNALED(status):
+        rc = -os.WTERMSIG(status)
+    else:
+        rc = os.WEXITSTATUS(status)
+    return rc, b''.join(chunks[out_r]), b''.join(chunks[err_r])
 
 
 def _perl_true(value):
@@ -119,7 +171,7 @@ def _first_line(data):
     """The line of a tool's stderr that says why it failed: the first one with 'error' in it (dpkg-query prints its
     warnings first), else the first one; on one line, without control characters, at most 200 characters."""
     lines = [' '.join(line.split()) for line in data.decode('utf-8', 'replace').splitlines()]
-    lines = [re.sub('[\x00-\x1f\x7f]', '', line) for line in lines if line]
+    lines = [''.join(ch for ch in line if ch >= ' ' and ch != '\x7f') for line in lines if line]
     for number, line in enumerate(lines):
         if 'error' in line.lower():
             if line.endswith(':') and number + 1 < len(lines):   # the cause is on the next line
@@ -169,12 +221,13 @@ def _os_release(text):
 
 
 def _lsb_release(run):
+    import re
     found = []
-    for option, pattern in (('-i', _LSB_ID), ('-r', _LSB_RELEASE)):
+    for option, pattern in (('-i', LSB_ID), ('-r', LSB_RELEASE)):
         result = run('lsb_release', [option])
         if result is None or result[0] != 0:
             return None
-        match = pattern.match(strip(result[1]))
+        match = re.match(pattern, strip(result[1]))
         if match:
             found.append(strip(match.group(1)))
     return ' '.join(found) if len(found) == 2 else None
@@ -192,7 +245,7 @@ def _find_system(root, run, uts):
         return strip(_os_release(_read(root, '/etc/os-release')))
     if os.path.isfile(_path(root, '/etc/SuSE-release')):
         for line in _read(root, '/etc/SuSE-release').split('\n'):
-            if re.search('suse', line, re.I):
+            if 'suse' in line.lower():
                 return strip(line)
     if os.path.isfile(_path(root, '/etc/freebsd-update.conf')):
         return strip('%s %s' % (uts.sysname, uts.release))
@@ -238,7 +291,7 @@ def rpm_lines(out):
     As pakiti-client: ``\\t(none):`` becomes ``\\t0:``, ``gpg-pubkey`` lines are dropped.
     """
     out = _terminated(out).replace(b'\t(none):', b'\t0:')
-    return _LINES.findall(_RPM_PUBKEY.sub(b'', out))
+    return [line + b'\n' for line in out.split(b'\n')[:-1] if not line.startswith(RPM_PUBKEY_PREFIX)]
 
 
 def dpkg_lines(out):
@@ -247,7 +300,13 @@ def dpkg_lines(out):
     As pakiti-client: only lines whose status starts ``install ok installed`` (so held packages, whose status is
     ``hold ok installed``, are not reported), cut after the first '='.
     """
-    return _DPKG_INSTALLED.findall(_terminated(out))
+    lines = []
+    for line in _terminated(out).split(b'\n')[:-1]:
+        if line.startswith(DPKG_INSTALLED_PREFIX):
+            dummy, sep, rest = line.partition(b'=')
+            if sep:
+                lines.append(rest + b'\n')
+    return lines
 
 
 def pkg_lines(out, arch):
@@ -257,6 +316,7 @@ def pkg_lines(out, arch):
     appended. (pakiti-client's own substitution leaves the line's newline inside the line when a description
     follows the name; this does not copy that slip.)
     """
+    import re
     lines = []
     for line in _terminated(out).split(b'\n')[:-1]:
         word = line.split(None, 1)[0] if line.strip() else b''
@@ -295,7 +355,8 @@ def _to_packages(lines, packager, warnings):
     """Sort the lines as Perl's sort does (by byte, LF included) and split them into (name, version, arch)."""
     lines.sort()
     text = b''.join(lines).decode('utf-8', 'surrogateescape')
-    packages = _FIELDS.findall(text)
+    # NAME<TAB>VERSION<TAB>ARCH: name and version hold no TAB, the arch is the rest of the line
+    packages = [tuple(fields) for fields in (line.split('\t', 2) for line in text.split('\n')[:-1]) if len(fields) == 3]
     if len(packages) != len(lines):
         warnings.append('%d line(s) of the %s package list are not NAME<TAB>VERSION<TAB>ARCH and are left out.'
                         % (len(lines) - len(packages), packager))

@@ -19,9 +19,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import fnmatch
-import re
-
 from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 from ansible_collections.vapor.ops.plugins.module_utils._pakiti.report import KNOWN_HEADERS
 
@@ -63,9 +60,16 @@ class NamePatterns(object):
             patterns = [patterns]
         globs = []
         self._regexes = []
+        self._globs = None
+        self.empty = True
         for pattern in patterns:
             if not isinstance(pattern, str) or not pattern:
                 raise VaporError('The %s pattern %r is not a non-empty string.' % (what, pattern))
+        if not patterns:
+            return      # no pattern: nothing to compile (a run without filters does not even load re)
+        import fnmatch
+        import re
+        for pattern in patterns:
             if pattern.startswith(REGEX_PREFIX):
                 try:
                     self._regexes.append(re.compile(pattern[len(REGEX_PREFIX):]))
@@ -87,12 +91,19 @@ class NamePatterns(object):
         return False
 
 
-_KERNEL = NamePatterns(KERNEL_PACKAGES, 'kernel')
+_KERNEL = []
+
+
+def _kernel():
+    """KERNEL_PACKAGES compiled, on first use (only a run with kernel: false needs them)."""
+    if not _KERNEL:
+        _KERNEL.append(NamePatterns(KERNEL_PACKAGES, 'kernel'))
+    return _KERNEL[0]
 
 
 def is_kernel_package(name):
     """Whether ``name`` is one of KERNEL_PACKAGES."""
-    return _KERNEL.matches(name)
+    return _kernel().matches(name)
 
 
 class Filters(object):
@@ -125,7 +136,7 @@ class Filters(object):
             return False
         if self.exclude.matches(name):
             return False
-        return self.kernel or not _KERNEL.matches(name)
+        return self.kernel or not _kernel().matches(name)
 
     def apply(self, headers, packages):
         """``(headers, packages, counts)`` after the filters; the inputs are not changed.

@@ -10,10 +10,12 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import re as _re
 import shutil
 import subprocess
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 from ansible_collections.vapor.ops.plugins.module_utils._pakiti import collect as collect_mod
@@ -509,3 +511,80 @@ def test_rpm_and_dpkg_line_rules():
         b'a\t0:1-1\tx86_64\n', b'b\t0:1-1\tnoarch\n']
     assert collect_mod.dpkg_lines(DPKG_OUT) == [b'bash\t5.2.15-2+b7\tamd64\n', b'libc6\t2.36-9+deb12u4\tamd64\n',
                                                 b'adduser\t3.134\tall\n']
+
+
+# -- the string-method parsers against the regular expressions that say what they do --------------------------------
+# strip(), dpkg_lines(), rpm_lines() and the field split of collect() use string methods (fast, and no regular
+# expression to load for a scheduled run); each is checked here against the expression it must equal.
+
+_TEXT = st.text(alphabet=st.sampled_from(list(' \t\n\x0b\f\r\x00\x01\x1c\x7f\x85\xa0=:-aZ0\u00e9\u2028')), max_size=40)
+
+
+def _strip_by_regex(value):
+    value = _re.sub(r'\A[ \t\n\x0b\f\r]+', '', value)
+    value = _re.sub(r'[ \t\n\x0b\f\r]+\Z', '', value)
+    value = _re.sub(r'[ \t\n\x0b\f\r]+', ' ', value)
+    return _re.sub(r'[^\x20-\x7e]+', '', value)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_TEXT)
+def test_strip_equals_the_regular_expressions(value):
+    assert strip(value) == _strip_by_regex(value)
+
+
+_LINES_TEXT = st.lists(st.sampled_from([
+    b'install ok installed=bash\t5.2-1\tamd64', b'install ok installed=a=b\t1\tall', b'hold ok installed=x\t1\tall',
+    b'install ok installed', b'install ok installedX=y\t1\tall', b'deinstall ok config-files=z\t1\tamd64', b'',
+    b'gpg-pubkey\t0:abc-1\t(none)', b'gpg-pubkeyX\t1\tx', b'kernel\t(none):5.14-1\tx86_64', b'a\tb', b'a\tb\tc\td',
+    b'\t\t', b'n\t(none):1\t(none):x']), max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_LINES_TEXT, st.booleans())
+def test_package_line_parsers_equal_the_regular_expressions(lines, final_lf):
+    out = b'\n'.join(lines) + (b'\n' if final_lf and lines else b'')
+    terminated = out if not out or out.endswith(b'\n') else out + b'\n'
+    assert collect_mod.dpkg_lines(out) == _re.findall(b'^install ok installed[^=\n]*=([^\n]*\n)', terminated, _re.M)
+    rpm = terminated.replace(b'\t(none):', b'\t0:')
+    assert collect_mod.rpm_lines(out) == _re.findall(b'[^\n]*\n', _re.sub(b'^gpg-pubkey\t[^\n]*\n', b'', rpm,
+                                                                          flags=_re.M))
+    warnings = []
+    parsed = collect_mod._to_packages(list(collect_mod.rpm_lines(out)), 'rpm', warnings)
+    text = b''.join(sorted(collect_mod.rpm_lines(out))).decode('utf-8', 'surrogateescape')
+    assert parsed == _re.findall('^([^\t\n]*)\t([^\t\n]*)\t([^\n]*)\n', text, _re.M)
+    assert bool(warnings) == (len(parsed) != len(collect_mod.rpm_lines(out)))
+
+
+# -- spawn(): the tool runner without the subprocess module ---------------------------------------------------------
+
+
+def test_spawn_reads_both_streams_fully_without_stalling():
+    """More than a pipe's buffer on stdout and stderr at once: a reader of one stream only would stall the tool."""
+    script = ("import os, sys\n"
+              "for i in range(40):\n"
+              "    os.write(1, b'o' * 8192)\n"
+              "    os.write(2, b'e' * 8192)\n"
+              "sys.exit(3)\n")
+    import sys
+    rc, out, err = collect_mod.spawn([sys.executable, '-c', script], dict(os.environ))
+    assert (rc, len(out), len(err)) == (3, 40 * 8192, 40 * 8192)
+    assert set(out) == {ord('o')} and set(err) == {ord('e')}
+
+
+def test_spawn_gives_stdin_as_dev_null_the_environment_and_signals():
+    rc, out, err = collect_mod.spawn(['/bin/sh', '-c', 'cat; printf "%s" "$LC_ALL"'], {'LC_ALL': 'C', 'PATH': '/bin:/usr/bin'})
+    assert (rc, out, err) == (0, b'C', b'')
+    rc, out, err = collect_mod.spawn(['/bin/sh', '-c', 'kill -TERM $$'], {'PATH': '/bin:/usr/bin'})
+    assert rc == -15
+    with pytest.raises(OSError):
+        collect_mod.spawn(['/nonexistent/tool'], {})
+
+
+def test_run_tool_names_a_tool_that_cannot_start(monkeypatch, tmp_path):
+    tool = tmp_path / 'dpkg-query'
+    tool.write_bytes(b'\x7fELF not really\n')
+    tool.chmod(0o755)
+    monkeypatch.setattr(collect_mod, 'TOOL_DIRS', (str(tmp_path),))
+    rc, out, err = collect_mod.run_tool('dpkg-query', ['-W'])
+    assert rc == 127 and out == b'' and b'Exec format error' in err
