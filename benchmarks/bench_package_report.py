@@ -29,6 +29,12 @@ Contenders, each a fresh child process that writes the whole pakiti report (prot
             plugins/module_utils/_pakiti/run.py and calls run({'output': FILE, 'packager': ..., 'rpm_dbpath': D}):
             the whole process, interpreter start + imports + collect + format + write, as one run of the module
             on a host costs at least. The child also reports its import time and run() time.
+  runner    what a site's cron job or systemd timer runs when the pakiti_client role installed the reporter: the
+            role's runner (roles/pakiti_client/files/vapor-pakiti-client) with the same interpreter, importing the
+            core from this tree (VAPOR_OPS_INSTALL_DIR), reading a JSON configuration of the same parameters,
+            taking its lock, as the tests' unprivileged user when the benchmark runs as root (--as-user; the
+            runner refuses root): argument parsing, the JSON reader and the user switch on top of the core. Its
+            ratio is shown; the target applies to the core.
   python    `PYTHON -c pass`, the bare interpreter start: not a contender, the floor of any Python child.
 
 The output file of every contender is removed before it runs (run() leaves a file that already holds the report
@@ -78,6 +84,8 @@ for _p in (HERE, COLLECTIONS, TESTS):
 from benchutil import log  # noqa: E402
 
 TARGET_RATIO = 1.2
+RUNNER = os.path.join(COLLECTIONS, "ansible_collections", "vapor", "ops", "roles", "pakiti_client", "files",
+                      "vapor-pakiti-client")
 PLAYBOOK = "playbooks/package_report.yml"
 TASK = "Collect, filter and send the package report"
 DATASETS = ("dpkg", "rpm")
@@ -224,6 +232,45 @@ def run_core(ds, out, collections=None):
     return {"wall": wall, "rss_kb": rss, "cpu": cpu, "out": out, "import_s": child["import_s"],
             "run_s": child["run_s"], "vm_hwm_kb": child["vm_hwm_kb"], "found": child["counts"]["found"],
             "warnings": child["warnings"]}
+
+
+def runner_setup(data, scratch):
+    """{dataset: (configuration file, report file)} for the runner, and the --as-user arguments.
+
+    As root the runner must become another user: the tests' unprivileged user (tests/servers.py), which then owns
+    the runner's directory, configurations and reports."""
+    import pwd
+    target = os.path.join(scratch, "runner")
+    os.makedirs(target)
+    os.chmod(target, 0o755)
+    as_user, owner = [], None
+    if os.geteuid() == 0:
+        from servers import ensure_unprivileged_user
+        owner = ensure_unprivileged_user()
+        as_user = ["--as-user", owner.pw_name]
+        os.chown(target, owner.pw_uid, owner.pw_gid)
+    else:
+        owner = pwd.getpwuid(os.geteuid())
+    configs = {}
+    for name, ds in data.items():
+        out = os.path.join(target, "runner-%s.report" % name)
+        cfg = os.path.join(target, "runner-%s.json" % name)
+        with open(cfg, "w") as f:
+            json.dump(params_of(ds, out), f)
+        os.chmod(cfg, 0o600)
+        os.chown(cfg, owner.pw_uid, owner.pw_gid)
+        configs[name] = (cfg, out)
+    return configs, as_user
+
+
+def run_runner(cfg, out, as_user):
+    if os.path.exists(out):
+        os.unlink(out)
+    env = dict(child_env(), VAPOR_OPS_INSTALL_DIR=COLLECTIONS)
+    wall, rss, cpu, stdout = timed([PYTHON[0], RUNNER, "--config", cfg, "--quiet"] + as_user, env=env)
+    if not os.path.isfile(out):
+        raise SystemExit("the runner did not write %s: %s" % (out, stdout.strip()[-500:]))
+    return {"wall": wall, "rss_kb": rss, "cpu": cpu, "out": out}
 
 
 def run_floor():
@@ -415,13 +462,16 @@ def markdown(fig):
     out = ["Each contender is a fresh child process that writes the whole pakiti report to a file: the baseline a "
            "bash child running pakiti-client's commands (header commands, package query piped to sed/grep/"
            "`LC_ALL=C sort`), the core a Python child running `run({'output': FILE, ...})` (interpreter start, "
-           "imports, collect, format, write). %d counted rounds after one warm-up, rotated order, median [min–max]; "
-           "every round the two report files were byte-identical." % fig["reps"], ""]
+           "imports, collect, format, write), the runner the pakiti_client role's `vapor-pakiti-client --config "
+           "FILE --quiet` (what a site's cron job runs: the core plus argument parsing, the JSON configuration, the "
+           "lock and the switch to the run user). %d counted rounds after one warm-up, rotated order, median "
+           "[min–max]; every round the three report files were byte-identical." % fig["reps"], ""]
     out += ["| data | contender | median s | min s | max s | CPU s | peak RSS MiB | ratio |",
             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, lf in sorted(fig["layouts"].items()):
         label = "%s (%d packages)" % (name, lf["packages"])
-        rows = [("baseline (bash)", lf["baseline"]), ("core (Python child)", lf["core"])]
+        rows = [("baseline (bash)", lf["baseline"]), ("core (Python child)", lf["core"]),
+                ("runner (`vapor-pakiti-client`)", lf["runner"])]
         rows += [("candidate %s (`%s`)" % (n, c["collections"]), c) for n, c in sorted(lf.get("candidates", {}).items())]
         base = lf["baseline"]["wall"]["median"]
         for title, f in rows:
@@ -501,9 +551,11 @@ def main(argv=None):
     with open(script, "w") as f:
         f.write(BASELINE)
 
+    runner_configs, as_user = runner_setup(data, scratch)
+
     contenders = [("python", None)]
     for name in names:
-        contenders += [("baseline", name), ("core", name)] + [(c, name) for c in sorted(candidates)]
+        contenders += [("baseline", name), ("core", name), ("runner", name)] + [(c, name) for c in sorted(candidates)]
     results = dict((c, []) for c in contenders)
     load = {"before": load_snapshot()}
     dist = Disturbance()
@@ -518,6 +570,9 @@ def main(argv=None):
                 ds = data[ds_name]
                 if kind == "baseline":
                     res = run_baseline(ds, out, script)
+                elif kind == "runner":
+                    res = run_runner(runner_configs[ds_name][0], runner_configs[ds_name][1], as_user)
+                    out = res["out"]
                 else:
                     res = run_core(ds, out, candidates.get(kind))
                 outs[(kind, ds_name)] = out
@@ -530,7 +585,7 @@ def main(argv=None):
             if rnd != "warmup":
                 results[(kind, ds_name)].append(res)
         for name in names:
-            for kind in ["core"] + sorted(candidates):
+            for kind in ["core", "runner"] + sorted(candidates):
                 check_same(name, kind, outs[(kind, name)], outs[("baseline", name)], data[name]["packages"])
     load["rounds"] = dist.stop()
 
@@ -540,9 +595,11 @@ def main(argv=None):
     for name in names:
         lf = fig["layouts"][name] = {"packages": data[name]["packages"], "data": data[name]["what"],
                                      "baseline": figures(results[("baseline", name)]),
-                                     "core": figures(results[("core", name)], core=True)}
+                                     "core": figures(results[("core", name)], core=True),
+                                     "runner": figures(results[("runner", name)])}
         base = lf["baseline"]["wall"]["median"]
         lf["ratio"] = lf["core"]["wall"]["median"] / base
+        lf["runner"]["ratio"] = lf["runner"]["wall"]["median"] / base
         lf["target_ratio"] = TARGET_RATIO
         for c in sorted(candidates):
             cf = lf.setdefault("candidates", {})[c] = figures(results[(c, name)], core=True)
@@ -572,7 +629,8 @@ def main(argv=None):
     for name in names:
         lf = fig["layouts"][name]
         print(" %s: %s, %d packages" % (name, lf["data"], lf["packages"]))
-        rows = [("baseline", lf["baseline"]), ("core", lf["core"])] + sorted(lf.get("candidates", {}).items())
+        rows = [("baseline", lf["baseline"]), ("core", lf["core"]), ("runner", lf["runner"])]
+        rows += sorted(lf.get("candidates", {}).items())
         for label, f in rows:
             extra = ""
             if "import_s" in f:
@@ -580,8 +638,8 @@ def main(argv=None):
                     f["import_s"]["median"], f["run_s"]["median"], f["vm_hwm_mb"])
             print("  %-9s %7.3f s [%.3f-%.3f]  cpu %.3f s  peak RSS %5.1f MiB%s" % (
                 label, f["wall"]["median"], f["wall"]["min"], f["wall"]["max"], f["cpu"]["median"], f["rss_mb"], extra))
-        print("  ratio core/baseline %.3f (target <= %.1f: %s)" % (
-            lf["ratio"], TARGET_RATIO, "met" if lf["ratio"] <= TARGET_RATIO else "MISSED"))
+        print("  ratio core/baseline %.3f (target <= %.1f: %s); runner/baseline %.3f" % (
+            lf["ratio"], TARGET_RATIO, "met" if lf["ratio"] <= TARGET_RATIO else "MISSED", lf["runner"]["ratio"]))
     if "fanout" in fig:
         fo = fig["fanout"]
         print(" fan-out: %d hosts, forks %d: %.1f s, %.3f s per host (task %s s); collector received %d, %d distinct "

@@ -376,15 +376,27 @@ def _detail(row):
     return '; '.join('%s: %s (%s)' % (v['version'], v['status'], ', '.join(v['hosts'])) for v in row['versions'])
 
 
+# A spreadsheet takes a cell that starts with one of these for a formula; the versions and host names come from the
+# sites' reports, so a cell of the CSV never starts with one (an apostrophe goes first, which spreadsheets hide).
+_FORMULA_START = ('=', '+', '-', '@', '\t', '\r')
+
+
+def _csv_text(value):
+    text = '' if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
 def render_csv(matrix):
     """The rows as CSV text: a header, then one line per product and site (installed versions and hosts joined by
-    '; '; for 'several', the detail column gives each version's status and hosts)."""
+    '; '; for 'several', the detail column gives each version's status and hosts). A value that a spreadsheet would
+    run as a formula (it starts with =, +, -, @, TAB or CR) gets an apostrophe in front."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator='\n')
     writer.writerow(CSV_COLUMNS)
     for row in matrix['rows']:
-        writer.writerow([row['product'], row['service_type'], row['site'], row['scheme'], row['expected'],
-                         row['status'], '; '.join(row['installed']), '; '.join(row['hosts']), _detail(row)])
+        writer.writerow([_csv_text(value) for value in (
+            row['product'], row['service_type'], row['site'], row['scheme'], row['expected'], row['status'],
+            '; '.join(row['installed']), '; '.join(row['hosts']), _detail(row))])
     return buf.getvalue()
 
 

