@@ -17,6 +17,7 @@ import traceback
 from ansible.module_utils.basic import env_fallback, missing_required_lib
 
 from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.urls import url_secrets
 
 
 def run_core(module, what, fn, *args, **kwargs):
@@ -78,15 +79,49 @@ def require_libraries(module, *needs):
             module.fail_json(msg=missing_required_lib(requirement), exception=need[2] if len(need) > 2 else None)
 
 
-def run_module(module_class, table, what, fn, needs=None, kept=None):
+def url_option_secrets(params):
+    """The secrets written inside the URL options of ``params`` (an option named url or ending in _url): a password
+    in user:password@, a token or password in the query. A user name alone is not one (storage URLs have them)."""
+    found = set()
+    for name, value in (params or {}).items():
+        if (name == 'url' or name.endswith('_url')) and isinstance(value, str):
+            found |= url_secrets(value, bare_user=False)
+    return found
+
+
+def hiding_secrets(module_class, secrets):
+    """A subclass of ``module_class`` (AnsibleModule) that also hides ``secrets(params)`` (a set of strings) as
+    no_log values: in the invocation it returns and logs, and in every result and message. Ansible's no_log hides
+    whole option values; a password written inside a URL needs this."""
+
+    class Module(module_class):
+        def __init__(self, *args, **kwargs):
+            super(Module, self).__init__(*args, **kwargs)
+            self._hide_secrets()
+
+        def _hide_secrets(self):
+            self.no_log_values.update(secrets(self.params or {}))
+
+        def _log_invocation(self):
+            # called by AnsibleModule.__init__ once the parameters are known: hide them before they are logged
+            self._hide_secrets()
+            super(Module, self)._log_invocation()
+
+    return Module
+
+
+def run_module(module_class, table, what, fn, needs=None, kept=None, secrets=url_option_secrets):
     """A vapor.ops module's whole main(): parse the options of ``table`` (an OptionSpec) with ``module_class``
     (AnsibleModule, passed by the module so that it imports it), check the libraries, call the core, exit.
 
     ``what``: the job in words, for an unexpected failure ('The catalog dump'); ``fn(params, check_mode=...)``:
     the core; ``needs(params)``: the (requirement, importable[, error]) of the libraries this run needs;
-    ``kept``: (where, [(reason, why), ...]) for warn_kept_reasons. A result with 'aborted' set fails with that
-    sentence and everything else of the result; a result without 'changed' did not change anything.
+    ``kept``: (where, [(reason, why), ...]) for warn_kept_reasons; ``secrets(params)``: the strings to hide besides
+    the no_log options (default: the credentials written inside URL options). A result with 'aborted' set fails
+    with that sentence and everything else of the result; a result without 'changed' did not change anything.
     """
+    if secrets is not None and isinstance(module_class, type):   # (tests pass a factory function instead)
+        module_class = hiding_secrets(module_class, secrets)
     module = module_class(**table.module_kwargs(env_fallback=env_fallback, supports_check_mode=True))
     if needs is not None:
         require_libraries(module, *needs(module.params))

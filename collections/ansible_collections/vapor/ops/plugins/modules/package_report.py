@@ -377,7 +377,8 @@ splay_seconds:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.vapor.ops.plugins.module_utils._module import run_module
-from ansible_collections.vapor.ops.plugins.module_utils._clients.http import requirement, url_secrets
+from ansible_collections.vapor.ops.plugins.module_utils._clients.http import requirement
+from ansible_collections.vapor.ops.plugins.module_utils._common.urls import url_secrets
 from ansible_collections.vapor.ops.plugins.module_utils._pakiti.options import TABLE
 from ansible_collections.vapor.ops.plugins.module_utils._pakiti.run import run
 
@@ -403,23 +404,8 @@ def _url_secrets(params):
     return found
 
 
-class _PackageReportModule(AnsibleModule):
-    """AnsibleModule that also hides the secrets of _url_secrets() wherever it shows or logs its options."""
-
-    def __init__(self, *args, **kwargs):
-        super(_PackageReportModule, self).__init__(*args, **kwargs)
-        self._hide_url_secrets()
-
-    def _hide_url_secrets(self):
-        self.no_log_values.update(_url_secrets(self.params or {}))
-
-    def _log_invocation(self):
-        self._hide_url_secrets()
-        super(_PackageReportModule, self)._log_invocation()
-
-
 def main():
-    run_module(_PackageReportModule, TABLE, 'The package report', run, needs=_needs)
+    run_module(AnsibleModule, TABLE, 'The package report', run, needs=_needs, secrets=_url_secrets)
 
 
 if __name__ == '__main__':

@@ -33,6 +33,7 @@ import time
 from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
 from ansible_collections.vapor.ops.plugins.module_utils._common.options import ENV, OptionSpec
 from ansible_collections.vapor.ops.plugins.module_utils._common.retry import backoff_delay
+from ansible_collections.vapor.ops.plugins.module_utils._common.urls import safe_url
 from ansible_collections.vapor.ops.plugins.module_utils._common.version import COLLECTION, COLLECTION_VERSION
 
 REQUIREMENT = 'requests'
@@ -64,33 +65,6 @@ HTTP_OPTIONS = OptionSpec(dict(
 ))
 
 HTTP_OPTION_NAMES = tuple(sorted(HTTP_OPTIONS.options))
-
-_USERINFO_RE = re.compile(r'(?<=://)[^/@\s]*@')
-_SECRET_QUERY_RE = re.compile(r'((?:access_token|token|password|passwd|secret|api_?key|key|sig|signature)=)[^&#\s]*',
-                              re.I)
-
-
-def safe_url(url):
-    """A URL fit for a message or a result: no user:password@, no token or password in the query."""
-    text = _USERINFO_RE.sub('', str(url))
-    return _SECRET_QUERY_RE.sub(r'\1***', text)
-
-
-def url_secrets(url):
-    """The secret parts written inside a URL, for a module to hide from its logs and its invocation: the password of
-    ``user:password@`` (the user name when there is no password: a token is often written there) and the values of
-    the query parameters safe_url() hides."""
-    text = str(url or '')
-    found = set()
-    userinfo = re.search(r'://([^/@\s]*)@', text)
-    if userinfo:
-        user, sep, password = userinfo.group(1).partition(':')
-        found.add(password if sep else user)
-    for match in _SECRET_QUERY_RE.finditer(text):
-        found.add(match.group(0)[len(match.group(1)):])
-    found.discard('')
-    return found
-
 
 def user_agent():
     """The User-Agent every request sends (never containing 'GLPI', which Pakiti servers treat as another protocol)."""
@@ -215,8 +189,7 @@ _CONTROL_RE = re.compile('[\x00-\x1f\x7f-\x9f]')
 def _clean(text):
     """An exception's (or a server's) text without credentials in URLs, on one line, without control characters
     (a server's reason phrase could hold terminal escape sequences)."""
-    text = _USERINFO_RE.sub('', str(text))
-    text = _SECRET_QUERY_RE.sub(r'\1***', text)
+    text = safe_url(text)
     return ' '.join(_CONTROL_RE.sub(' ', text).split()).rstrip('.')
 
 

@@ -17,6 +17,36 @@ import re
 # scheme://authority then the rest (path, query) as written; DOTALL so a newline in a path is kept, not cut
 URL_RE = re.compile(r'^([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)(.*)$', re.S)
 
+# the credentials a URL may carry: user:password@ (or a token as the user name), and query parameters that hold a
+# secret (authz: XRootD's bearer token parameter)
+_USERINFO_RE = re.compile(r'(?<=://)[^/@\s]*@')
+_SECRET_QUERY_RE = re.compile(r'((?:access_token|token|authz|password|passwd|secret|api_?key|key|sig|signature)=)'
+                              r'[^&#\s]*', re.I)
+
+
+def safe_url(url):
+    """A URL fit for a message or a result: no user:password@, no token or password in the query."""
+    text = _USERINFO_RE.sub('', str(url))
+    return _SECRET_QUERY_RE.sub(r'\1***', text)
+
+
+def url_secrets(url, bare_user=True):
+    """The secret parts written inside a URL, for a module to hide from its logs and its invocation: the password of
+    ``user:password@`` and the values of the query parameters safe_url() hides; with ``bare_user`` also the user
+    name when there is no password (an HTTP service's token is often written there; a storage URL's user name is
+    not a secret, and hiding it would mask that word in every path of the output)."""
+    text = str(url or '')
+    found = set()
+    userinfo = re.search(r'://([^/@\s]*)@', text)
+    if userinfo:
+        user, sep, password = userinfo.group(1).partition(':')
+        if sep or bare_user:
+            found.add(password if sep else user)
+    for match in _SECRET_QUERY_RE.finditer(text):
+        found.add(match.group(0)[len(match.group(1)):])
+    found.discard('')
+    return found
+
 
 def split_url(url):
     """(scheme as written, authority as written, rest) of a URL, or None when it is not one."""

@@ -22,6 +22,7 @@ import pytest
 
 from ansible_collections.vapor.ops.plugins.module_utils._clients import http as vhttp
 from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common import urls
 from ansible_collections.vapor.ops.plugins.module_utils._infosys import gocdb
 from ansible_collections.vapor.ops.plugins.module_utils._pakiti import collect as pcollect
 from ansible_collections.vapor.ops.plugins.module_utils._pakiti import encrypt as penc
@@ -185,10 +186,10 @@ def test_control_characters_of_a_server_never_reach_a_message():
 
 def test_secrets_written_inside_urls_are_found_and_hidden():
     url = 'https://reporter:Pa55@c.example.org/feed/?token=T0k&apikey=K3y&sig=S1g&mode=store-only'
-    assert vhttp.url_secrets(url) == set(['Pa55', 'T0k', 'K3y', 'S1g'])
-    assert vhttp.url_secrets('https://ghp_T0KEN@c.example.org/') == set(['ghp_T0KEN'])
-    assert vhttp.url_secrets('https://c.example.org/feed/?mode=store-only') == set()
-    assert vhttp.url_secrets(None) == set()
+    assert urls.url_secrets(url) == set(['Pa55', 'T0k', 'K3y', 'S1g'])
+    assert urls.url_secrets('https://ghp_T0KEN@c.example.org/') == set(['ghp_T0KEN'])
+    assert urls.url_secrets('https://c.example.org/feed/?mode=store-only') == set()
+    assert urls.url_secrets(None) == set()
     shown = vhttp.safe_url(url)
     assert not any(s in shown for s in ('Pa55', 'T0k', 'K3y', 'S1g')) and shown.endswith('&mode=store-only')
 

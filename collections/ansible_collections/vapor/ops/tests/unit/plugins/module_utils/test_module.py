@@ -14,7 +14,7 @@ from ansible_collections.vapor.ops.plugins.module_utils._catalog import access a
 from ansible_collections.vapor.ops.plugins.module_utils._catalog import verify as cat_verify
 from ansible_collections.vapor.ops.plugins.module_utils._common.options import OptionSpec
 from ansible_collections.vapor.ops.plugins.module_utils._module import (
-    require_libraries, run_core, run_module, warn_kept, warn_kept_reasons)
+    require_libraries, run_core, run_module, url_option_secrets, warn_kept, warn_kept_reasons)
 
 
 class Exit(Exception):
@@ -165,3 +165,38 @@ def test_run_module_warns_the_kept_and_fails_an_aborted_run_with_its_result(monk
     assert len(m.warnings) == 2 and "left on the storage" in m.warnings[0]
     assert m.failed['msg'] == 'More than 1 storage errors.' and m.failed['changed'] is True
     assert m.exited is None
+
+
+def test_url_option_secrets_takes_passwords_and_secret_query_values_not_user_names():
+    params = {'storage_url': 'davs://reader:S3cret-pw@se.example.org/dpm/x?authz=Bearer%20T0k&n=1',
+              'url': 'root://atlas@se.example.org//atlas/data', 'gocdb_url': 'https://goc.example.org/?token=Abc',
+              'other': 'https://u:not-a-url-option@h/', 'proxy_url': None, 'count_url': 3}
+    assert url_option_secrets(params) == {'S3cret-pw', 'Bearer%20T0k', 'Abc'}
+
+
+def test_run_module_hides_secrets_written_inside_url_options(monkeypatch, capsys):
+    """A password or token inside a URL option is masked in the invocation and the result, with the real
+    AnsibleModule; a storage URL's user name stays readable."""
+    import json
+    from ansible.module_utils.basic import AnsibleModule
+    args = {'storage_url': 'davs://reader:S3cret-pw@se.example.org/dpm/atlas?authz=T0k3n-value'}
+    table = OptionSpec(dict(storage_url=dict(type='str', required=True)))
+    try:
+        from ansible.module_utils.testing import patch_module_args
+    except ImportError:  # ansible-core before 2.19
+        from ansible.module_utils import basic
+        from ansible.module_utils.common.text.converters import to_bytes
+        monkeypatch.setattr(basic, '_ANSIBLE_ARGS', to_bytes(json.dumps({'ANSIBLE_MODULE_ARGS': args})))
+        patch_module_args = None
+    fn = lambda params, check_mode: {'echo': params['storage_url'], 'who': 'reader'}  # noqa: E731
+    with pytest.raises(SystemExit):
+        if patch_module_args is not None:
+            with patch_module_args(args):
+                run_module(AnsibleModule, table, 'The job', fn)
+        else:
+            run_module(AnsibleModule, table, 'The job', fn)
+    out = capsys.readouterr().out
+    assert 'S3cret-pw' not in out and 'T0k3n-value' not in out
+    result = json.loads(out)
+    assert result['who'] == 'reader' and 'reader:' in result['echo'] and '@se.example.org/dpm/atlas' in result['echo']
+    assert 'reader:' in result['invocation']['module_args']['storage_url']
