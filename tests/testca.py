@@ -50,6 +50,11 @@ def _issue(subject_cn, key, issuer_name, issuer_key, *, ca=False, days=(-1, 30),
                                                       key_agreement=False, key_cert_sign=True, crl_sign=True,
                                                       encipher_only=False, decipher_only=False), critical=True)
         builder = builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+    if issuer_key is not key:
+        # RFC 5280 wants it in every certificate a CA issues; Python 3.13's default TLS context (VERIFY_X509_STRICT)
+        # refuses a server certificate without it
+        builder = builder.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+                                        critical=False)
     if san:
         builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
     if usage:
