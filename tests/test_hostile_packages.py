@@ -247,6 +247,24 @@ def test_a_collector_that_drips_its_answer_is_cut_off_after_the_timeout(servers)
     assert exc.value.msg == "%s?protocol=5 did not send its whole answer within 2 s." % slow.url
 
 
+def test_a_collector_that_drips_its_status_line_and_headers_is_cut_off(servers):
+    """Each byte of the head restarts the socket's read timeout: only a bound on the whole head stops it."""
+    def drip(conn, request):
+        for byte in b"HTTP/1.1 200 OK\r\n" + b"X-Slow: " + b"z" * 2000:
+            conn.sendall(bytes([byte]))
+            time.sleep(0.2)
+
+    slow = servers(RawServer(drip))
+    with pytest.raises(VaporError) as exc:
+        within(60, psend.send, client(timeout=2, connect_timeout=1), slow.url, REPORT)
+    assert exc.value.msg == "%s?protocol=5 did not send the head of its answer within 3 s." % slow.url
+    gocdb_client = client(timeout=2, connect_timeout=1, retries=1)
+    with pytest.raises(VaporError) as exc:       # a GET is safe to repeat: tried twice, then one sentence
+        within(60, gocdb_client.get, slow.url)
+    assert exc.value.msg == "%s did not send the head of its answer within 3 s (2 tries)." % slow.url
+    assert len(slow.requests) == 3
+
+
 EXTRA_TAB = b"openssl\t3.0.7-1\tx86_64\tCVE-2024-5535\tHigh\textra\n"
 
 

@@ -74,6 +74,9 @@ options:
   timeout:
     description:
       - Seconds to wait for the server's answer once connected.
+      - The status line and headers of the answer must all have arrived within O(connect_timeout) + O(timeout)
+        seconds of the request, and its body within O(timeout) seconds of its headers, however the server paces
+        them (a server that sends a byte now and then does not hold the task).
     type: float
     default: 60.0
   retries:

@@ -106,6 +106,10 @@ def override(settings, overrides, what):
     return merged
 
 
+class _HeadTooSlow(Exception):
+    """The head of an answer did not arrive in time (HttpClient._send)."""
+
+
 class HttpError(VaporError):
     """A request that did not give the expected answer: msg is the one sentence; status the HTTP status or None."""
 
@@ -325,6 +329,9 @@ class HttpClient(object):
         import warnings
         shown = safe_url(url)
         rexc = self._lib['rexc']
+        timeout = kwargs['timeout']
+        # the status line and headers must all have come within the connect and the read timeout together
+        head_limit = sum(timeout) if isinstance(timeout, (tuple, list)) else 2 * timeout
         tries = int(self.settings.get('retries') or 0) + 1
         last = None
         for attempt in range(tries):
@@ -335,7 +342,12 @@ class HttpClient(object):
                 with warnings.catch_warnings():
                     # validate_certs=false is the user's choice, documented; urllib3 would warn on every request
                     warnings.simplefilter('ignore')
-                    response = self.session.request(method, url, **kwargs)
+                    response = self._send(method, url, kwargs, head_limit)
+            except _HeadTooSlow:
+                last = HttpError("%s did not send the head of its answer within %g s." % (shown, head_limit), url=shown)
+                if safe:
+                    continue
+                raise last
             except rexc.SSLError as exc:
                 raise HttpError("The TLS connection to %s failed (%s): %s." % (shown, self.describe_ca(), _root_cause(exc)),
                                 url=shown)
@@ -381,6 +393,30 @@ class HttpClient(object):
         if tries > 1:
             raise HttpError("%s (%d tries)." % (last.msg.rstrip('.'), tries), url=shown, status=last.status)
         raise last
+
+    def _send(self, method, url, kwargs, limit):
+        """session.request() (which returns once the head of the answer is read: stream=True), waited for at most
+        ``limit`` seconds: a server that sends its status line and headers a byte at a time would otherwise hold it
+        for ever, each byte restarting the socket's read timeout, and requests has no bound on the whole head. It
+        runs in a daemon thread; when the time is up, _HeadTooSlow is raised and the thread is left to end with its
+        connection (it holds no lock; a module or runner process exits soon after)."""
+        import threading
+        box = {}
+
+        def call():
+            try:
+                box['response'] = self.session.request(method, url, **kwargs)
+            except BaseException as exc:  # handed to the caller's thread as it is
+                box['error'] = exc
+
+        worker = threading.Thread(target=call, name='vapor-http-request', daemon=True)
+        worker.start()
+        worker.join(limit)
+        if worker.is_alive():
+            raise _HeadTooSlow()
+        if 'error' in box:
+            raise box['error']
+        return box['response']
 
     def _read_body(self, response, shown, max_bytes, seconds):
         """Read the body of a streamed ``response`` into ``response.content``: at most ``max_bytes`` bytes, and all
