@@ -29,7 +29,6 @@ import io
 import json
 import os
 import stat
-import tempfile
 
 try:
     import yaml
@@ -39,6 +38,7 @@ except ImportError:
     HAS_YAML = False
 
 from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
+from ansible_collections.vapor.ops.plugins.module_utils._common.files import write_private
 from ansible_collections.vapor.ops.plugins.module_utils._pakiti.vercmp import SCHEMES, compare, version_problem
 from ansible_collections.vapor.ops.plugins.module_utils._report.options import FORMATS, READINESS
 
@@ -520,29 +520,10 @@ RENDERERS = dict(csv=render_csv, json=render_json, html=render_html)
 
 
 def write_text_atomic(path, text, mode=FILE_MODE):
-    """Write ``text`` (UTF-8) to ``path`` through a temporary file in the same directory and a rename, with
-    ``mode``: the file is either the old one or the whole new one, never half-written."""
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), suffix='.tmp', dir=directory)
-    except (IOError, OSError) as exc:
-        raise VaporError("The file '%s' cannot be written: %s." % (path, exc.strerror or exc))
-    try:
-        try:
-            with os.fdopen(fd, 'wb') as f:
-                f.write(text.encode('utf-8'))
-                f.flush()
-                os.fchmod(f.fileno(), mode)
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except (IOError, OSError) as exc:
-            raise VaporError("The file '%s' cannot be written: %s." % (path, exc.strerror or exc))
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Write ``text`` (UTF-8) to ``path`` with ``mode`` through _common/files.write_private: a temporary file in the
+    same directory and a rename, so the file is either the old one or the whole new one, never half-written; a
+    FIFO, socket or device at the path is refused."""
+    write_private(path, text.encode('utf-8'), 'The file', mode=mode)
 
 
 def write_csv(matrix, path):

@@ -373,7 +373,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypat
 
     def broken(src, dst):
         raise OSError(28, 'No space left on device')
-    monkeypatch.setattr(R.os, 'replace', broken)
+    monkeypatch.setattr(R.os, 'rename', broken)
     with pytest.raises(VaporError) as exc:
         R.write_json(R.build_matrix(BASELINE, []), str(path))
     assert exc.value.msg == "The file '%s' cannot be written: No space left on device." % path
@@ -382,7 +382,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path, monkeypat
 
 
 def test_writing_into_a_missing_directory_is_one_sentence(tmp_path):
-    with pytest.raises(VaporError, match=r"^The file '.*/nodir/m.csv' cannot be written: No such file or directory\.$"):
+    with pytest.raises(VaporError, match=r"^The file '.*/nodir/m.csv' cannot be written: its directory does not exist\.$"):
         R.write_csv(R.build_matrix(BASELINE, []), str(tmp_path / 'nodir' / 'm.csv'))
 
 
