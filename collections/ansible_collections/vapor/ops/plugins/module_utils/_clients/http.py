@@ -66,6 +66,7 @@ HTTP_OPTIONS = OptionSpec(dict(
 
 HTTP_OPTION_NAMES = tuple(sorted(HTTP_OPTIONS.options))
 
+
 def user_agent():
     """The User-Agent every request sends (never containing 'GLPI', which Pakiti servers treat as another protocol)."""
     return '%s/%s' % (COLLECTION, COLLECTION_VERSION)

@@ -188,7 +188,9 @@ def test_run_module_hides_secrets_written_inside_url_options(monkeypatch, capsys
         from ansible.module_utils.common.text.converters import to_bytes
         monkeypatch.setattr(basic, '_ANSIBLE_ARGS', to_bytes(json.dumps({'ANSIBLE_MODULE_ARGS': args})))
         patch_module_args = None
-    fn = lambda params, check_mode: {'echo': params['storage_url'], 'who': 'reader'}  # noqa: E731
+
+    def fn(params, check_mode):
+        return {'echo': params['storage_url'], 'who': 'reader'}
     with pytest.raises(SystemExit):
         if patch_module_args is not None:
             with patch_module_args(args):
