@@ -25,7 +25,7 @@ import os
 import stat
 
 from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
-from ansible_collections.vapor.ops.plugins.module_utils._common.files import file_kind, write_private
+from ansible_collections.vapor.ops.plugins.module_utils._common.files import file_kind, read_regular_nofollow, write_private
 from ansible_collections.vapor.ops.plugins.module_utils._common.options import OptionSpec
 from ansible_collections.vapor.ops.plugins.module_utils._common.values import parse_mode
 
@@ -42,9 +42,6 @@ INSTALL_CORE = OptionSpec(dict(
     mode=dict(type='raw', default='0644'),
     contents=dict(type='dict'),
 ))
-
-_NOFOLLOW = getattr(os, 'O_NOFOLLOW', 0)
-_NONBLOCK = getattr(os, 'O_NONBLOCK', 0)
 
 
 # -- names --------------------------------------------------------------------------------------------------------
@@ -112,32 +109,11 @@ def read_sources(root, files):
                                  "installed." % (name, root, path))
         if not stat.S_ISREG(st.st_mode):
             raise VaporError("The core file '%s' in %s is %s, not a regular file." % (name, root, file_kind(st.st_mode)))
-        data = _read(path)
+        data = read_regular_nofollow(path)
         if data is None:
             raise VaporError("The core file '%s' cannot be read in %s: it changed while it was read." % (name, root))
         out[name] = {'content': base64.b64encode(data).decode('ascii'), 'sha256': hashlib.sha256(data).hexdigest()}
     return out
-
-
-def _read(path):
-    """The bytes of the regular file at ``path`` (not through a link), or None when it is not one."""
-    try:
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK)
-    except OSError as exc:
-        if exc.errno in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
-            return None
-        raise VaporError("The file '%s' cannot be read: %s." % (path, exc.strerror or exc))
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        chunks = []
-        while True:
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                return b''.join(chunks)
-            chunks.append(chunk)
-    finally:
-        os.close(fd)
 
 
 def decode_contents(files, contents):
@@ -192,7 +168,7 @@ def _lstat(path):
 def _sha256(path):
     """SHA-256 of the regular file at ``path`` (not through a link), or None when it cannot be read as one."""
     try:
-        data = _read(path)
+        data = read_regular_nofollow(path)
     except VaporError:
         return None
     return None if data is None else hashlib.sha256(data).hexdigest()

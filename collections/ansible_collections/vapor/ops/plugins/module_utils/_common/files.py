@@ -61,25 +61,36 @@ def check_replaceable(path, label):
         raise VaporError("%s '%s' is %s, not a regular file; it is left as it is." % (label, path, file_kind(mode)))
 
 
-def same_content(path, data):
-    """Whether ``path`` is a regular file (not a symbolic link) holding exactly ``data``. Opened without blocking,
-    so a FIFO there (with no writer) cannot hold the caller."""
+def read_regular_nofollow(path):
+    """The bytes of the regular file at ``path`` (not through a symbolic link), or None when nothing, a link or
+    anything but a regular file is there. Opened without blocking, so a FIFO there (with no writer) cannot hold the
+    caller. Another reason it cannot be opened raises VaporError."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0) | getattr(os, 'O_NONBLOCK', 0))
-    except OSError:
-        return False
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
+            return None
+        raise VaporError("The file '%s' cannot be read: %s." % (path, exc.strerror or exc))
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return False
+            return None
         chunks = []
         while True:
             chunk = os.read(fd, 1 << 20)
             if not chunk:
-                break
+                return b''.join(chunks)
             chunks.append(chunk)
-        return b''.join(chunks) == data
     finally:
         os.close(fd)
+
+
+def same_content(path, data):
+    """Whether ``path`` is a regular file (not a symbolic link) holding exactly ``data`` (never blocking on a
+    FIFO; a file that cannot be read holds nothing the same)."""
+    try:
+        return read_regular_nofollow(path) == data
+    except VaporError:
+        return False
 
 
 def write_private(path, data, label, check_mode=False, mode=0o600):
