@@ -211,3 +211,59 @@ def test_default_verifies_with_the_grid_ca_directory_and_the_default_bundle(ca, 
     assert "failed (the default CA bundle): " in exc.value.msg
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(ca.ca_file))  # and the default bundle is used
     assert client(use_proxy=True).post(collector.url, data=REPORT).ok
+
+
+# -- the head of an answer waited for in a thread (HttpClient._send): hostile review -------------------------------
+
+
+def test_validate_certs_false_still_hides_urllib3s_warning_though_the_request_runs_in_a_thread(ca, collector):
+    import warnings
+    filters_before = list(warnings.filters)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        assert client(validate_certs=False).post(collector.url, data=REPORT).ok
+    assert [str(w.category.__name__) for w in seen] == []
+    assert warnings.filters == filters_before            # the caller's filters are as they were
+
+
+def test_no_thread_is_left_behind_by_a_request(ca, collector):
+    """Neither the thread that waits for the head nor the watchdog of the body outlives a request (the collector's
+    own threads, in this process too, are not counted)."""
+    def ours():
+        return [t for t in threading.enumerate() if t.name == "vapor-http-request" or isinstance(t, threading.Timer)]
+
+    c = client(ca_path=str(ca.ca_file))
+    for _i in range(20):
+        assert c.post(collector.url, data=REPORT).text == "OK\n"
+        assert ours() == []
+    collector.state.behaviour = "error"
+    with pytest.raises(vhttp.HttpError):
+        c.get(collector.url)
+    assert ours() == []
+
+
+@pytest.mark.parametrize("url, words", [
+    ("http://[::1/feed/", "The URL http://[::1/feed/ is not valid: "),
+    ("collector.example.org/feed/", "The URL collector.example.org/feed/ is not valid: "),
+    ("ftp://127.0.0.1/feed/", "The URL ftp://127.0.0.1/feed/ is not valid: "),
+])
+def test_an_invalid_url_is_one_sentence_naming_it(url, words):
+    c = client(retries=2)
+    with pytest.raises(vhttp.HttpError) as exc:
+        c.get(url)
+    assert exc.value.msg.startswith(words) and exc.value.msg.endswith(".") and "\n" not in exc.value.msg
+    assert c.sleeps == []                                # not retried
+
+
+def test_an_exception_in_the_request_thread_reaches_the_caller_as_it_is(monkeypatch):
+    class Odd(BaseException):
+        pass
+    raised = Odd("from the request")
+    c = client()
+
+    def request(*args, **kwargs):
+        raise raised
+    monkeypatch.setattr(c.session, "request", request)
+    with pytest.raises(Odd) as exc:
+        c.get("http://127.0.0.1:9/feed/")
+    assert exc.value is raised

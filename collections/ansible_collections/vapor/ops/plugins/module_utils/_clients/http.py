@@ -463,6 +463,7 @@ class HttpClient(object):
         finally:
             if timer is not None:
                 timer.cancel()
+                timer.join()      # ended, not just told to end: no thread outlives the request
             response.close()
         if fired:   # a cut-off body without a length looks complete: it is not
             raise late

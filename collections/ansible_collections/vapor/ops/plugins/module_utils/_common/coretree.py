@@ -25,7 +25,8 @@ import os
 import stat
 
 from ansible_collections.vapor.ops.plugins.module_utils._common.errors import VaporError
-from ansible_collections.vapor.ops.plugins.module_utils._common.files import file_kind, read_regular_nofollow, write_private
+from ansible_collections.vapor.ops.plugins.module_utils._common.files import (
+    chmod_nofollow, file_kind, read_regular_nofollow, write_private)
 from ansible_collections.vapor.ops.plugins.module_utils._common.options import OptionSpec
 from ansible_collections.vapor.ops.plugins.module_utils._common.values import parse_mode
 
@@ -303,7 +304,7 @@ def install_tree(dest, contents, mode=FILE_MODE, check_mode=False):
     for d in make_dirs:
         _mkdir(os.path.join(dest, *d))
     for d in chmod_dirs:
-        _chmod(os.path.join(dest, *d), DIR_MODE, 'The directory')
+        _chmod(os.path.join(dest, *d), DIR_MODE, 'The directory', directory=True)
     for init in write_inits:
         write_private(os.path.join(dest, *init), b'', 'The package file', mode=mode)
     for init in chmod_inits:
@@ -335,16 +336,20 @@ def _missing_parents(dest):
 def _mkdir(path):
     try:
         os.mkdir(path, DIR_MODE)
-        os.chmod(path, DIR_MODE)        # whatever the umask
     except OSError as exc:
         raise VaporError("The directory '%s' cannot be created: %s." % (path, exc.strerror or exc))
+    _chmod(path, DIR_MODE, 'The directory', directory=True)    # whatever the umask, never through a link
 
 
-def _chmod(path, mode, label):
+def _chmod(path, mode, label, directory=False):
+    """Set the mode of a file or directory of the tree, never through a link (one put there after the look)."""
     try:
-        os.chmod(path, mode)
+        done = chmod_nofollow(path, mode, directory=directory)
     except OSError as exc:
         raise VaporError("%s '%s' cannot be given the mode %04o: %s." % (label, path, mode, exc.strerror or exc))
+    if not done:
+        raise VaporError("%s '%s' changed while the core was installed (it is no longer a %s); it was not followed."
+                         % (label, path, 'directory' if directory else 'regular file'))
 
 
 # -- absent -------------------------------------------------------------------------------------------------------

@@ -84,6 +84,28 @@ def read_regular_nofollow(path):
         os.close(fd)
 
 
+def chmod_nofollow(path, mode, directory=False):
+    """Set ``mode`` on the regular file (with ``directory``: the directory) at ``path``, never through a symbolic
+    link: whether it was set. False, and nothing changed, when a link or anything else is there now (someone put it
+    there after the caller looked). Opened without blocking (a FIFO cannot hold the caller); OSError otherwise."""
+    flags = os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0) | getattr(os, 'O_NONBLOCK', 0)
+    if directory:
+        flags |= getattr(os, 'O_DIRECTORY', 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ELOOP, errno.ENOTDIR):
+            return False
+        raise
+    try:
+        if not (stat.S_ISDIR if directory else stat.S_ISREG)(os.fstat(fd).st_mode):
+            return False
+        os.fchmod(fd, mode)
+        return True
+    finally:
+        os.close(fd)
+
+
 def same_content(path, data):
     """Whether ``path`` is a regular file (not a symbolic link) holding exactly ``data`` (never blocking on a
     FIFO; a file that cannot be read holds nothing the same)."""
@@ -116,8 +138,12 @@ def write_private(path, data, label, check_mode=False, mode=0o600):
     if check_mode:
         return True
     if same_content(path, data):
-        os.chmod(path, mode)
-        return True
+        try:
+            if chmod_nofollow(path, mode):
+                return True
+        except OSError as exc:
+            raise VaporError("%s '%s' cannot be given the mode %04o: %s." % (label, path, mode, exc.strerror or exc))
+        # a link or something else was put there after the look: replaced whole below, never followed
     tmp = None
     for attempt in range(100):
         candidate = os.path.join(directory, '.%s.%d.%d.tmp' % (os.path.basename(path), os.getpid(), attempt))

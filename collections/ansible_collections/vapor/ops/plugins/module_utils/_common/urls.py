@@ -18,10 +18,14 @@ import re
 URL_RE = re.compile(r'^([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)(.*)$', re.S)
 
 # the credentials a URL may carry: user:password@ (or a token as the user name), and query parameters that hold a
-# secret (authz: XRootD's bearer token parameter)
-_USERINFO_RE = re.compile(r'(?<=://)[^/@\s]*@')
-_SECRET_QUERY_RE = re.compile(r'((?:access_token|token|authz|password|passwd|secret|api_?key|key|sig|signature)=)'
-                              r'[^&#\s]*', re.I)
+# secret (authz: XRootD's bearer token parameter). The user information ends at the LAST '@' before the path, as
+# urllib and requests split it: a password may hold an '@'. A parameter name is matched whole or after a non-
+# alphanumeric ('refresh_token', 'X-Amz-Signature'), not inside a word ('sortkey=1' is no secret: its value would be
+# masked everywhere in a module's output).
+_USERINFO_RE = re.compile(r'(?<=://)[^/\s]*@')
+_USERINFO_GROUP_RE = re.compile(r'://([^/\s]*)@')
+_SECRET_QUERY_RE = re.compile(r'((?<![A-Za-z0-9])(?:access_token|token|authz|password|passwd|secret|api_?key|key|sig|'
+                              r'signature)=)[^&#\s]*', re.I)
 
 
 def safe_url(url):
@@ -37,7 +41,7 @@ def url_secrets(url, bare_user=True):
     not a secret, and hiding it would mask that word in every path of the output)."""
     text = str(url or '')
     found = set()
-    userinfo = re.search(r'://([^/@\s]*)@', text)
+    userinfo = _USERINFO_GROUP_RE.search(text)
     if userinfo:
         user, sep, password = userinfo.group(1).partition(':')
         if sep or bare_user:

@@ -111,22 +111,29 @@ def spawn(argv, env):
     import select
     out_r, out_w = os.pipe()          # not inherited (close-on-exec) but for the copies made for the child
     err_r, err_w = os.pipe()
+    pid = None
     try:
         try:
-            # stdout and stderr first: a pipe end may have got fd 0 or 1 when the caller runs with them closed
-            pid = os.posix_spawn(argv[0], argv, env, file_actions=[
-                (os.POSIX_SPAWN_DUP2, out_w, 1),
-                (os.POSIX_SPAWN_DUP2, err_w, 2),
-                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)])
-        finally:
-            os.close(out_w)
-            os.close(err_w)
-        chunks = {out_r: [], err_r: []}
-        poller = select.poll()
-        for fd in chunks:
-            poller.register(fd, select.POLLIN)
-        reading = len(chunks)
-        try:
+            try:
+                if out_w == 1:
+                    # fds 0 and 1 were closed. The child's dup2(1, 1) would keep the close-on-exec flag before
+                    # glibc 2.29 (EL8): the tool would run with stdout closed. A copy gets fd 3 or above (0-2 taken).
+                    moved = os.dup(out_w)
+                    os.close(out_w)
+                    out_w = moved
+                # stdout and stderr first: a pipe end may have got fd 0 or 1 when the caller runs with them closed
+                pid = os.posix_spawn(argv[0], argv, env, file_actions=[
+                    (os.POSIX_SPAWN_DUP2, out_w, 1),
+                    (os.POSIX_SPAWN_DUP2, err_w, 2),
+                    (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)])
+            finally:
+                os.close(out_w)
+                os.close(err_w)
+            chunks = {out_r: [], err_r: []}
+            poller = select.poll()
+            for fd in chunks:
+                poller.register(fd, select.POLLIN)
+            reading = len(chunks)
             while reading:
                 for fd, dummy in poller.poll():
                     data = os.read(fd, 1 << 16)
@@ -135,11 +142,12 @@ def spawn(argv, env):
                     else:
                         poller.unregister(fd)
                         reading -= 1
+            status = os.waitpid(pid, 0)[1]
         except BaseException:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
+            if pid is not None:       # started and not yet reaped (an interrupt, a failed read): no zombie
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
             raise
-        status = os.waitpid(pid, 0)[1]
     finally:
         os.close(out_r)
         os.close(err_r)

@@ -389,9 +389,11 @@ def _csv_text(value):
 def render_csv(matrix):
     """The rows as CSV text: a header, then one line per product and site (installed versions and hosts joined by
     '; '; for 'several', the detail column gives each version's status and hosts). A value that a spreadsheet would
-    run as a formula (it starts with =, +, -, @, TAB or CR) gets an apostrophe in front."""
+    run as a formula (it starts with =, +, -, @, TAB or CR) gets an apostrophe in front, and every value is in double
+    quotes: a spreadsheet that splits at ';' or TAB (a host name may hold one; the joined cells do) starts no new
+    cell inside a value, as OWASP's CSV Injection advice has it."""
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator='\n')
+    writer = csv.writer(buf, lineterminator='\n', quoting=csv.QUOTE_ALL)
     writer.writerow(CSV_COLUMNS)
     for row in matrix['rows']:
         writer.writerow([_csv_text(value) for value in (

@@ -338,3 +338,50 @@ def test_absent_with_nothing_there(tmp_path):
     res = coretree.remove_tree(str(tmp_path / 'nowhere'), sorted(CONTENTS))
     assert res['changed'] is False and res['removed'] == []
     assert not (tmp_path / 'nowhere').exists()
+
+
+# -- a hostile directory (hostile review) ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize('where', [PKG + '/__init__.py', PKG + '/_pakiti', PKG + '/_common/options.py'])
+def test_a_mode_is_never_set_through_a_link_swapped_in_after_the_look(dest, tmp_path, monkeypatch, where):
+    """Only a mode differs; between the look at the tree and the mode being set, someone who can write there puts a
+    link to another file or directory in the place. The link's target keeps its mode."""
+    coretree.install_tree(str(dest), CONTENTS)
+    path = dest / where
+    os.chmod(str(path), 0o700 if path.is_dir() else 0o600)
+    victim = tmp_path / 'victim'
+    if path.is_dir():
+        victim.mkdir(mode=0o700)
+    else:
+        victim.write_bytes(b'secret\n')
+    os.chmod(str(victim), 0o700 if path.is_dir() else 0o600)
+    real_diff = coretree._diff
+
+    def look_then_swap(*args):
+        if path.is_dir():
+            os.rename(str(path), str(tmp_path / 'moved'))
+        else:
+            os.unlink(str(path))
+        os.symlink(str(victim), str(path))
+        return real_diff(*args)
+    monkeypatch.setattr(coretree, '_diff', look_then_swap)
+    try:
+        coretree.install_tree(str(dest), CONTENTS)
+    except VaporError as exc:     # refusing is fine too; following the link is not
+        assert 'symbolic link' in exc.msg or 'changed' in exc.msg, exc.msg
+    assert stat.S_IMODE(os.stat(str(victim)).st_mode) == (0o700 if victim.is_dir() else 0o600)
+
+
+def test_a_dest_below_a_linked_directory_is_used_and_one_below_a_file_refused_without_writing(tmp_path):
+    """A link among dest's parents is the site's layout and is used (only the tree below dest is never entered
+    through a link); a dest below a regular file is one sentence."""
+    real = tmp_path / 'real'
+    real.mkdir()
+    os.symlink(str(real), str(tmp_path / 'opt'))
+    assert coretree.install_tree(str(tmp_path / 'opt' / 'vapor'), CONTENTS)['changed'] is True
+    assert tree(real / 'vapor') == installed(real / 'vapor')
+    (tmp_path / 'afile').write_bytes(b'')
+    with pytest.raises(VaporError, match=r"^The directory '.*/afile/vapor' cannot be created: Not a directory\.$"):
+        coretree.install_tree(str(tmp_path / 'afile' / 'vapor'), CONTENTS)
+    assert (tmp_path / 'afile').read_bytes() == b''

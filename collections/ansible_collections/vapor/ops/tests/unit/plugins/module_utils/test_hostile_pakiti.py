@@ -410,3 +410,126 @@ def test_write_private_itself_refuses_special_files_and_never_blocks_on_a_fifo(t
         sock.close()
     with pytest.raises(VaporError, match=r"^The report file '/dev/null' is a character device, not a regular file"):
         write_private('/dev/null', b'data\n', 'The report file')
+
+
+# -- URL secrets: every form a password or token takes, and nothing more (hostile review) ----------------------------
+
+# (URL, what safe_url() shows, what url_secrets() gives): safe_url() masks exactly what url_secrets() gives
+URL_SECRET_FORMS = [
+    # an '@' inside the password: the user information ends at the last '@' of the authority (as urllib and requests
+    # split it), so no part of the password stays in the message
+    ('https://reporter:p@ss@c.example.org/feed/', 'https://c.example.org/feed/', {'p@ss'}),
+    ('https://u:p@ss@wo@rd@c.example.org/feed/', 'https://c.example.org/feed/', {'p@ss@wo@rd'}),
+    ('https://u:p@ss@c.example.org', 'https://c.example.org', {'p@ss'}),
+    # percent-encoded characters: hidden as written (nothing in the collection decodes a password into its output)
+    ('https://reporter:p%40ss%3Aw@c.example.org/feed/', 'https://c.example.org/feed/', {'p%40ss%3Aw'}),
+    ('https://u:Pa55@[2001:db8::1]:8443/feed/?token=T0k', 'https://[2001:db8::1]:8443/feed/?token=***', {'Pa55', 'T0k'}),
+    ('https://[2001:db8::1]/feed/?TOKEN=T0k&Access_Token=A1', 'https://[2001:db8::1]/feed/?TOKEN=***&Access_Token=***',
+     {'T0k', 'A1'}),
+    ('https://iam.example.org/cb#access_token=eyJhbGc.x.y&state=1', 'https://iam.example.org/cb#access_token=***&state=1',
+     {'eyJhbGc.x.y'}),
+    ('https://s3.example.org/b/o?X-Amz-Signature=abc123&X-Amz-Expires=60',
+     'https://s3.example.org/b/o?X-Amz-Signature=***&X-Amz-Expires=60', {'abc123'}),
+    ('https://h.example.org/x?refresh_token=R1&client_secret=C2', 'https://h.example.org/x?refresh_token=***&client_secret=***',
+     {'R1', 'C2'}),
+    ('https://ghp_T0KEN@c.example.org/', 'https://c.example.org/', {'ghp_T0KEN'}),
+    # a parameter whose name merely ends in key, sig or token is not a secret: its value ('1', 'name') would
+    # otherwise be masked everywhere in the module's output
+    ('https://goc.example.org/api/?sortkey=name&monkey=1&page=2', 'https://goc.example.org/api/?sortkey=name&monkey=1&page=2',
+     set()),
+    ('davs://alice:pw@se.example.org/atlas/a@b', 'davs://se.example.org/atlas/a@b', {'pw'}),
+]
+
+
+@pytest.mark.parametrize('url, shown, secrets', URL_SECRET_FORMS)
+def test_safe_url_and_url_secrets_agree_on_every_form_of_a_secret(url, shown, secrets):
+    assert urls.safe_url(url) == shown
+    assert urls.url_secrets(url) == secrets
+    for secret in secrets:
+        assert secret not in shown
+    # and the reverse: each value safe_url() masks in the query is one of the secrets, and each secret is either
+    # such a value or the password (or token) of the user information, which safe_url() leaves out whole
+    query_secrets = [secret for secret in secrets if '=' + secret in url]
+    assert shown.count('***') == len(query_secrets)
+    assert all('=%s' % secret in url or '%s@' % secret in url for secret in secrets)
+
+
+def test_a_storage_urls_user_name_stays_readable_and_an_at_in_its_path_is_no_user():
+    assert urls.url_secrets('root://atlas@se.example.org//atlas/data', bare_user=False) == set()
+    assert urls.url_secrets('davs://se.example.org/atlas/mail@atlas', bare_user=False) == set()
+    assert urls.safe_url('davs://se.example.org/atlas/mail@atlas') == 'davs://se.example.org/atlas/mail@atlas'
+
+
+# -- write_private() against a hostile directory (hostile review) ------------------------------------------------------
+
+
+def test_write_private_never_sets_a_mode_through_a_link_swapped_in_after_its_check(tmp_path, monkeypatch):
+    """The file holds the data already, only its mode differs; between the check of its content and the mode being
+    set, someone who can write in the directory puts a link to another file there. That file's mode stays, and
+    the path ends up a regular file with the data and the mode (the link replaced, not followed)."""
+    from ansible_collections.vapor.ops.plugins.module_utils._common import files
+    victim = tmp_path / 'shadow'
+    victim.write_bytes(b'root:secret\n')
+    os.chmod(str(victim), 0o600)
+    path = tmp_path / 'report'
+    path.write_bytes(b'data\n')
+    os.chmod(str(path), 0o600)
+    real_same = files.same_content
+    calls = []
+
+    def same_then_swap(where, data):
+        result = real_same(where, data)
+        calls.append(where)
+        if len(calls) == 2:           # the last look before the mode is set: the attacker's moment
+            os.unlink(str(path))
+            os.symlink(str(victim), str(path))
+        return result
+    monkeypatch.setattr(files, 'same_content', same_then_swap)
+    assert files.write_private(str(path), b'data\n', 'The report file', mode=0o644) is True
+    assert stat.S_IMODE(os.stat(str(victim)).st_mode) == 0o600 and victim.read_bytes() == b'root:secret\n'
+    st = os.lstat(str(path))
+    assert stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o644 and path.read_bytes() == b'data\n'
+
+
+def test_write_private_replaces_a_fifo_put_there_after_its_check_without_opening_it(tmp_path, monkeypatch):
+    """A FIFO put at the path after check_replaceable() looked: nothing blocks on it and nothing is written into
+    it (a reader of it would see no data); the report replaces it whole."""
+    import threading
+    from ansible_collections.vapor.ops.plugins.module_utils._common import files
+    path = tmp_path / 'report'
+    real_check = files.check_replaceable
+
+    def check_then_fifo(where, label):
+        real_check(where, label)
+        os.mkfifo(where)
+    monkeypatch.setattr(files, 'check_replaceable', check_then_fifo)
+    box = {}
+    worker = threading.Thread(target=lambda: box.update(done=files.write_private(str(path), b'data\n', 'The report file')),
+                              daemon=True)
+    worker.start()
+    worker.join(60)
+    if worker.is_alive():                 # blocked on the FIFO: open it for writing to let it go, then fail
+        os.close(os.open(str(path), os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail('write_private() blocked on a FIFO')
+    assert box == {'done': True}
+    assert stat.S_ISREG(os.lstat(str(path)).st_mode) and path.read_bytes() == b'data\n'
+
+
+def test_write_private_through_a_linked_parent_directory_and_into_a_read_only_one(tmp_path):
+    """A link among the parent directories is the site's layout (/var/lib -> /data/lib) and is used; only the file
+    itself is never written through a link. A directory that cannot be written to (/sys, even for root) gives one
+    sentence and leaves nothing behind."""
+    from ansible_collections.vapor.ops.plugins.module_utils._common.files import write_private
+    real = tmp_path / 'data'
+    real.mkdir()
+    os.symlink(str(real), str(tmp_path / 'lib'))
+    assert write_private(str(tmp_path / 'lib' / 'report'), b'data\n', 'The report file') is True
+    assert (real / 'report').read_bytes() == b'data\n' and sorted(os.listdir(str(real))) == ['report']
+    with pytest.raises(VaporError) as exc:
+        write_private('/sys/vapor-report', b'data\n', 'The report file')
+    assert exc.value.msg == "The report file '/sys/vapor-report' cannot be written: Permission denied."
+    assert not os.path.lexists('/sys/vapor-report')
+    (tmp_path / 'afile').write_bytes(b'')
+    with pytest.raises(VaporError, match=r"^The report file '.*/afile/report' cannot be written: its directory does not "
+                                         r"exist\.$"):
+        write_private(str(tmp_path / 'afile' / 'report'), b'data\n', 'The report file')

@@ -202,3 +202,40 @@ def test_run_module_hides_secrets_written_inside_url_options(monkeypatch, capsys
     result = json.loads(out)
     assert result['who'] == 'reader' and 'reader:' in result['echo'] and '@se.example.org/dpm/atlas' in result['echo']
     assert 'reader:' in result['invocation']['module_args']['storage_url']
+
+
+def _run_real_module(monkeypatch, capsys, args, table, fn):
+    """run_module() with the real AnsibleModule and ``args``: the JSON result it printed."""
+    import json
+    from ansible.module_utils.basic import AnsibleModule
+    try:
+        from ansible.module_utils.testing import patch_module_args
+    except ImportError:  # ansible-core before 2.19
+        from ansible.module_utils import basic
+        from ansible.module_utils.common.text.converters import to_bytes
+        monkeypatch.setattr(basic, '_ANSIBLE_ARGS', to_bytes(json.dumps({'ANSIBLE_MODULE_ARGS': args})))
+        patch_module_args = None
+    with pytest.raises(SystemExit):
+        if patch_module_args is not None:
+            with patch_module_args(args):
+                run_module(AnsibleModule, table, 'The job', fn)
+        else:
+            run_module(AnsibleModule, table, 'The job', fn)
+    return json.loads(capsys.readouterr().out)
+
+
+def test_url_option_secrets_of_every_form_and_not_of_parameters_that_merely_end_in_key(monkeypatch, capsys):
+    """An '@' inside a password (the user information ends at the last '@'), upper-case TOKEN=, a token in the
+    fragment; a query parameter whose name only ends in key or token ('sortkey=1') is no secret: its value would
+    be masked in every result and message of the module (each '1' of the output)."""
+    import json
+    assert url_option_secrets({'url': 'https://reporter:p@ss@c.example.org/feed/'}) == {'p@ss'}
+    assert url_option_secrets({'gocdb_url': 'https://[2001:db8::1]/x?TOKEN=T0k#access_token=A1'}) == {'T0k', 'A1'}
+    assert url_option_secrets({'url': 'https://goc.example.org/api/?sortkey=1&monkey=asc'}) == set()
+    table = OptionSpec(dict(url=dict(type='str', required=True)))
+    result = _run_real_module(monkeypatch, capsys, {'url': 'https://goc.example.org/api/?sortkey=1&monkey=asc'}, table,
+                              lambda params, check_mode: {'summary': '1 site read in 1 s, ascending'})
+    assert result['summary'] == '1 site read in 1 s, ascending'
+    result = _run_real_module(monkeypatch, capsys, {'url': 'https://reporter:p@ss@c.example.org/feed/'}, table,
+                              lambda params, check_mode: {'echo': params['url']})
+    assert 'p@ss' not in json.dumps(result) and result['invocation']['module_args']['url'].startswith('https://reporter:')

@@ -588,3 +588,141 @@ def test_run_tool_names_a_tool_that_cannot_start(monkeypatch, tmp_path):
     monkeypatch.setattr(collect_mod, 'TOOL_DIRS', (str(tmp_path),))
     rc, out, err = collect_mod.run_tool('dpkg-query', ['-W'])
     assert rc == 127 and out == b'' and b'Exec format error' in err
+
+
+# -- spawn(): hostile callers and tools --------------------------------------------------------------------------------
+
+_COLLECTIONS_ROOT = collect_mod.__file__
+for _level in range(7):       # .../collections/ansible_collections/vapor/ops/plugins/module_utils/_pakiti/collect.py
+    _COLLECTIONS_ROOT = os.path.dirname(_COLLECTIONS_ROOT)
+
+# A child Python that closes some of fds 0, 1 and 2 (as a cron job may run), then calls spawn() and writes what it
+# got, and the file actions it gave posix_spawn, to the file named in argv[2].
+_CLOSED_FDS_CHILD = r'''
+import os, sys
+from ansible_collections.vapor.ops.plugins.module_utils._pakiti import collect
+actions = []
+real_spawn = os.posix_spawn
+def recording_spawn(path, argv, env, file_actions=(), **kwargs):
+    actions.extend(tuple(action) for action in file_actions)
+    return real_spawn(path, argv, env, file_actions=file_actions, **kwargs)
+os.posix_spawn = recording_spawn
+for fd in sys.argv[1].split(','):
+    os.close(int(fd))
+result = collect.spawn(['/bin/sh', '-c', 'echo out; echo err >&2; cat; exit 4'], {'PATH': '/bin:/usr/bin'})
+fd = os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+os.write(fd, repr((result, actions)).encode())
+'''
+
+
+@pytest.mark.parametrize('closed', ['0', '1', '2', '0,1', '0,2', '1,2', '0,1,2'])
+def test_spawn_works_for_a_caller_with_standard_fds_closed(tmp_path, closed):
+    """A pipe end can get fd 0, 1 or 2. The tool still gets its stdout and stderr on the pipes and /dev/null as
+    stdin, and no file action dup2()s a descriptor onto itself: before glibc 2.29 (EL8, Amazon Linux 2) that leaves
+    the pipe's close-on-exec flag set, so the tool would run with its stdout closed and the package list be empty."""
+    import ast
+    import sys
+    out_file = tmp_path / 'result'
+    env = dict(os.environ, PYTHONPATH=_COLLECTIONS_ROOT)
+    with open(os.devnull, 'rb') as devnull:
+        proc = subprocess.run([sys.executable, '-c', _CLOSED_FDS_CHILD, closed, str(out_file)], stdin=devnull,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, check=False, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    result, actions = ast.literal_eval(out_file.read_text())
+    assert result == (4, b'out\n', b'err\n')
+    assert [action for action in actions if action[0] == os.POSIX_SPAWN_DUP2 and action[1] == action[2]] == []
+
+
+def test_spawn_refuses_a_directory_and_a_file_that_is_not_executable(tmp_path):
+    plain = tmp_path / 'tool'
+    plain.write_bytes(b'#!/bin/sh\necho hi\n')
+    plain.chmod(0o644)
+    for path in (str(tmp_path), str(plain)):
+        with pytest.raises(PermissionError):
+            collect_mod.spawn([path], {})
+
+
+def test_spawn_leaks_no_descriptor_and_no_child(monkeypatch):
+    def open_fds():
+        return len(os.listdir('/proc/self/fd'))
+
+    pids = _spawned_pids(monkeypatch)
+    before = open_fds()
+    for dummy in range(100):
+        assert collect_mod.spawn(['/bin/sh', '-c', 'echo x; echo y >&2'], {}) == (0, b'x\n', b'y\n')
+        with pytest.raises(OSError):
+            collect_mod.spawn(['/nonexistent/tool'], {})
+    assert open_fds() == before
+    assert len(pids) == 100
+    for pid in pids:                              # every child reaped: none left to wait for
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+
+
+def test_spawn_survives_a_signal_handler_in_the_caller():
+    """A signal that arrives while spawn() waits on the pipes (EINTR) runs the handler and the reading goes on."""
+    import signal
+    caught = []
+    previous = signal.signal(signal.SIGUSR1, lambda signum, frame: caught.append(signum))
+    try:
+        rc, out, err = collect_mod.spawn(
+            ['/bin/sh', '-c', 'echo before; kill -USR1 %d; sleep 0.2; echo after; echo e >&2' % os.getpid()], {})
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert (rc, out, err) == (0, b'before\nafter\n', b'e\n')
+    assert caught == [signal.SIGUSR1]
+
+
+class _Interrupt(BaseException):
+    pass
+
+
+def _spawned_pids(monkeypatch):
+    pids = []
+    real_spawn = os.posix_spawn
+
+    def recording_spawn(*args, **kwargs):
+        pid = real_spawn(*args, **kwargs)
+        pids.append(pid)
+        return pid
+    monkeypatch.setattr(os, 'posix_spawn', recording_spawn)
+    return pids
+
+
+def test_spawn_reaps_the_tool_when_interrupted_while_reading(monkeypatch):
+    """A KeyboardInterrupt-like exception from a signal handler while the tool runs: the tool is killed and reaped
+    (no zombie), the exception reaches the caller, no descriptor is left open."""
+    import signal
+    pids = _spawned_pids(monkeypatch)
+
+    def interrupt(signum, frame):
+        if pids:                                  # the tool is running: spawn() is in its reading loop
+            raise _Interrupt()
+    before = len(os.listdir('/proc/self/fd'))
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 0.01, 0.01)
+    try:
+        with pytest.raises(_Interrupt):
+            collect_mod.spawn(['/bin/sh', '-c', 'exec sleep 60'], {})
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert len(pids) == 1
+    with pytest.raises(ChildProcessError):        # already reaped
+        os.waitpid(pids[0], os.WNOHANG)
+    assert len(os.listdir('/proc/self/fd')) == before
+
+
+def test_spawn_reaps_the_tool_when_interrupted_before_reading(monkeypatch):
+    """The same exception between the start of the tool and the reading loop (here from select.poll())."""
+    import select
+    pids = _spawned_pids(monkeypatch)
+
+    def broken_poll():
+        raise _Interrupt()
+    monkeypatch.setattr(select, 'poll', broken_poll)
+    with pytest.raises(_Interrupt):
+        collect_mod.spawn(['/bin/sh', '-c', 'exec sleep 60'], {})
+    assert len(pids) == 1
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pids[0], os.WNOHANG)

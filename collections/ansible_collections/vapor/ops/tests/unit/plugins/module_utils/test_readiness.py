@@ -288,6 +288,50 @@ def test_csv_cells_never_start_a_spreadsheet_formula():
     assert json.loads(R.render_json(m)) == m and evil in [h for r in m['rows'] for h in r['hosts']]
 
 
+def _spreadsheet_cells(text, separator):
+    """The cells of a CSV text as a spreadsheet set to ``separator`` splits them (a ';' is the list separator of
+    many European locales, and Excel opens a .csv with it): a separator outside double quotes ends a cell, a double
+    quote switches quoting on and off, '""' inside quotes is one quote."""
+    cells = []
+    for line in text.splitlines():
+        cell, quoted, i = [], False, 0
+        while i < len(line):
+            ch = line[i]
+            if ch == '"':
+                if quoted and line[i + 1:i + 2] == '"':
+                    cell.append('"')
+                    i += 1
+                else:
+                    quoted = not quoted
+            elif ch == separator and not quoted:
+                cells.append(''.join(cell))
+                cell = []
+            else:
+                cell.append(ch)
+            i += 1
+        cells.append(''.join(cell))
+    return cells
+
+
+def test_no_cell_starts_a_formula_whatever_separator_the_spreadsheet_uses():
+    """OWASP's CSV Injection: a field separator inside a value starts a new cell, and that cell may start with '='.
+    A host name holding ';=' (host names are not checked), or a second host or version starting with '=' in the
+    '; '-joined cells, must not become a cell of its own in a spreadsheet that splits at ';' (or a TAB)."""
+    hostile = [{'site': 'SITE-A', 'entries': [entry('ce.a;=1+1', 'arc', '6.18.0-1'),
+                                              entry("x\t@SUM(1+1)*cmd|' /C calc'!A0", 'arc', '6.18.0-1'),
+                                              entry('se1.a', 'storm', '1.11.22-1.el9'),
+                                              entry('=2+2', 'storm', '1.11.22-1.el9')]}]
+    text = R.render_csv(R.build_matrix(BASELINE, hostile))
+    for separator in (',', ';', '\t'):
+        cells = _spreadsheet_cells(text, separator)
+        assert not [cell for cell in cells if cell.startswith(R._FORMULA_START)], separator
+    rows = list(csv.DictReader(io.StringIO(text)))          # and a CSV reader still gets the values
+    arc = [r for r in rows if r['product'] == 'ARC' and r['site'] == 'SITE-A'][0]
+    assert arc['hosts'] == "ce.a;=1+1; x\t@SUM(1+1)*cmd|' /C calc'!A0"
+    storm = [r for r in rows if r['product'] == 'StoRM' and r['site'] == 'SITE-A'][0]
+    assert storm['hosts'] == "'=2+2; se1.a"
+
+
 def test_json_is_the_matrix():
     m = R.build_matrix(BASELINE, reports())
     text = R.render_json(m)
