@@ -41,3 +41,14 @@ def module_kwargs(monkeypatch):
             module.main()
         return seen
     return get
+
+
+@pytest.fixture(params=['lxml', 'stdlib'])
+def parser(request, monkeypatch):
+    """Run the test with each XML parser the GOCDB core can use (lxml when importable, else only the stdlib's)."""
+    from ansible_collections.vapor.ops.plugins.module_utils._infosys import gocdb
+    if request.param == 'lxml' and not gocdb.HAS_LXML:
+        pytest.skip('lxml is not importable here')
+    if request.param == 'stdlib':
+        monkeypatch.setattr(gocdb, 'HAS_LXML', False)
+    return request.param

@@ -28,16 +28,6 @@ NOW = 1700000000
 COLLECTION = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
 
 
-@pytest.fixture(params=['lxml', 'stdlib'])
-def parser(request, monkeypatch):
-    """Run the test with each XML parser the core can use."""
-    if request.param == 'lxml' and not gocdb.HAS_LXML:
-        pytest.skip('lxml is not importable here')
-    if request.param == 'stdlib':
-        monkeypatch.setattr(gocdb, 'HAS_LXML', False)
-    return request.param
-
-
 def one_sentence(msg):
     assert msg.endswith('.') and '\n' not in msg, msg
     assert '. ' not in msg.replace('e.g. ', ''), msg

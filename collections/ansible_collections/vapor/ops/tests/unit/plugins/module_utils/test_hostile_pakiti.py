@@ -205,15 +205,6 @@ def test_the_module_hides_the_secrets_of_every_url_it_is_given():
 
 # ----- GOCDB -------------------------------------------------------------------------------------------------------
 
-@pytest.fixture(params=['lxml', 'stdlib'])
-def parser(request, monkeypatch):
-    if request.param == 'lxml' and not gocdb.HAS_LXML:
-        pytest.skip('lxml is not importable here')
-    if request.param == 'stdlib':
-        monkeypatch.setattr(gocdb, 'HAS_LXML', False)
-    return request.param
-
-
 def _endpoint(ident, host, stype='SRM'):
     return ('<SERVICE_ENDPOINT PRIMARY_KEY="%dG0"><PRIMARY_KEY>%dG0</PRIMARY_KEY><HOSTNAME>%s</HOSTNAME>'
             '<SERVICE_TYPE>%s</SERVICE_TYPE><IN_PRODUCTION>Y</IN_PRODUCTION><NODE_MONITORED>Y</NODE_MONITORED>'
